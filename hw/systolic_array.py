@@ -1,0 +1,186 @@
+"""The output-stationary int8 systolic array with skewed inputs and a streaming drain."""
+from amaranth.hdl import Module, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .layouts import BeatControl, operand_layout, result_layout
+from .processing_element import ProcessingElement, check_acc_width
+from .skew_buffer import SkewBuffer
+
+__all__ = ["SystolicArray"]
+
+
+def _check_dimension(name, value):
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer, not {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, not {value}")
+
+
+class SystolicArray(wiring.Component):
+    """``rows`` x ``cols`` output-stationary array computing ``C = A @ B`` one tile at a time.
+
+    A tile is ``A`` (``rows`` x ``K``, int8) times ``B`` (``K`` x ``cols``, int8) into ``C``
+    (``rows`` x ``cols``, int32 wrapping), for any ``K >= 1``.
+
+    Ports
+    -----
+    operands : In(stream)
+        One beat per ``k``: ``a[i] = A[i, k]``, ``b[j] = B[k, j]``, ``last`` on ``k = K - 1``.
+        ``valid`` may drop at any time (bubbles are carried through the array). ``ready`` is
+        low only for a ``last`` beat that comes less than ``rows`` cycles after the previous
+        accepted ``last``: the drain of one tile takes ``rows`` cycles, so tiles shorter than
+        ``rows`` beats are spaced out; tiles with ``K >= rows`` stream back to back.
+    results : Out(stream, always ready)
+        ``rows`` beats per tile, bottom row first: ``data[j] = C[row, j]``, ``last`` on row 0.
+        The consumer must take a beat in every cycle ``valid`` is high (no backpressure).
+
+    Latency (no bubbles): the first result row appears ``rows + cols`` cycles after the cycle
+    in which the tile's ``last`` beat was accepted; the tile's last row ``rows - 1`` cycles
+    later. See ``docs/architecture.md`` for the timing diagram.
+
+    Parameters
+    ----------
+    rows, cols : int
+        Array dimensions, each ``>= 1``.
+    acc_width : int
+        Accumulator width in bits (default 32).
+    pe_class : type
+        The cell to instantiate; mutation tests substitute a faulty
+        :class:`ProcessingElement` subclass here.
+    """
+
+    def __init__(self, rows, cols, *, acc_width=32, pe_class=ProcessingElement):
+        _check_dimension("rows", rows)
+        _check_dimension("cols", cols)
+        check_acc_width(acc_width)
+        if not (isinstance(pe_class, type) and issubclass(pe_class, ProcessingElement)):
+            raise TypeError(f"pe_class must be a ProcessingElement subclass, not {pe_class!r}")
+        self.rows = rows
+        self.cols = cols
+        self.acc_width = acc_width
+        self._pe_class = pe_class
+        super().__init__({
+            "operands": In(stream.Signature(operand_layout(rows, cols))),
+            "results": Out(stream.Signature(result_layout(rows, cols, acc_width),
+                                            always_ready=True)),
+        })
+
+    @property
+    def latency(self):
+        """Cycles from accepting a tile's ``last`` beat to its first result row (no bubbles)."""
+        return self.rows + self.cols
+
+    def ideal_cycles(self, tile_ks):
+        """Cycles from the first operand beat to the last result row of back-to-back tiles.
+
+        With operands offered every cycle, tile ``n`` occupies ``max(K_n, rows)`` input cycles
+        (the first tile just ``K_0``), and the last tile's rows arrive ``latency`` to
+        ``latency + rows - 1`` cycles after its final beat.
+        """
+        tile_ks = list(tile_ks)
+        if not tile_ks or any(k < 1 for k in tile_ks):
+            raise ValueError(f"tile_ks must list at least one K >= 1, not {tile_ks!r}")
+        input_cycles = tile_ks[0] + sum(max(k, self.rows) for k in tile_ks[1:])
+        return input_cycles + self.latency + self.rows - 1
+
+    def elaborate(self, platform):
+        m = Module()
+        rows, cols = self.rows, self.cols
+
+        beat = self._admit(m)
+
+        # Skew: row i of A (with the beat qualifiers) enters i cycles late, column j of B j late.
+        row_lane = data.StructLayout({"a": self.operands.payload.a.shape().elem_shape,
+                                      "ctl": BeatControl})
+        m.submodules.a_skew = a_skew = SkewBuffer(row_lane, range(rows))
+        m.submodules.b_skew = b_skew = SkewBuffer(self.operands.payload.b.shape().elem_shape,
+                                                  range(cols))
+        for i in range(rows):
+            m.d.comb += [a_skew.i[i].a.eq(beat["a"][i]), a_skew.i[i].ctl.eq(beat["ctl"])]
+        m.d.comb += b_skew.i.eq(beat["b"])
+
+        pes = [[self._pe_class(acc_width=self.acc_width) for _ in range(cols)]
+               for _ in range(rows)]
+        for i in range(rows):
+            for j in range(cols):
+                m.submodules[f"pe_{i}_{j}"] = pes[i][j]
+        self._connect_mesh(m, pes, a_skew, b_skew)
+        column_valid, column_data = self._connect_drain(m, pes)
+
+        # Deskew: column j finishes j cycles after column 0; delay the early ones to align.
+        m.submodules.result_deskew = deskew = SkewBuffer(
+            signed(self.acc_width), [cols - 1 - j for j in range(cols)])
+        m.d.comb += deskew.i.eq(column_data)
+        self._emit_rows(m, column_valid[cols - 1], deskew.o)
+        return m
+
+    def _admit(self, m):
+        """Operand stream handshake: tile spacing, and the ``first`` flag of each tile."""
+        rows = self.rows
+        payload = self.operands.payload
+        fresh = Signal(init=1)                       # next accepted beat starts a tile
+        since_last = Signal(range(rows + 1), init=rows)  # cycles since the last ``last`` (sat.)
+        accept = Signal()
+        m.d.comb += [
+            self.operands.ready.eq(~payload.last | (since_last == rows)),
+            accept.eq(self.operands.valid & self.operands.ready),
+        ]
+        with m.If(accept):
+            m.d.sync += fresh.eq(payload.last)
+        with m.If(accept & payload.last):
+            m.d.sync += since_last.eq(1 if rows > 1 else rows)
+        with m.Elif(since_last != rows):
+            m.d.sync += since_last.eq(since_last + 1)
+        ctl = Signal(BeatControl)
+        m.d.comb += [ctl.valid.eq(accept), ctl.first.eq(fresh), ctl.last.eq(payload.last)]
+        return {"a": payload.a, "b": payload.b, "ctl": ctl}
+
+    def _connect_mesh(self, m, pes, a_skew, b_skew):
+        """A flows left to right, B top to bottom, one PE per cycle."""
+        for i, row in enumerate(pes):
+            for j, pe in enumerate(row):
+                if j == 0:
+                    m.d.comb += [pe.a_in.eq(a_skew.o[i].a), pe.ctl_in.eq(a_skew.o[i].ctl)]
+                else:
+                    m.d.comb += [pe.a_in.eq(row[j - 1].a_out), pe.ctl_in.eq(row[j - 1].ctl_out)]
+                if i == 0:
+                    m.d.comb += pe.b_in.eq(b_skew.o[j])
+                else:
+                    m.d.comb += pe.b_in.eq(pes[i - 1][j].b_out)
+
+    def _connect_drain(self, m, pes):
+        """Per column: when the bottom PE captures, shift the column's results out downwards."""
+        rows, cols = self.rows, self.cols
+        column_valid = Signal(cols)
+        column_data = Signal(self.results.payload.data.shape())
+        for j in range(cols):
+            drain_start = Signal(name=f"drain_start_{j}")
+            m.d.sync += drain_start.eq(pes[rows - 1][j].done)
+            for i in range(rows):
+                pe = pes[i][j]
+                m.d.comb += pe.drain_start.eq(drain_start)
+                if i == 0:
+                    m.d.comb += [pe.drain_token_in.eq(drain_start), pe.result_in.eq(0)]
+                else:
+                    m.d.comb += [pe.drain_token_in.eq(pes[i - 1][j].drain_token_out),
+                                 pe.result_in.eq(pes[i - 1][j].result_out)]
+            m.d.comb += [column_valid[j].eq(pes[rows - 1][j].draining),
+                         column_data[j].eq(pes[rows - 1][j].result_out)]
+        return column_valid, column_data
+
+    def _emit_rows(self, m, valid, row_data):
+        """Number the drained rows (bottom first) and mark the tile's final row."""
+        rows = self.rows
+        count = Signal(range(rows))
+        with m.If(valid):
+            with m.If(count == rows - 1):
+                m.d.sync += count.eq(0)
+            with m.Else():
+                m.d.sync += count.eq(count + 1)
+        m.d.comb += [
+            self.results.valid.eq(valid),
+            self.results.payload.data.eq(row_data),
+            self.results.payload.row.eq(rows - 1 - count),
+            self.results.payload.last.eq(count == rows - 1),
+        ]

@@ -1,0 +1,1 @@
+"""Verilog generation and the Verilator/cocotb build for Loom's regressions."""

@@ -1,0 +1,101 @@
+"""Build one array configuration with Verilator and run its cocotb tests.
+
+Each configuration gets its own directory ``build/sim/<name>/`` holding the generated
+Verilog, the Verilator build, ``results.xml`` and ``metrics.json`` (and ``dump.vcd`` when run
+with ``WAVES=1``), so configurations can build and run in parallel.
+"""
+import json
+import os
+import time
+import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass, field
+
+from .configs import DEFAULT_TESTS, ArrayConfig
+from .toolchain import BUILD_DIR, setup_verilator, verilator_waiver_args
+from .verilog import write_verilog
+
+__all__ = ["RunResult", "run_config"]
+
+TOPLEVEL = "systolic_array"
+TEST_MODULE = "tb.systolic_array_tb"
+
+
+@dataclass
+class RunResult:
+    """What one configuration's run produced."""
+    config: ArrayConfig
+    passed: list = field(default_factory=list)
+    failed: dict = field(default_factory=dict)   # test name -> failure message
+    metrics: dict = field(default_factory=dict)
+    build_s: float = 0.0
+    test_s: float = 0.0
+
+    @property
+    def ok(self):
+        return bool(self.passed) and not self.failed
+
+
+def _elaborate(config):
+    from hw.systolic_array import SystolicArray
+    from tb.mutants import MUTANTS
+
+    kwargs = {}
+    if config.mutant is not None:
+        kwargs["pe_class"] = MUTANTS[config.mutant]
+    return SystolicArray(config.rows, config.cols, **kwargs)
+
+
+def _read_results(path):
+    passed, failed = [], {}
+    for case in ElementTree.parse(path).getroot().iter("testcase"):
+        problem = case.find("failure")
+        if problem is None:
+            problem = case.find("error")
+        if problem is None:
+            passed.append(case.get("name"))
+        else:
+            failed[case.get("name")] = problem.get("message") or (problem.text or "").strip()
+    return passed, failed
+
+
+def run_config(config, seed, *, waves=None):
+    """Generate, build and simulate ``config``; return a :class:`RunResult`.
+
+    Never raises for failing tests (they are reported in the result); raises
+    :class:`RuntimeError` when the simulation produced no results at all.
+    """
+    from cocotb_tools.runner import get_runner
+
+    setup_verilator()
+    waves = bool(int(os.environ.get("WAVES", "0"))) if waves is None else waves
+    build_dir = BUILD_DIR / "sim" / config.name
+    source = write_verilog(_elaborate(config), TOPLEVEL, build_dir / f"{TOPLEVEL}.v")
+    metrics_path = build_dir / "metrics.json"
+    results_path = build_dir / "results.xml"
+    for stale in (metrics_path, results_path):
+        stale.unlink(missing_ok=True)
+
+    runner = get_runner("verilator")
+    started = time.perf_counter()
+    runner.build(sources=[source], hdl_toplevel=TOPLEVEL, build_dir=build_dir,
+                 build_args=[*verilator_waiver_args(), "-O3", "--x-assign", "fast",
+                             "--x-initial", "fast"],
+                 timescale=("1ns", "1ps"), waves=waves, log_file=build_dir / "build.log")
+    built = time.perf_counter()
+    tests = config.tests or DEFAULT_TESTS
+    env = {"LOOM_ROWS": str(config.rows), "LOOM_COLS": str(config.cols),
+           "LOOM_SEED": str(seed), "LOOM_METRICS": str(metrics_path)}
+    try:
+        runner.test(test_module=TEST_MODULE, hdl_toplevel=TOPLEVEL, build_dir=build_dir,
+                    test_dir=build_dir, testcase=list(tests), seed=seed, extra_env=env,
+                    results_xml=str(results_path), waves=waves,
+                    log_file=build_dir / "sim.log")
+    except SystemExit:
+        pass  # under pytest the runner exits on failures; the results file tells us which
+    finished = time.perf_counter()
+    if not results_path.exists():
+        raise RuntimeError(f"{config.name}: simulation ended without results; see "
+                           f"{build_dir / 'sim.log'}")
+    passed, failed = _read_results(results_path)
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+    return RunResult(config, passed, failed, metrics, built - started, finished - built)

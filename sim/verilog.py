@@ -1,0 +1,44 @@
+"""Verilog generation from Amaranth components, into ``build/``."""
+from pathlib import Path
+
+from amaranth.back import verilog
+from amaranth.hdl import Const, Value, ValueCastable
+from amaranth.lib import wiring
+
+__all__ = ["component_ports", "write_verilog"]
+
+
+def component_ports(component):
+    """Top-level ports of a component as ``{name: (signal, direction)}``.
+
+    Names are the signature paths joined with ``__`` (``operands__valid``), as Amaranth's own
+    converter does; members that are constants (the ``ready`` of an always-ready stream) are
+    not ports at all and are left out instead of failing the conversion.
+    """
+    from amaranth.hdl._ir import PortDirection
+
+    ports = {}
+    for path, member, value in component.signature.flatten(component):
+        if isinstance(value, ValueCastable):
+            value = value.as_value()
+        if not isinstance(value, Value) or isinstance(value, Const):
+            continue
+        direction = PortDirection.Input if member.flow == wiring.In else PortDirection.Output
+        ports["__".join(map(str, path))] = (value, direction)
+    return ports
+
+
+def write_verilog(component, name, path):
+    """Write ``component`` as Verilog module ``name`` to ``path``; return the path.
+
+    Source locations are not emitted, so the output has no absolute paths and is
+    reproducible. The file is only rewritten when its text changes, so Verilator's
+    incremental build is not invalidated needlessly.
+    """
+    text = verilog.convert(component, name=name, ports=component_ports(component),
+                           emit_src=False)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return path

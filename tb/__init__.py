@@ -1,0 +1,1 @@
+"""Loom verification: NumPy golden models, cocotb testbenches and the pytest suite."""

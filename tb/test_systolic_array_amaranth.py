@@ -1,0 +1,76 @@
+"""SystolicArray in Amaranth's own simulator: small shapes, quick, no Verilator.
+
+The full regression (every shape, long K, Verilator) is ``tb/test_systolic_array.py``; this
+file checks the same contract at small sizes in seconds, plus the constructor's checks.
+"""
+import pytest
+from amaranth.sim import Simulator
+
+from hw.systolic_array import SystolicArray
+from tb.payload import pack, unpack
+from tb.tiles import drained_rows, make_tile, tile_beats
+
+
+def run_tiles(array, tiles, rng, bubble_rate=0.0, timeout=100_000):
+    """Stream ``tiles`` through ``array``; return (result beats, cycles first beat..last row)."""
+    beats = [beat for tile in tiles for beat in tile_beats(tile)]
+    expected_beats = len(tiles) * array.rows
+    operand_shape = array.operands.payload.shape()
+    result_shape = array.results.payload.shape()
+    got, stamps = [], {}
+
+    async def bench(ctx):
+        index = cycle = 0
+        while len(got) < expected_beats:
+            assert cycle < timeout, "array stopped producing results"
+            offer = index < len(beats) and rng.random() >= bubble_rate
+            ctx.set(array.operands.valid, offer)
+            if offer:
+                ctx.set(array.operands.payload.as_value(), pack(operand_shape, beats[index]))
+            transfer = offer and ctx.get(array.operands.ready)
+            if transfer and index == 0:
+                stamps["first"] = cycle
+            if ctx.get(array.results.valid):
+                got.append(unpack(result_shape, ctx.get(array.results.payload.as_value())))
+                stamps["last"] = cycle
+            await ctx.tick()
+            index += transfer
+            cycle += 1
+
+    sim = Simulator(array)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return got, stamps["last"] - stamps["first"] + 1
+
+
+@pytest.mark.parametrize("rows, cols", [(1, 1), (2, 2), (3, 2), (2, 4), (4, 1)])
+def test_random_tiles_with_bubbles(rng, rows, cols):
+    array = SystolicArray(rows, cols)
+    tiles = [make_tile(rng, rows, cols, int(rng.integers(1, 3 * rows + 4)), pattern)
+             for pattern in ["random", "all_min", "alternating", "one_hot", "random", "zeros"]]
+    got, _ = run_tiles(array, tiles, rng, bubble_rate=0.3)
+    assert got == [row for tile in tiles for row in drained_rows(tile.c)]
+
+
+@pytest.mark.parametrize("rows, cols", [(2, 3), (4, 4)])
+def test_back_to_back_tiles_meet_the_ideal_cycle_count(rng, rows, cols):
+    array = SystolicArray(rows, cols)
+    ks = [int(k) for k in rng.integers(1, 3 * rows, size=8)]
+    tiles = [make_tile(rng, rows, cols, k) for k in ks]
+    got, cycles = run_tiles(array, tiles, rng)
+    assert got == [row for tile in tiles for row in drained_rows(tile.c)]
+    assert cycles == array.ideal_cycles(ks)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"rows": 0, "cols": 4}, ValueError, "rows must be at least 1"),
+    ({"rows": 4, "cols": -1}, ValueError, "cols must be at least 1"),
+    ({"rows": 4, "cols": "4"}, TypeError, "cols must be an integer"),
+    ({"rows": 2.0, "cols": 4}, TypeError, "rows must be an integer"),
+    ({"rows": 2, "cols": 2, "acc_width": 8}, ValueError, "acc_width"),
+    ({"rows": 2, "cols": 2, "pe_class": object}, TypeError, "pe_class"),
+])
+def test_rejects_bad_parameters(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        SystolicArray(**kwargs)
