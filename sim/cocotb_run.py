@@ -18,6 +18,7 @@ __all__ = ["RunResult", "run_config"]
 
 TOPLEVEL = "systolic_array"
 TEST_MODULE = "tb.systolic_array_tb"
+MESSAGE_CHARS = 600  # of a failure message kept for reports; results.xml has all of it
 
 
 @dataclass
@@ -46,16 +47,23 @@ def _elaborate(config):
 
 
 def _read_results(path):
+    """(passed names, {failed name: message}, simulated ns, wall seconds) from results.xml."""
     passed, failed = [], {}
+    sim_ns = wall_s = 0.0
     for case in ElementTree.parse(path).getroot().iter("testcase"):
+        wall_s += float(case.get("time", 0))
+        for prop in case.iter("property"):
+            if prop.get("name") == "sim_time_duration":
+                sim_ns += float(prop.get("value"))
         problem = case.find("failure")
         if problem is None:
             problem = case.find("error")
         if problem is None:
             passed.append(case.get("name"))
         else:
-            failed[case.get("name")] = problem.get("message") or (problem.text or "").strip()
-    return passed, failed
+            message = problem.get("message") or (problem.text or "").strip()
+            failed[case.get("name")] = message[:MESSAGE_CHARS]
+    return passed, failed, sim_ns, wall_s
 
 
 def run_config(config, seed, *, waves=None):
@@ -96,6 +104,9 @@ def run_config(config, seed, *, waves=None):
     if not results_path.exists():
         raise RuntimeError(f"{config.name}: simulation ended without results; see "
                            f"{build_dir / 'sim.log'}")
-    passed, failed = _read_results(results_path)
+    passed, failed, sim_ns, wall_s = _read_results(results_path)
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+    if "clock_ns" in metrics:
+        metrics["cycles"] = int(sim_ns / metrics["clock_ns"])
+        metrics["wall_s"] = wall_s
     return RunResult(config, passed, failed, metrics, built - started, finished - built)
