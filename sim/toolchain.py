@@ -21,6 +21,9 @@ VERILATOR_WAIVERS = {
     # Amaranth sizes every operation exactly and relies on Verilog's implicit extension of
     # narrower operands (a 16-bit product added to the 32-bit accumulator).
     "WIDTHEXPAND": "implicit zero/sign extension in generated expressions",
+    # Yosys writes a comparison with zero, `x == 0`, as `!x` on the multi-bit `x`, which
+    # Verilator reports as a truncation to one bit; the meaning is the intended one.
+    "WIDTHTRUNC": "`!x` on multi-bit values (yosys' form of `x == 0`)",
     # Struct and array ports flatten into vectors of which a block may use only some bits,
     # and yosys keeps intermediate nets that end up unread.
     "UNUSEDSIGNAL": "unused bits of flattened struct ports and intermediate nets",

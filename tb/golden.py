@@ -13,10 +13,35 @@ int8 GEMM (the systolic array's int8 datapath)
   - 2**31``. The model computes the exact sum in int64 (which cannot overflow for
   ``K < 2**48``) and wraps once; ``tb/test_golden.py`` checks this against a step-by-step
   wrapped accumulation in the hardware's order.
+
+fp16 GEMM (the fp16 datapath)
+-----------------------------
+* Operands are IEEE binary16 bit patterns (``np.uint16``, or ``np.float16`` arrays).
+* Products are formed in binary32 and are **exact**: binary16 significands have 11 bits, so a
+  product needs at most 22 of binary32's 24, and every product magnitude (``2**-48`` up to
+  ``65504**2``) is a binary32 normal number or zero. ``fp16_mul`` is therefore
+  ``float32(a) * float32(b)`` with no rounding at all.
+* Processing element ``(i, j)`` accumulates in binary32 in the order ``k = 0, 1, ..., K-1``:
+  ``acc = p_0``, then ``acc = fl32(acc + p_k)`` for each further ``k``, each addition rounded
+  to nearest, ties to even, with subnormals kept (no flush to zero), exactly NumPy's float32
+  addition. Starting from ``p_0`` rather than ``+0.0 + p_0`` matters for one case:
+  a ``-0.0`` product stays ``-0.0``.
+* Signed zeros and specials follow IEEE 754: ``x + (-x) = +0``, ``-0 + -0 = -0``,
+  ``Inf - Inf`` and ``0 * Inf`` are NaN, NaN propagates, overflow rounds to Inf.
+* NaN results are always the canonical quiet NaN: ``0x7FC00000`` in binary32, ``0x7E00`` in
+  binary16 (the hardware does not propagate payloads; NumPy does, so the model replaces
+  every NaN it produces with the canonical pattern).
+* ``fp32_to_fp16`` rounds binary32 results to binary16 to nearest, ties to even (NumPy's
+  ``astype(np.float16)``), overflowing to Inf and producing subnormals.
 """
 import numpy as np
 
-__all__ = ["INT8_MIN", "INT8_MAX", "wrap_int32", "check_int8", "int8_gemm"]
+__all__ = ["INT8_MIN", "INT8_MAX", "wrap_int32", "check_int8", "int8_gemm",
+           "CANONICAL_NAN16", "CANONICAL_NAN32", "fp16_bits", "fp16_mul", "fp32_add",
+           "fp32_to_fp16", "fp16_gemm"]
+
+CANONICAL_NAN16 = 0x7E00
+CANONICAL_NAN32 = 0x7FC00000
 
 INT8_MIN, INT8_MAX = -128, 127
 _MAX_K = 1 << 48  # |sum| <= K * 2**14 must stay below 2**62 for exact int64 accumulation
@@ -67,3 +92,70 @@ def int8_gemm(a, b):
     if a.shape[1] >= _MAX_K:
         raise ValueError(f"K = {a.shape[1]} is too large for the exact int64 model")
     return wrap_int32(a.astype(np.int64) @ b.astype(np.int64))
+
+
+def fp16_bits(values):
+    """binary16 bit patterns (``np.uint16``) of ``values``: float16 arrays are reinterpreted,
+    unsigned 16-bit integer arrays are taken as patterns already; anything else raises."""
+    values = np.asarray(values)
+    if values.dtype == np.float16:
+        return values.view(np.uint16)
+    if values.dtype == np.uint16:
+        return values
+    raise TypeError(f"fp16 operands must be np.float16 values or np.uint16 bit patterns, "
+                    f"not {values.dtype}")
+
+
+def _canonical32(values):
+    """binary32 bit patterns of float32 ``values``, with every NaN made canonical."""
+    bits = np.asarray(values, dtype=np.float32).view(np.uint32).copy()
+    bits[np.isnan(values)] = CANONICAL_NAN32
+    return bits
+
+
+def fp16_mul(a, b):
+    """Exact binary32 product bits of binary16 ``a`` and ``b`` (elementwise, broadcasting)."""
+    a32 = fp16_bits(a).view(np.float16).astype(np.float32)
+    b32 = fp16_bits(b).view(np.float16).astype(np.float32)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return _canonical32(a32 * b32)
+
+
+def fp32_add(a, b):
+    """binary32 sum bits of binary32 bit patterns ``a`` and ``b`` (``np.uint32``), RNE."""
+    a32 = np.asarray(a, dtype=np.uint32).view(np.float32)
+    b32 = np.asarray(b, dtype=np.uint32).view(np.float32)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return _canonical32(a32 + b32)
+
+
+def fp32_to_fp16(bits):
+    """binary16 bits (``np.uint16``) nearest to binary32 bit patterns ``bits``, ties to even."""
+    f32 = np.asarray(bits, dtype=np.uint32).view(np.float32)
+    with np.errstate(invalid="ignore", over="ignore"):
+        out = f32.astype(np.float16).view(np.uint16).copy()
+    out[np.isnan(f32)] = CANONICAL_NAN16
+    return out
+
+
+def fp16_gemm(a, b):
+    """``C = A @ B`` exactly as the fp16 array computes it: binary32 result bits (``np.uint32``).
+
+    ``a`` is (M, K) and ``b`` (K, N), binary16 (``np.float16`` or ``np.uint16`` patterns).
+    The sum over ``k`` runs in ascending order in float32, as the module docstring states.
+    """
+    a = fp16_bits(a)
+    b = fp16_bits(b)
+    if a.ndim != 2 or b.ndim != 2:
+        raise ValueError(f"a and b must be 2-D matrices, not shapes {a.shape} and {b.shape}")
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(f"inner dimensions differ: a is {a.shape}, b is {b.shape}")
+    if a.shape[1] < 1:
+        raise ValueError("K must be at least 1: the array has no empty-sum result")
+    a32 = a.view(np.float16).astype(np.float32)
+    b32 = b.view(np.float16).astype(np.float32)
+    with np.errstate(invalid="ignore", over="ignore"):
+        acc = np.outer(a32[:, 0], b32[0, :]).astype(np.float32)
+        for k in range(1, a.shape[1]):
+            acc = acc + np.outer(a32[:, k], b32[k, :]).astype(np.float32)
+    return _canonical32(acc)
