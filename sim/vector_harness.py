@@ -9,6 +9,8 @@ in charge of the stimulus and of the comparison with the NumPy golden model.
 Every port is carried as one little-endian ``uint64`` per record, so ports may be up to 64
 bits wide.
 """
+import fcntl
+import os
 import subprocess
 
 import numpy as np
@@ -69,11 +71,11 @@ class VectorHarness:
             if len(signal) > 64:
                 raise ValueError(f"port {port} is {len(signal)} bits; the harness carries 64")
         self.widths = {port: len(signal) for port, (signal, _) in ports.items()}
-        self.source = write_verilog(component, name, self.dir / f"{name}.v")
+        self.source = self.dir / f"{name}.v"
         self.binary = self.dir / "obj" / "harness"
-        self._build()
+        self._build(component)
 
-    def _build(self):
+    def _build(self, component):
         main = self.dir / "main.cpp"
         text = _MAIN.format(
             top=self.name, n_in=len(self.inputs), n_out=len(self.outputs),
@@ -81,11 +83,18 @@ class VectorHarness:
                                 for k, p in enumerate(self.inputs)),
             assign_out="\n".join(f"            o[{k}] = dut.{p};"
                                  for k, p in enumerate(self.outputs)))
-        if not main.exists() or main.read_text() != text:
-            main.write_text(text)
-        if self.binary.exists() and self.binary.stat().st_mtime > max(
-                self.source.stat().st_mtime, main.stat().st_mtime):
-            return
+        # Parallel test workers may build the same harness: one builds, the others wait.
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            write_verilog(component, self.name, self.source)
+            if not main.exists() or main.read_text() != text:
+                main.write_text(text)
+            if not (self.binary.exists() and self.binary.stat().st_mtime > max(
+                    self.source.stat().st_mtime, main.stat().st_mtime)):
+                self._compile(main)
+
+    def _compile(self, main):
         setup_verilator()
         command = ["verilator", "--cc", "--exe", "--build", "-j", "2", "-O3",
                    *verilator_waiver_args(), "--top-module", self.name,
@@ -110,7 +119,8 @@ class VectorHarness:
         if any(len(c) != count for c in columns):
             raise ValueError("all input arrays must have the same length")
         records = np.stack(columns, axis=1) if columns else np.zeros((count, 0), np.uint64)
-        in_path, out_path = self.dir / "in.bin", self.dir / "out.bin"
+        in_path = self.dir / f"in.{os.getpid()}.bin"
+        out_path = self.dir / f"out.{os.getpid()}.bin"
         records.astype("<u8").tofile(in_path)
         subprocess.run([str(self.binary), str(in_path), str(out_path)], check=True)
         results = np.fromfile(out_path, dtype="<u8").reshape(count, len(self.outputs))

@@ -1,8 +1,19 @@
 """The golden model itself, checked against plain NumPy and an explicit wrapped accumulation."""
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
-from tb.golden import int8_gemm, wrap_int32
+from tb.golden import (
+    CANONICAL_NAN16,
+    CANONICAL_NAN32,
+    fp16_gemm,
+    fp16_mul,
+    fp32_add,
+    fp32_to_fp16,
+    int8_gemm,
+    wrap_int32,
+)
 
 
 def sequential_wrapped_gemm(a, b):
@@ -77,3 +88,143 @@ def test_rejects_shape_mismatch():
         int8_gemm(np.ones((2, 3), dtype=np.int8), np.ones((4, 2), dtype=np.int8))
     with pytest.raises(ValueError, match="2-D"):
         int8_gemm(np.ones(3, dtype=np.int8), np.ones((3, 2), dtype=np.int8))
+
+
+# --- fp16 datapath: the golden model against exact arithmetic and float64 -----------------
+
+
+def round_to_binary(value, fraction_bits, exponent_bits):
+    """Exact rational -> nearest binary float (ties to even), as (sign, exponent, fraction).
+
+    A reference written from the IEEE 754 definition with Python fractions, independent of
+    NumPy: returns the bit pattern, Inf on overflow, subnormals below the normal range.
+    """
+    bias = (1 << (exponent_bits - 1)) - 1
+    sign = 1 if value < 0 else 0
+    magnitude = abs(Fraction(value))
+    inf_bits = ((1 << exponent_bits) - 1) << fraction_bits
+    if magnitude == 0:
+        return sign << (exponent_bits + fraction_bits)
+    exponent = magnitude.numerator.bit_length() - magnitude.denominator.bit_length()
+    if Fraction(2) ** exponent > magnitude:
+        exponent -= 1
+    exponent = max(exponent, 1 - bias)                     # subnormal quantum below this
+    quantum = Fraction(2) ** (exponent - fraction_bits)
+    scaled = magnitude / quantum
+    integer = scaled.numerator // scaled.denominator
+    remainder = scaled - integer
+    if remainder > Fraction(1, 2) or (remainder == Fraction(1, 2) and integer % 2 == 1):
+        integer += 1
+    if integer >= 1 << (fraction_bits + 1):                 # rounding carried to next binade
+        integer >>= 1
+        exponent += 1
+    if integer < 1 << fraction_bits:                        # subnormal
+        field = 0
+    else:
+        field = exponent + bias
+    if field >= (1 << exponent_bits) - 1:
+        return (sign << (exponent_bits + fraction_bits)) | inf_bits
+    bits = (field << fraction_bits) | (integer & ((1 << fraction_bits) - 1))
+    return (sign << (exponent_bits + fraction_bits)) | bits
+
+
+def exact_value(bits, fraction_bits, exponent_bits):
+    """Exact rational value of a finite binary float bit pattern."""
+    bias = (1 << (exponent_bits - 1)) - 1
+    fraction = bits & ((1 << fraction_bits) - 1)
+    field = (bits >> fraction_bits) & ((1 << exponent_bits) - 1)
+    sign = -1 if bits >> (exponent_bits + fraction_bits) else 1
+    if field == 0:
+        return sign * Fraction(fraction) * Fraction(2) ** (1 - bias - fraction_bits)
+    return sign * Fraction(fraction + (1 << fraction_bits)) * Fraction(2) ** (
+        field - bias - fraction_bits)
+
+
+def test_fp16_products_are_exact_in_float32(rng):
+    a = rng.integers(0, 2**16, size=200_000, dtype=np.uint16)
+    b = rng.integers(0, 2**16, size=200_000, dtype=np.uint16)
+    got = fp16_mul(a, b)
+    with np.errstate(invalid="ignore"):  # 0 * Inf
+        product64 = (a.view(np.float16).astype(np.float64)
+                     * b.view(np.float16).astype(np.float64))
+    finite = np.isfinite(product64)
+    np.testing.assert_array_equal(got[finite].view(np.float32).astype(np.float64),
+                                  product64[finite])
+    assert (got[np.isnan(product64)] == CANONICAL_NAN32).all()
+
+
+def test_fp32_add_matches_exact_rounding(rng):
+    a = rng.integers(0, 2**32, size=3000, dtype=np.uint64)
+    b = a ^ rng.integers(0, 2**27, size=3000, dtype=np.uint64)  # close exponents
+    b[::2] = rng.integers(0, 2**32, size=1500, dtype=np.uint64)
+    a, b = a.astype(np.uint32), b.astype(np.uint32)
+    got = fp32_add(a, b)
+    for x, y, z in zip(a.tolist(), b.tolist(), got.tolist(), strict=True):
+        if (x >> 23) & 0xFF == 0xFF or (y >> 23) & 0xFF == 0xFF:
+            continue  # Inf/NaN: covered by the special-class tests
+        exact = exact_value(x, 23, 8) + exact_value(y, 23, 8)
+        expected = round_to_binary(exact, 23, 8)
+        if exact == 0:  # IEEE: x + -x = +0 in round-to-nearest; -0 + -0 = -0
+            expected = 0x80000000 if (x >> 31) and (y >> 31) else 0
+        assert z == expected, f"{x:#010x} + {y:#010x}: model {z:#010x}, exact {expected:#010x}"
+
+
+def test_fp32_add_special_values():
+    inf, nan, ninf = 0x7F800000, 0x7FC00001, 0xFF800000
+    cases = {(inf, ninf): CANONICAL_NAN32, (inf, inf): inf, (ninf, 0x3F800000): ninf,
+             (nan, 0): CANONICAL_NAN32, (0x80000000, 0x80000000): 0x80000000,
+             (0x80000000, 0): 0, (0x3F800000, 0xBF800000): 0,
+             (0x7F7FFFFF, 0x73000000): inf}  # max + half an ulp: tie, odd -> rounds to Inf
+    for (x, y), expected in cases.items():
+        assert fp32_add(np.uint32(x), np.uint32(y)) == expected, (hex(x), hex(y))
+
+
+def test_fp32_to_fp16_matches_exact_rounding(rng):
+    values = rng.integers(0, 2**32, size=3000, dtype=np.uint64)
+    exponents = rng.integers(95, 150, size=3000, dtype=np.uint64)   # around binary16's range
+    values = ((values & 0x807FFFFF) | (exponents << 23)).astype(np.uint32)
+    got = fp32_to_fp16(values)
+    for x, z in zip(values.tolist(), got.tolist(), strict=True):
+        expected = round_to_binary(exact_value(x, 23, 8), 10, 5)
+        assert z == expected, f"{x:#010x}: model {z:#06x}, exact {expected:#06x}"
+    assert fp32_to_fp16(np.uint32(0x7FC12345)) == CANONICAL_NAN16
+
+
+def test_fp16_gemm_sums_in_order_in_float32(rng):
+    a = rng.standard_normal((3, 40)).astype(np.float16)
+    b = rng.standard_normal((40, 2)).astype(np.float16)
+    got = fp16_gemm(a, b).view(np.float32)
+    for i in range(3):
+        for j in range(2):
+            acc = np.float32(a[i, 0]) * np.float32(b[0, j])
+            for k in range(1, 40):
+                acc = np.float32(acc + np.float32(a[i, k]) * np.float32(b[k, j]))
+            assert got[i, j].tobytes() == acc.tobytes()
+
+
+@pytest.mark.parametrize("k", [1, 16, 1024])
+def test_fp16_gemm_within_the_float32_error_bound(rng, k):
+    """|C - exact| <= gamma_(K-1) * sum |a||b| with gamma_n = n*u / (1 - n*u), u = 2**-24."""
+    a = rng.standard_normal((8, k)).astype(np.float16)
+    b = rng.standard_normal((k, 8)).astype(np.float16)
+    got = fp16_gemm(a, b).view(np.float32).astype(np.float64)
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    exact = a64 @ b64           # products are exact; float64 sums are far more accurate
+    u = 2.0**-24
+    gamma = (k - 1) * u / (1 - (k - 1) * u)
+    bound = gamma * (np.abs(a64) @ np.abs(b64)) + 2.0**-60
+    assert (np.abs(got - exact) <= bound).all()
+    if k == 1:
+        np.testing.assert_array_equal(got, exact)
+
+
+def test_fp16_gemm_keeps_negative_zero_and_canonical_nan():
+    a = np.array([[-0.0, 0.0]], dtype=np.float16)
+    b = np.array([[1.0], [0.0]], dtype=np.float16)
+    assert fp16_gemm(a[:, :1], b[:1]).item() == 0x80000000      # -0 * 1 stays -0
+    assert fp16_gemm(a, b).item() == 0                            # -0 + 0 = +0
+    inf = np.array([[np.inf, -np.inf]], dtype=np.float16)
+    ones = np.ones((2, 1), dtype=np.float16)
+    assert fp16_gemm(inf, ones).item() == CANONICAL_NAN32         # Inf - Inf
+    with pytest.raises(TypeError, match="float16"):
+        fp16_gemm(np.ones((1, 1)), np.ones((1, 1)))
