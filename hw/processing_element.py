@@ -3,22 +3,29 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .layouts import OPERAND_WIDTH, BeatControl
+from .fp16_multiplier import Fp16Multiplier
+from .fp32_adder import Fp32Adder
+from .layouts import BeatControl, check_datapaths, operand_shape
 
 __all__ = ["ProcessingElement", "check_acc_width"]
 
 
-def check_acc_width(acc_width):
-    """Raise unless ``acc_width`` can hold one int8 x int8 product (16 bits or more)."""
+def check_acc_width(acc_width, datapaths=("int8",)):
+    """Raise unless ``acc_width`` suits the datapaths: at least 16 bits (one int8 x int8
+    product) for int8, exactly 32 (binary32) when fp16 is present."""
     if not isinstance(acc_width, int) or isinstance(acc_width, bool):
         raise TypeError(f"acc_width must be an integer, not {acc_width!r}")
-    if acc_width < 2 * OPERAND_WIDTH:
-        raise ValueError(f"acc_width must be at least {2 * OPERAND_WIDTH} bits to hold one "
-                         f"int8 x int8 product, not {acc_width}")
+    if acc_width < 16:
+        raise ValueError(f"acc_width must be at least 16 bits to hold one int8 x int8 "
+                         f"product, not {acc_width}")
+    if "fp16" in datapaths and acc_width != 32:
+        raise ValueError(f"acc_width must be 32 (a binary32 accumulator) when the fp16 "
+                         f"datapath is present, not {acc_width}")
 
 
 class ProcessingElement(wiring.Component):
-    """An int8 x int8 multiply, int32 (``acc_width``) accumulate cell that keeps its output.
+    """A multiply-accumulate cell that keeps its output: int8 x int8 -> int32, and/or
+    binary16 x binary16 -> binary32.
 
     Dataflow
     --------
@@ -28,17 +35,23 @@ class ProcessingElement(wiring.Component):
 
     Timing (cycles after a beat is on ``a_in``/``b_in``/``ctl_in``)
     ---------------------------------------------------------------
-    * +1: ``a_out``, ``b_out``, ``ctl_out`` carry the beat on; the product is registered.
-    * +1 (same edge, combinational ``done``): for a valid beat, ``acc`` becomes
-      ``product + (0 if first else acc)`` at the end of the next cycle; on a ``last`` beat the
-      finished sum loads ``result_out`` instead of waiting in ``acc``, so the next tile can
-      start accumulating on the very next beat (no idle cycles between tiles).
+    * +1: ``a_out``, ``b_out``, ``ctl_out`` carry the beat on; the product is registered
+      (int8: a 16-bit product; fp16: the exact binary32 product of :class:`Fp16Multiplier`).
+    * +1 (combinational ``done``): for a valid beat, ``acc`` takes ``acc_next`` at the end of
+      the next cycle; on a ``last`` beat the finished sum loads ``result_out`` instead of
+      waiting in ``acc``, so the next tile starts accumulating on the very next beat.
 
     Arithmetic
     ----------
-    The 16-bit product is sign-extended and added in ``acc_width``-bit two's complement;
-    overflow wraps (the sum is kept modulo ``2**acc_width``).  Bubbles (``ctl.valid == 0``)
-    leave ``acc`` untouched.
+    int8 tiles: ``acc_next = product + (0 if first else acc)`` in ``acc_width``-bit two's
+    complement; overflow wraps modulo ``2**acc_width``.
+    fp16 tiles: ``acc_next = product if first else fp32_add(acc, product)``, one
+    :class:`Fp32Adder` (round to nearest even, subnormals kept) per cycle, so the sum runs
+    strictly in the order ``k = 0, 1, ...`` (the golden model's order). The adder sits in the
+    accumulation loop in a single cycle: it bounds the clock of fp16-capable builds (see
+    ``docs/architecture.md``). Starting from the product, not from ``+0``, keeps ``-0``.
+    Bubbles (``ctl.valid == 0``) leave ``acc`` untouched. In a dual build ``ctl.fp16`` picks
+    the datapath per beat (constant within a tile).
 
     Drain
     -----
@@ -52,13 +65,17 @@ class ProcessingElement(wiring.Component):
     Parameters
     ----------
     acc_width : int
-        Accumulator and result width in bits, at least 16 (one full product).
+        Accumulator and result width in bits: at least 16; 32 when fp16 is present.
+    datapaths : collection of str
+        ``("int8",)`` (default), ``("fp16",)`` or ``("int8", "fp16")``.
     """
 
-    def __init__(self, *, acc_width=32):
-        check_acc_width(acc_width)
+    def __init__(self, *, acc_width=32, datapaths=("int8",)):
+        datapaths = check_datapaths(datapaths)
+        check_acc_width(acc_width, datapaths)
         self.acc_width = acc_width
-        operand = signed(OPERAND_WIDTH)
+        self.datapaths = datapaths
+        operand = operand_shape(datapaths)
         super().__init__({
             "a_in": In(operand),
             "b_in": In(operand),
@@ -75,12 +92,17 @@ class ProcessingElement(wiring.Component):
             "draining": Out(1),
         })
 
+    #: The binary32 adder of the fp16 accumulation; mutation tests substitute faulty ones.
+    adder_class = Fp32Adder
+
     def _multiply(self, a, b):
-        """The product expression; mutation tests override this to prove the tests can fail."""
+        """The int8 product expression; mutation tests override it to prove the tests fail."""
         return a * b
 
     def elaborate(self, platform):
         m = Module()
+        has_int8 = "int8" in self.datapaths
+        has_fp16 = "fp16" in self.datapaths
 
         # Systolic forwarding: each operand moves one PE per cycle.
         m.d.sync += [
@@ -90,21 +112,35 @@ class ProcessingElement(wiring.Component):
         ]
 
         # Stage 1: registered product (lets synthesis use the DSP's output register).
-        product = Signal(signed(2 * OPERAND_WIDTH))
         ctl = Signal(BeatControl)
-        m.d.sync += [
-            product.eq(self._multiply(self.a_in, self.b_in)),
-            ctl.eq(self.ctl_in),
-        ]
+        m.d.sync += ctl.eq(self.ctl_in)
+        if has_int8:
+            int_product = Signal(signed(16))
+            m.d.sync += int_product.eq(self._multiply(self.a_in[:8].as_signed(),
+                                                      self.b_in[:8].as_signed()))
+        if has_fp16:
+            m.submodules.multiplier = multiplier = Fp16Multiplier()
+            fp_product = Signal(32)
+            m.d.comb += [multiplier.a.eq(self.a_in), multiplier.b.eq(self.b_in)]
+            m.d.sync += fp_product.eq(multiplier.product)
 
-        # Stage 2: accumulate. The clear is folded into the adder's operand (faster than an
-        # if/else around the add); the assignment truncates, which is the two's-complement wrap.
+        # Stage 2: accumulate. The int8 clear is folded into the adder's operand (faster than
+        # an if/else); the assignment truncates, which is the two's-complement wrap.
         acc = Signal(signed(self.acc_width))
         acc_next = Signal(signed(self.acc_width))
-        m.d.comb += [
-            acc_next.eq(product + Mux(ctl.first, 0, acc)),
-            self.done.eq(ctl.valid & ctl.last),
-        ]
+        if has_int8:
+            int_next = Signal(signed(self.acc_width))
+            m.d.comb += int_next.eq(int_product + Mux(ctl.first, 0, acc))
+        if has_fp16:
+            m.submodules.adder = adder = self.adder_class()
+            fp_next = Signal(32)
+            m.d.comb += [adder.a.eq(acc), adder.b.eq(fp_product),
+                         fp_next.eq(Mux(ctl.first, fp_product, adder.sum))]
+        if has_int8 and has_fp16:
+            m.d.comb += acc_next.eq(Mux(ctl.fp16, fp_next, int_next))
+        else:
+            m.d.comb += acc_next.eq(int_next if has_int8 else fp_next)
+        m.d.comb += self.done.eq(ctl.valid & ctl.last)
         with m.If(ctl.valid):
             m.d.sync += acc.eq(acc_next)
 
@@ -121,5 +157,3 @@ class ProcessingElement(wiring.Component):
             m.d.sync += self.result_out.eq(self.result_in)
 
         return m
-
-

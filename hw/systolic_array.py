@@ -3,7 +3,7 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .layouts import BeatControl, operand_layout, result_layout
+from .layouts import BeatControl, check_datapaths, operand_layout, operand_shape, result_layout
 from .processing_element import ProcessingElement, check_acc_width
 from .skew_buffer import SkewBuffer
 
@@ -20,13 +20,16 @@ def _check_dimension(name, value):
 class SystolicArray(wiring.Component):
     """``rows`` x ``cols`` output-stationary array computing ``C = A @ B`` one tile at a time.
 
-    A tile is ``A`` (``rows`` x ``K``, int8) times ``B`` (``K`` x ``cols``, int8) into ``C``
-    (``rows`` x ``cols``, int32 wrapping), for any ``K >= 1``.
+    A tile is ``A`` (``rows`` x ``K``) times ``B`` (``K`` x ``cols``) into ``C`` (``rows`` x
+    ``cols``), for any ``K >= 1``: int8 operands into int32 (wrapping), or binary16 operands
+    into binary32 (exact products, round-to-nearest-even sums in ascending ``k``), as the
+    ``datapaths`` of the build allow; a dual build picks per tile with the beats' ``fp16``.
 
     Ports
     -----
     operands : In(stream)
-        One beat per ``k``: ``a[i] = A[i, k]``, ``b[j] = B[k, j]``, ``last`` on ``k = K - 1``.
+        One beat per ``k``: ``a[i] = A[i, k]``, ``b[j] = B[k, j]``, ``last`` on ``k = K - 1``
+        (and in dual builds ``fp16``, the same for all beats of a tile).
         ``valid`` may drop at any time (bubbles are carried through the array). ``ready`` is
         low only for a ``last`` beat that comes less than ``rows`` cycles after the previous
         accepted ``last``: the drain of one tile takes ``rows`` cycles, so tiles shorter than
@@ -44,24 +47,29 @@ class SystolicArray(wiring.Component):
     rows, cols : int
         Array dimensions, each ``>= 1``.
     acc_width : int
-        Accumulator width in bits (default 32).
+        Accumulator width in bits (default 32; must be 32 with fp16).
+    datapaths : collection of str
+        ``("int8",)`` (default), ``("fp16",)`` or ``("int8", "fp16")``.
     pe_class : type
         The cell to instantiate; mutation tests substitute a faulty
         :class:`ProcessingElement` subclass here.
     """
 
-    def __init__(self, rows, cols, *, acc_width=32, pe_class=ProcessingElement):
+    def __init__(self, rows, cols, *, acc_width=32, datapaths=("int8",),
+                 pe_class=ProcessingElement):
         _check_dimension("rows", rows)
         _check_dimension("cols", cols)
-        check_acc_width(acc_width)
+        datapaths = check_datapaths(datapaths)
+        check_acc_width(acc_width, datapaths)
         if not (isinstance(pe_class, type) and issubclass(pe_class, ProcessingElement)):
             raise TypeError(f"pe_class must be a ProcessingElement subclass, not {pe_class!r}")
         self.rows = rows
         self.cols = cols
         self.acc_width = acc_width
+        self.datapaths = datapaths
         self._pe_class = pe_class
         super().__init__({
-            "operands": In(stream.Signature(operand_layout(rows, cols))),
+            "operands": In(stream.Signature(operand_layout(rows, cols, datapaths))),
             "results": Out(stream.Signature(result_layout(rows, cols, acc_width),
                                             always_ready=True)),
         })
@@ -91,16 +99,16 @@ class SystolicArray(wiring.Component):
         beat = self._admit(m)
 
         # Skew: row i of A (with the beat qualifiers) enters i cycles late, column j of B j late.
-        row_lane = data.StructLayout({"a": self.operands.payload.a.shape().elem_shape,
-                                      "ctl": BeatControl})
+        lane = operand_shape(self.datapaths)
+        row_lane = data.StructLayout({"a": lane, "ctl": BeatControl})
         m.submodules.a_skew = a_skew = SkewBuffer(row_lane, range(rows))
-        m.submodules.b_skew = b_skew = SkewBuffer(self.operands.payload.b.shape().elem_shape,
-                                                  range(cols))
+        m.submodules.b_skew = b_skew = SkewBuffer(lane, range(cols))
         for i in range(rows):
             m.d.comb += [a_skew.i[i].a.eq(beat["a"][i]), a_skew.i[i].ctl.eq(beat["ctl"])]
         m.d.comb += b_skew.i.eq(beat["b"])
 
-        pes = [[self._pe_class(acc_width=self.acc_width) for _ in range(cols)]
+        pes = [[self._pe_class(acc_width=self.acc_width, datapaths=self.datapaths)
+                for _ in range(cols)]
                for _ in range(rows)]
         for i in range(rows):
             for j in range(cols):
@@ -134,6 +142,10 @@ class SystolicArray(wiring.Component):
             m.d.sync += since_last.eq(since_last + 1)
         ctl = Signal(BeatControl)
         m.d.comb += [ctl.valid.eq(accept), ctl.first.eq(fresh), ctl.last.eq(payload.last)]
+        if len(self.datapaths) > 1:
+            m.d.comb += ctl.fp16.eq(payload.fp16)
+        else:
+            m.d.comb += ctl.fp16.eq(self.datapaths == ("fp16",))
         return {"a": payload.a, "b": payload.b, "ctl": ctl}
 
     def _connect_mesh(self, m, pes, a_skew, b_skew):

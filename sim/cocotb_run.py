@@ -6,11 +6,12 @@ with ``WAVES=1``), so configurations can build and run in parallel.
 """
 import json
 import os
+import re
 import time
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 
-from .configs import DEFAULT_TESTS, ArrayConfig
+from .configs import ArrayConfig
 from .toolchain import BUILD_DIR, setup_verilator, verilator_waiver_args
 from .verilog import write_verilog
 
@@ -40,7 +41,7 @@ def _elaborate(config):
     from hw.systolic_array import SystolicArray
     from tb.mutants import MUTANTS
 
-    kwargs = {}
+    kwargs = {"datapaths": config.datapaths}
     if config.mutant is not None:
         kwargs["pe_class"] = MUTANTS[config.mutant]
     return SystolicArray(config.rows, config.cols, **kwargs)
@@ -90,12 +91,16 @@ def run_config(config, seed, *, waves=None):
                              "--x-initial", "fast"],
                  timescale=("1ns", "1ps"), waves=waves, log_file=build_dir / "build.log")
     built = time.perf_counter()
-    tests = config.tests or DEFAULT_TESTS
+    tests = config.test_names
     env = {"LOOM_ROWS": str(config.rows), "LOOM_COLS": str(config.cols),
+           "LOOM_DATAPATHS": ",".join(config.datapaths),
            "LOOM_SEED": str(seed), "LOOM_METRICS": str(metrics_path)}
     try:
         runner.test(test_module=TEST_MODULE, hdl_toplevel=TOPLEVEL, build_dir=build_dir,
-                    test_dir=build_dir, testcase=list(tests), seed=seed, extra_env=env,
+                    test_dir=build_dir, seed=seed, extra_env=env,
+                    # exact names: a plain `testcase` list would also match longer names
+                    # that end with one of them (random_tiles_... in fp16_random_tiles_...)
+                    test_filter=rf"\.({'|'.join(map(re.escape, tests))})$",
                     results_xml=str(results_path), waves=waves,
                     log_file=build_dir / "sim.log")
     except SystemExit:

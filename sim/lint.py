@@ -2,7 +2,8 @@
 
 Usage: ``python -m sim.lint [--generate-only]``
 
-Every shape of the regression is written to ``build/verilog/systolic_array_<R>x<C>.v`` and,
+Every array of the regression and every floating-point unit is written to
+``build/verilog/<design>.v`` and,
 unless ``--generate-only``, checked with ``verilator --lint-only -Wall`` with exactly the
 waivers of :data:`sim.toolchain.VERILATOR_WAIVERS` (the list the cocotb builds use too).
 Any other warning fails the run.
@@ -19,16 +20,23 @@ __all__ = ["generate", "lint", "main"]
 
 
 def generate():
-    """Write the Verilog of every regression shape; return the paths."""
+    """Write the Verilog of every regression array and of the fp units; return
+    ``[(path, top module name)]``."""
+    from hw.fp16_multiplier import Fp16Multiplier
+    from hw.fp32_adder import Fp32Adder
+    from hw.fp32_to_fp16 import Fp32ToFp16
     from hw.systolic_array import SystolicArray
 
-    shapes = sorted({(c.rows, c.cols) for c in REGRESSION})
-    return [write_verilog(SystolicArray(rows, cols), "systolic_array",
-                          BUILD_DIR / "verilog" / f"systolic_array_{rows}x{cols}.v")
-            for rows, cols in shapes]
+    out = BUILD_DIR / "verilog"
+    designs = {c.name.replace("array", "systolic_array"):
+               SystolicArray(c.rows, c.cols, datapaths=c.datapaths) for c in REGRESSION}
+    designs.update(fp16_multiplier=Fp16Multiplier(), fp32_adder=Fp32Adder(),
+                   fp32_to_fp16=Fp32ToFp16())
+    return [(write_verilog(design, name, out / f"{name}.v"), name)
+            for name, design in designs.items()]
 
 
-def lint(path, top="systolic_array"):
+def lint(path, top):
     """Run ``verilator --lint-only -Wall`` on one file; return (ok, output)."""
     setup_verilator()
     command = ["verilator", "--lint-only", "-Wall", *verilator_waiver_args(),
@@ -42,15 +50,15 @@ def main(argv=None):
     parser.add_argument("--generate-only", action="store_true",
                         help="write the Verilog under build/verilog/ and stop")
     args = parser.parse_args(argv)
-    paths = generate()
-    for path in paths:
+    designs = generate()
+    for path, _ in designs:
         print(f"wrote {path.relative_to(BUILD_DIR.parent)}")
     if args.generate_only:
         return 0
     print(f"verilator -Wall, waived: {', '.join(VERILATOR_WAIVERS)}")
     failures = 0
-    for path in paths:
-        ok, output = lint(path)
+    for path, top in designs:
+        ok, output = lint(path, top)
         print(f"{'clean' if ok else 'WARNINGS'}: {path.name}")
         if not ok:
             failures += 1

@@ -3,6 +3,7 @@
 ``make test`` builds the array with these in place of the real PE and expects failures,
 which proves the tests compare something that can differ.
 """
+from hw.fp32_adder import Fp32Adder
 from hw.processing_element import ProcessingElement
 
 __all__ = ["MUTANTS"]
@@ -22,5 +23,19 @@ class UnsignedProduct(ProcessingElement):
         return a.as_unsigned() * b.as_unsigned()
 
 
+class HalfUpAdder(Fp32Adder):
+    """binary32 adder that rounds ties away from zero instead of to even."""
+
+    def _round_half_up(self):
+        return True
+
+
+class HalfUpAccumulation(ProcessingElement):
+    """fp16 accumulation with the tie-breaking rule of :class:`HalfUpAdder`."""
+
+    adder_class = HalfUpAdder
+
+
 #: name -> ProcessingElement subclass
-MUTANTS = {"product_bit_flip": ProductBitFlip, "unsigned_product": UnsignedProduct}
+MUTANTS = {"product_bit_flip": ProductBitFlip, "unsigned_product": UnsignedProduct,
+           "fp_round_half_up": HalfUpAccumulation}

@@ -2,8 +2,9 @@
 
 Run through ``sim/cocotb_run.py`` (``make sim``, or pytest's ``tb/test_systolic_array.py``),
 which generates the Verilog for one array shape and passes the configuration here through
-environment variables: ``LOOM_ROWS``, ``LOOM_COLS``, ``LOOM_SEED`` and ``LOOM_METRICS`` (a
-JSON file this module fills with the figures ``make sim`` prints).
+environment variables: ``LOOM_ROWS``, ``LOOM_COLS``, ``LOOM_DATAPATHS`` (comma-separated),
+``LOOM_SEED`` and ``LOOM_METRICS`` (a JSON file this module fills with the figures
+``make sim`` prints).
 """
 import json
 import os
@@ -17,11 +18,13 @@ from cocotb.triggers import FallingEdge, RisingEdge
 from hw.layouts import operand_layout, result_layout
 from hw.systolic_array import SystolicArray
 from tb.payload import pack, unpack
-from tb.tiles import PATTERNS, Tile, drained_rows, make_tile, tile_beats
+from tb.tiles import FP16_PATTERNS, PATTERNS, Tile, drained_rows, make_tile, tile_beats
 
 CLOCK_NS = 10
 ROWS = int(os.environ.get("LOOM_ROWS", "0"))
 COLS = int(os.environ.get("LOOM_COLS", "0"))
+DATAPATHS = tuple(os.environ.get("LOOM_DATAPATHS", "int8").split(","))
+TIMING_DTYPE = "int8" if "int8" in DATAPATHS else "fp16"  # for the datapath-neutral tests
 SEED = int(os.environ.get("LOOM_SEED", "0"))
 METRICS = os.environ.get("LOOM_METRICS")
 
@@ -33,9 +36,10 @@ class OperandSource:
     until the array accepts it (``ready`` sampled mid-cycle, when it has settled).
     """
 
-    def __init__(self, dut, rows, cols, rng):
+    def __init__(self, dut, rows, cols, datapaths, rng):
         self.dut, self.rng = dut, rng
-        self.layout = operand_layout(rows, cols)
+        self.datapaths = datapaths
+        self.layout = operand_layout(rows, cols, datapaths)
         self.beats = []
         self.bubble_rate = 0.0
         self.accepted = 0
@@ -51,7 +55,8 @@ class OperandSource:
 
     def send(self, tiles):
         for tile in tiles:
-            self.beats.extend(pack(self.layout, beat) for beat in tile_beats(tile))
+            self.beats.extend(pack(self.layout, beat)
+                              for beat in tile_beats(tile, self.datapaths))
 
     async def _run(self):
         dut = self.dut
@@ -105,14 +110,15 @@ class TB:
             raise RuntimeError("LOOM_ROWS/LOOM_COLS are not set: run this through sim/cocotb_run")
         self.dut = dut
         self.rows, self.cols = ROWS, COLS
-        self.model = SystolicArray(ROWS, COLS)  # for its timing figures, not simulated here
+        self.model = SystolicArray(ROWS, COLS, datapaths=DATAPATHS)  # timing figures only
         self.rng = random.Random(SEED)
         self.np_rng = np.random.default_rng(SEED)
         self.cycle = 0
-        self.source = OperandSource(dut, ROWS, COLS, self.rng)
+        self.source = OperandSource(dut, ROWS, COLS, DATAPATHS, self.rng)
         self.sink = ResultSink(dut, ROWS, COLS)
         record(clock_ns=CLOCK_NS)
-        dut._log.info("array %dx%d, seed %d (set LOOM_SEED / --seed to repeat)", ROWS, COLS, SEED)
+        dut._log.info("array %dx%d %s, seed %d (set LOOM_SEED / --seed to repeat)", ROWS, COLS,
+                      "+".join(DATAPATHS), SEED)
 
     async def start(self):
         cocotb.start_soon(Clock(self.dut.clk, CLOCK_NS, unit="ns").start())
@@ -131,8 +137,8 @@ class TB:
             await RisingEdge(self.dut.clk)
             self.cycle += 1
 
-    def tiles(self, ks, patterns=("random",)):
-        return [make_tile(self.np_rng, self.rows, self.cols, k, self.rng.choice(patterns))
+    def tiles(self, ks, patterns=("random",), dtype="int8"):
+        return [make_tile(self.np_rng, self.rows, self.cols, k, self.rng.choice(patterns), dtype)
                 for k in ks]
 
     async def run(self, tiles, bubble_rate=0.0):
@@ -154,9 +160,13 @@ class TB:
         assert len(self.sink.beats) == len(expected), "array produced extra result rows"
         for index, (got, want) in enumerate(zip(self.sink.beats, expected, strict=True)):
             tile = tiles[index // self.rows]
-            assert got == want, (
-                f"tile {index // self.rows} ({tile.pattern}, K={tile.k}) row {want['row']}: "
-                f"got {got}, expected {want} (seed {SEED})")
+            if got != want:
+                show = (lambda row: [f"{x & 0xFFFFFFFF:#010x}" for x in row["data"]]) \
+                    if tile.dtype == "fp16" else (lambda row: row["data"])
+                raise AssertionError(
+                    f"tile {index // self.rows} ({tile.dtype} {tile.pattern}, K={tile.k}) row "
+                    f"{want['row']}: got {show(got)} (row {got['row']}, last {got['last']}), "
+                    f"expected {show(want)} (seed {SEED})")
         add_metrics(tiles=len(tiles), macs=sum(self.rows * self.cols * t.k for t in tiles))
         return self.sink.last_cycle - self.source.first_accept_cycle + 1
 
@@ -200,7 +210,7 @@ def with_tb(test):
 async def back_to_back_tiles_run_at_the_ideal_rate(tb):
     """Tiles with K >= rows, offered every cycle, need exactly ideal_cycles (no idle cycles)."""
     ks = [tb.rng.randint(tb.rows, 4 * tb.rows + 8) for _ in range(12)]
-    cycles = await tb.run(tb.tiles(ks))
+    cycles = await tb.run(tb.tiles(ks, dtype=TIMING_DTYPE))
     ideal = tb.model.ideal_cycles(ks)
     record(stream_cycles=cycles, stream_ideal=ideal, stream_k=sum(ks), stream_tiles=len(ks),
            latency=tb.model.latency)
@@ -212,7 +222,7 @@ async def back_to_back_tiles_run_at_the_ideal_rate(tb):
 async def single_tile_latency(tb):
     """One tile: first beat to last result row is K + 2*rows + cols - 1 cycles."""
     k = tb.rows + 3
-    cycles = await tb.run(tb.tiles([k]))
+    cycles = await tb.run(tb.tiles([k], dtype=TIMING_DTYPE))
     record(single_tile_cycles=cycles, single_tile_ideal=tb.model.ideal_cycles([k]), single_k=k)
     assert cycles == tb.model.ideal_cycles([k])
 
@@ -257,3 +267,41 @@ async def accumulator_wraps_around(tb):
     assert (exact > 2**31 - 1).all(), "test set-up: every sum must exceed the int32 range"
     assert (tile.c < 0).all(), "golden model must wrap these sums to negative values"
     await tb.run([tile])
+
+
+@cocotb.test()
+@with_tb
+async def fp16_random_tiles_with_bubbles(tb):
+    """fp16 tiles of random K (1 to 3*rows+8) and every fp16 pattern, 30% bubbles."""
+    ks = [tb.rng.randint(1, 3 * tb.rows + 8) for _ in range(16)]
+    await tb.run(tb.tiles(ks, patterns=tuple(FP16_PATTERNS), dtype="fp16"), bubble_rate=0.3)
+
+
+@cocotb.test()
+@with_tb
+async def fp16_special_values_in_random_positions(tb):
+    """NaN, +-Inf, +-0, subnormals and +-65504 scattered through otherwise random tiles."""
+    ks = [tb.rng.randint(tb.rows, 64) for _ in range(12)]
+    await tb.run(tb.tiles(ks, patterns=("specials", "extremes"), dtype="fp16"),
+                 bubble_rate=0.1)
+
+
+@cocotb.test()
+@with_tb
+async def fp16_long_reductions(tb):
+    """K = 1024 and 1500: long float32 sums, rounded at every step in the golden order."""
+    tiles = [make_tile(tb.np_rng, tb.rows, tb.cols, 1024, "random", "fp16"),
+             make_tile(tb.np_rng, tb.rows, tb.cols, 1500, "cancelling", "fp16")]
+    await tb.run(tiles, bubble_rate=0.05)
+
+
+@cocotb.test()
+@with_tb
+async def alternating_int8_and_fp16_tiles(tb):
+    """A dual build switches datapath per tile, back to back at the ideal rate."""
+    ks = [tb.rng.randint(tb.rows, 3 * tb.rows + 8) for _ in range(12)]
+    tiles = [make_tile(tb.np_rng, tb.rows, tb.cols, k, "random", ("int8", "fp16")[n % 2])
+             for n, k in enumerate(ks)]
+    cycles = await tb.run(tiles)
+    assert cycles == tb.model.ideal_cycles(ks), f"{cycles} cycles, ideal " \
+                                                f"{tb.model.ideal_cycles(ks)}"
