@@ -1,0 +1,1 @@
+"""FPGA flows: yosys + nextpnr (YoWASP builds from PyPI) for ECP5 and iCE40."""
