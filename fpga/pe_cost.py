@@ -17,7 +17,7 @@ import sys
 
 from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import In
 
 from hw.processing_element import ProcessingElement
 from sim.toolchain import BUILD_DIR
