@@ -1,0 +1,117 @@
+"""AXI4-Lite subordinate holding the registers of :mod:`hw.csr_map`."""
+from amaranth.hdl import Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .axi import RESP_OKAY, RESP_SLVERR, AxiLiteSignature
+from .csr_map import REGISTERS
+
+__all__ = ["CsrBank"]
+
+
+class CsrBank(wiring.Component):
+    """The register file behind the host's AXI4-Lite port (32-bit data).
+
+    Every register of ``registers`` becomes a port named after it in lower case:
+    ``ro`` registers are inputs the device drives; ``rw`` registers are outputs holding what
+    the host wrote (reset value 0, byte strobes honoured); ``wo`` registers are outputs whose
+    bits pulse for one cycle when the host writes 1 to them.
+
+    Bus behaviour: a write is taken when both its address and data are valid (AXI allows a
+    subordinate to wait for both), then answered on B; a read is answered on R one cycle after
+    its address is taken. One transaction per channel is outstanding at a time. Unmapped
+    offsets and writes to ``ro`` registers answer ``SLVERR`` and change nothing. Reading the
+    low word of a 64-bit ``ro`` register latches its high word, which the next read of the
+    high word returns, so a 64-bit counter reads consistently in two accesses.
+
+    Parameters
+    ----------
+    registers : sequence of :class:`~hw.csr_map.Register`
+        The register table (default: :data:`hw.csr_map.REGISTERS`).
+    addr_width : int
+        Address bits decoded (default 12: a 4 KiB register window).
+    """
+
+    def __init__(self, registers=REGISTERS, *, addr_width=12):
+        registers = tuple(registers)
+        top = max(reg.offset + 4 * reg.words for reg in registers)
+        if not isinstance(addr_width, int) or top > 1 << addr_width:
+            raise ValueError(f"addr_width must be an integer covering offset {top - 4:#x}, "
+                             f"not {addr_width!r}")
+        self.registers = registers
+        members = {"bus": In(AxiLiteSignature(addr_width=addr_width))}
+        for reg in registers:
+            members[reg.name.lower()] = (In if reg.access == "ro" else Out)(reg.width)
+        super().__init__(members)
+
+    def port(self, reg):
+        return getattr(self, reg.name.lower())
+
+    def elaborate(self, platform):
+        m = Module()
+        self._write_channel(m)
+        self._read_channel(m)
+        return m
+
+    def _write_channel(self, m):
+        bus = self.bus
+        bvalid = Signal()
+        bresp = Signal(2)
+        take = Signal()
+        m.d.comb += [
+            take.eq(bus.awvalid & bus.wvalid & ~bvalid),
+            bus.awready.eq(take), bus.wready.eq(take),
+            bus.bvalid.eq(bvalid), bus.bresp.eq(bresp),
+        ]
+        for reg in self.registers:
+            if reg.access == "wo":
+                m.d.sync += self.port(reg).eq(0)        # pulses last one cycle
+        with m.If(bvalid & bus.bready):
+            m.d.sync += bvalid.eq(0)
+        with m.If(take):
+            m.d.sync += [bvalid.eq(1), bresp.eq(RESP_SLVERR)]
+            with m.Switch(bus.awaddr[2:]):
+                for reg in self.registers:
+                    if reg.access == "ro":
+                        continue
+                    for word in range(reg.words):
+                        with m.Case(reg.offset // 4 + word):
+                            m.d.sync += bresp.eq(RESP_OKAY)
+                            target = self.port(reg)[32 * word:32 * word + 32]
+                            for byte in range(4):
+                                lane = slice(8 * byte, 8 * byte + 8)
+                                with m.If(bus.wstrb[byte]):
+                                    m.d.sync += target[lane].eq(bus.wdata[lane])
+
+    def _read_channel(self, m):
+        bus = self.bus
+        rvalid = Signal()
+        rresp = Signal(2)
+        rdata = Signal(32)
+        take = Signal()
+        m.d.comb += [
+            take.eq(bus.arvalid & ~rvalid),
+            bus.arready.eq(take),
+            bus.rvalid.eq(rvalid), bus.rresp.eq(rresp), bus.rdata.eq(rdata),
+        ]
+        with m.If(rvalid & bus.rready):
+            m.d.sync += rvalid.eq(0)
+        with m.If(take):
+            m.d.sync += [rvalid.eq(1), rresp.eq(RESP_SLVERR), rdata.eq(0)]
+            with m.Switch(bus.araddr[2:]):
+                for reg in self.registers:
+                    port = self.port(reg)
+                    snapshot = None
+                    if reg.access == "ro" and reg.words == 2:
+                        snapshot = Signal(32, name=f"{reg.name.lower()}_high")
+                    for word in range(reg.words):
+                        with m.Case(reg.offset // 4 + word):
+                            m.d.sync += rresp.eq(RESP_OKAY)
+                            if reg.access == "wo":
+                                continue                    # reads as 0
+                            if snapshot is not None and word == 1:
+                                m.d.sync += rdata.eq(snapshot)
+                                continue
+                            m.d.sync += rdata.eq(port[32 * word:32 * word + 32])
+                            if snapshot is not None:
+                                m.d.sync += snapshot.eq(port[32:])

@@ -1,0 +1,173 @@
+"""The accelerator's control/status registers: the single table docs and drivers derive from.
+
+``python -m hw.csr_map`` prints ``docs/registers.md``; ``tb/test_csr_bank.py`` checks that the
+committed file matches this table, so the two never drift apart.
+
+Access kinds
+------------
+``ro``  read-only, driven by the device (a read has no side effect, except that reading the
+        low word of a 64-bit register snapshots its high word, so ``LO`` then ``HI`` reads a
+        consistent 64-bit value).
+``rw``  read/write, holds what the host wrote (byte strobes honoured); the device reads it.
+``wo``  write-only command bits: writing 1 pulses the bit for one clock cycle; reads as 0.
+
+Writes to ``ro`` registers and any access to an unmapped offset get an AXI ``SLVERR``
+response and change nothing.
+"""
+from dataclasses import dataclass
+
+__all__ = ["Field", "Register", "REGISTERS", "ERROR_CODES", "ID_MAGIC", "VERSION",
+           "register", "markdown"]
+
+ID_MAGIC = 0x4C4F4F4D   # "LOOM"
+VERSION = (0, 1, 0)     # major, minor, patch of the register interface
+
+
+@dataclass(frozen=True)
+class Field:
+    """``width`` bits from bit ``lsb`` of a register."""
+    name: str
+    lsb: int
+    width: int
+    doc: str
+
+    @property
+    def mask(self):
+        return ((1 << self.width) - 1) << self.lsb
+
+
+@dataclass(frozen=True)
+class Register:
+    """One register at byte ``offset``; 64-bit registers take two words (``offset`` holds the
+    low half, ``offset + 4`` the high half)."""
+    name: str
+    offset: int
+    access: str
+    doc: str
+    fields: tuple = ()
+    width: int = 32
+
+    def __post_init__(self):
+        if self.access not in ("ro", "rw", "wo"):
+            raise ValueError(f"{self.name}: access must be ro, rw or wo, not {self.access!r}")
+        if self.width not in (32, 64) or self.offset % 4:
+            raise ValueError(f"{self.name}: width 32/64 at a word-aligned offset")
+        for field in self.fields:
+            if field.lsb + field.width > self.width:
+                raise ValueError(f"{self.name}.{field.name} does not fit {self.width} bits")
+
+    @property
+    def words(self):
+        return self.width // 32
+
+
+def _counter(name, offset, doc):
+    return Register(name, offset, "ro", doc + " 64-bit; cleared by start and soft reset.",
+                    width=64)
+
+
+#: Error codes reported in ``STATUS.error_code`` (0 = no error).
+ERROR_CODES = {
+    0: ("NONE", "no error"),
+    1: ("BAD_OPCODE", "a descriptor had an unknown opcode"),
+    2: ("BAD_SIZE", "a descriptor had a zero or too large size"),
+    3: ("MISALIGNED", "an address or pitch was not aligned as the ISA requires"),
+    4: ("OUT_OF_WINDOW", "a transfer would touch memory outside the DMA window"),
+    5: ("AXI_READ_ERROR", "SLVERR or DECERR on the AXI read data channel"),
+    6: ("AXI_WRITE_ERROR", "SLVERR or DECERR on the AXI write response channel"),
+    7: ("TIMEOUT", "a watchdog expired waiting on the bus or a unit"),
+}
+
+REGISTERS = (
+    Register("ID", 0x000, "ro", f"Identifies a Loom accelerator: reads {ID_MAGIC:#010x} "
+             "(ASCII 'LOOM').", (Field("magic", 0, 32, "the magic number"),)),
+    Register("VERSION", 0x004, "ro", "Version of this register interface.",
+             (Field("patch", 0, 8, "patch"), Field("minor", 8, 8, "minor"),
+              Field("major", 16, 8, "major"))),
+    Register("ARRAY_CONFIG", 0x008, "ro", "The systolic array's shape and datapaths.",
+             (Field("rows", 0, 8, "array rows"), Field("cols", 8, 8, "array columns"),
+              Field("int8", 16, 1, "int8 datapath present"),
+              Field("fp16", 17, 1, "fp16 datapath present"))),
+    Register("BUS_CONFIG", 0x00C, "ro", "The AXI4 memory port.",
+             (Field("data_bytes", 0, 8, "data bus width in bytes (8, 16 or 32)"),
+              Field("addr_bits", 8, 8, "address width in bits"))),
+    Register("BUFFER_CONFIG", 0x010, "ro", "On-chip buffer sizes.",
+             (Field("operand_depth", 0, 16, "beats (K) one operand buffer holds"),
+              Field("acc_depth", 16, 16, "result rows the accumulator buffer holds"))),
+    Register("CONTROL", 0x020, "wo", "Commands.",
+             (Field("start", 0, 1, "fetch and run DESC_COUNT descriptors from DESC_ADDR"),
+              Field("soft_reset", 1, 1, "abort any job and return to idle; clears STATUS"))),
+    Register("IRQ_ENABLE", 0x024, "rw", "Raise the interrupt line when STATUS.done or "
+             "STATUS.error is set.",
+             (Field("done", 0, 1, "interrupt on done"),
+              Field("error", 1, 1, "interrupt on error"))),
+    Register("STATUS", 0x028, "ro", "Job state; done and error stay set until the next start "
+             "or soft reset.",
+             (Field("busy", 0, 1, "a job is running"), Field("done", 1, 1, "the job finished"),
+              Field("error", 2, 1, "the job stopped on an error"),
+              Field("error_code", 8, 8, "why (see the error code table)"))),
+    Register("DESC_ADDR", 0x030, "rw", "Host address of the first descriptor (32-byte aligned).",
+             width=64),
+    Register("DESC_COUNT", 0x038, "rw", "Number of descriptors to run.",
+             (Field("count", 0, 32, "descriptors"),)),
+    Register("WINDOW_BASE", 0x040, "rw", "Lowest host address the DMA may touch.", width=64),
+    Register("WINDOW_LIMIT", 0x048, "rw", "One past the highest host address the DMA may touch.",
+             width=64),
+    _counter("PERF_TOTAL_CYCLES", 0x100, "Clock cycles since the last start."),
+    _counter("PERF_BUSY_CYCLES", 0x108, "Cycles with STATUS.busy set."),
+    _counter("PERF_ARRAY_ACTIVE_CYCLES", 0x110, "Cycles in which the array accepted an "
+             "operand beat."),
+    _counter("PERF_MACS", 0x118, "Multiply-accumulates issued (rows x cols per beat)."),
+    _counter("PERF_DMA_READ_BYTES", 0x120, "Bytes read over AXI (descriptors included)."),
+    _counter("PERF_DMA_WRITE_BYTES", 0x128, "Bytes written over AXI."),
+    _counter("PERF_DMA_STALL_CYCLES", 0x130, "Cycles the array waited for the DMA."),
+)
+
+
+def register(name):
+    """The :class:`Register` called ``name``."""
+    for reg in REGISTERS:
+        if reg.name == name:
+            return reg
+    raise KeyError(f"no register {name!r}; have {[r.name for r in REGISTERS]}")
+
+
+def _check_table():
+    used = {}
+    for reg in REGISTERS:
+        for word in range(reg.words):
+            offset = reg.offset + 4 * word
+            if offset in used:
+                raise ValueError(f"{reg.name} overlaps {used[offset]} at {offset:#x}")
+            used[offset] = reg.name
+
+
+_check_table()
+
+
+def markdown():
+    """The register map as Markdown (the text of ``docs/registers.md``)."""
+    lines = ["# Loom registers (AXI4-Lite)", "",
+             "Generated by `python -m hw.csr_map` from `hw/csr_map.py`; do not edit by hand.",
+             "", "Access: `ro` read-only (device-driven), `rw` read/write, `wo` write-1 "
+             "command pulses (read as 0). Writes to `ro` registers and accesses to unmapped "
+             "offsets return `SLVERR`. A 64-bit register's low word is at its offset and its "
+             "high word 4 bytes above; reading the low word of a `ro` 64-bit register "
+             "snapshots the high word.", "",
+             "| offset | register | access | bits | description |",
+             "|---|---|---|---|---|"]
+    for reg in REGISTERS:
+        lines.append(f"| `{reg.offset:#05x}` | `{reg.name}` | {reg.access} | {reg.width} "
+                     f"| {reg.doc} |")
+        for field in reg.fields:
+            bits = (f"{field.lsb}" if field.width == 1
+                    else f"{field.lsb + field.width - 1}:{field.lsb}")
+            lines.append(f"| | `.{field.name}` | | `[{bits}]` | {field.doc} |")
+    lines += ["", "## Error codes (`STATUS.error_code`)", "", "| code | name | meaning |",
+              "|---|---|---|"]
+    lines += [f"| {code} | `{name}` | {doc} |" for code, (name, doc) in ERROR_CODES.items()]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")
