@@ -23,6 +23,7 @@ def generate():
     """Write the Verilog of every regression array and of the fp units; return
     ``[(path, top module name)]``."""
     from hw.csr_bank import CsrBank
+    from hw.dma_reader import DmaReader
     from hw.fp16_multiplier import Fp16Multiplier
     from hw.fp32_adder import Fp32Adder
     from hw.fp32_to_fp16 import Fp32ToFp16
@@ -32,7 +33,8 @@ def generate():
     designs = {c.name.replace("array", "systolic_array"):
                SystolicArray(c.rows, c.cols, datapaths=c.datapaths) for c in REGRESSION}
     designs.update(fp16_multiplier=Fp16Multiplier(), fp32_adder=Fp32Adder(),
-                   fp32_to_fp16=Fp32ToFp16(), csr_bank=CsrBank())
+                   fp32_to_fp16=Fp32ToFp16(), csr_bank=CsrBank(),
+                   dma_reader=DmaReader())
     return [(write_verilog(design, name, out / f"{name}.v"), name)
             for name, design in designs.items()]
 

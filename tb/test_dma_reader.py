@@ -1,0 +1,17 @@
+"""The AXI4 read DMA in Verilator against cocotbext-axi host memory, per bus width."""
+import os
+
+import pytest
+
+from hw.dma_reader import DmaReader
+from sim.cocotb_run import run_cocotb
+
+
+@pytest.mark.parametrize("data_width", [64, 128, 256])
+def test_dma_reader(data_width):
+    seed = int(os.environ["LOOM_SEED"])
+    reader = DmaReader(data_width=data_width, timeout=256)
+    result = run_cocotb(reader, "dma_reader", "tb.dma_reader_tb", f"dma_reader_{data_width}",
+                        seed, env={"LOOM_DATA_WIDTH": str(data_width), "LOOM_TIMEOUT": "256"})
+    assert result.failed == {}, f"seed {seed}: {result.failed}"
+    assert len(result.passed) == 4, result.passed
