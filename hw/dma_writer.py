@@ -1,0 +1,144 @@
+"""AXI4 write DMA: a stream of bus-wide beats into strided 2-D regions of host memory."""
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.wiring import In, Out
+
+from .axi import BURST_INCR, RESP_OKAY, AxiSignature
+from .dma_reader import _PAGE, _check, dma_command_layout
+
+__all__ = ["DmaWriter"]
+
+
+class DmaWriter(wiring.Component):
+    """Writes 2-D regions of host memory over the write half of an AXI4 port.
+
+    The mirror of :class:`~hw.dma_reader.DmaReader`: the same command layout, INCR bursts of
+    full beats (all strobes set) of at most ``max_burst`` beats that never cross a 4 KiB
+    boundary, and up to ``max_outstanding`` bursts awaiting their write response. A burst's
+    data beats are sent only after its address has been accepted (a FIFO of burst lengths
+    links the AW and W channels), which every AXI subordinate accepts. ``data.ready`` is
+    ``wready`` while a burst is open: backpressure goes straight through, nothing is
+    buffered. A command ends when the write responses of all its bursts are back.
+
+    Errors never hang it: a ``SLVERR``/``DECERR`` write response sets the sticky ``error``;
+    no address, data or response handshake for ``timeout`` cycles while busy sets the sticky
+    ``timeout``. Both stay set until reset.
+
+    Ports
+    -----
+    cmd : In(stream of :func:`~hw.dma_reader.dma_command_layout`)
+    data : In(stream of ``data_width``-bit beats), in address order
+    bus : Out(AxiSignature(..., channels="write"))
+    busy, error, timeout : Out(1)
+
+    Parameters are those of :class:`~hw.dma_reader.DmaReader`.
+    """
+
+    def __init__(self, *, data_width=128, addr_width=32, max_burst=256, max_outstanding=4,
+                 timeout=4096):
+        _check("data_width", data_width, (64, 128, 256))
+        _check("addr_width", addr_width, (32, 64))
+        _check("max_burst", max_burst, range(1, 257))
+        _check("max_outstanding", max_outstanding, range(1, 17))
+        _check("timeout", timeout, range(16, 1 << 24))
+        self.data_width = data_width
+        self.addr_width = addr_width
+        self.max_burst = max_burst
+        self.max_outstanding = max_outstanding
+        self.timeout_cycles = timeout
+        self.beat_bytes = data_width // 8
+        super().__init__({
+            "cmd": In(stream.Signature(dma_command_layout(addr_width))),
+            "data": In(stream.Signature(data_width)),
+            "bus": Out(AxiSignature(addr_width=addr_width, data_width=data_width,
+                                    channels="write")),
+            "busy": Out(1),
+            "error": Out(1),
+            "timeout": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        bus, cmd = self.bus, self.cmd
+        shift = self.beat_bytes.bit_length() - 1
+
+        active = Signal()
+        pitch = Signal(self.addr_width)
+        row_beats = Signal(16)
+        row_addr = Signal(self.addr_width)
+        addr = Signal(self.addr_width)
+        aw_rows = Signal(16)
+        aw_beats = Signal(16)
+        awaiting = Signal(range(self.max_outstanding + 1))   # bursts without a response yet
+
+        m.d.comb += [cmd.ready.eq(~active), self.busy.eq(active)]
+        with m.If(cmd.valid & ~active):
+            p = cmd.payload
+            m.d.sync += [
+                active.eq(1), pitch.eq(p.pitch), row_beats.eq(p.row_beats),
+                row_addr.eq(p.addr), addr.eq(p.addr), aw_rows.eq(p.rows),
+                aw_beats.eq(p.row_beats),
+            ]
+
+        to_page = Signal(range(_PAGE // self.beat_bytes + 1))
+        length = Signal(range(max(self.max_burst, _PAGE // self.beat_bytes) + 1))
+        burst = Signal(range(self.max_burst + 1))
+        m.d.comb += [
+            to_page.eq((_PAGE - addr[:12]) >> shift),
+            length.eq(Mux(aw_beats < to_page, aw_beats, to_page)),
+            burst.eq(Mux(length < self.max_burst, length, self.max_burst)),
+        ]
+
+        # Lengths of bursts whose address went out and whose data has not all been sent.
+        m.submodules.lengths = lengths = SyncFIFO(width=len(burst), depth=self.max_outstanding)
+        issuing = active & (aw_rows != 0)
+        m.d.comb += [
+            bus.awvalid.eq(issuing & (awaiting < self.max_outstanding) & lengths.w_rdy),
+            bus.awaddr.eq(addr), bus.awlen.eq(burst - 1), bus.awsize.eq(shift),
+            bus.awburst.eq(BURST_INCR), bus.awid.eq(0), bus.awlock.eq(0),
+            bus.awcache.eq(0b0011), bus.awprot.eq(0),
+            lengths.w_data.eq(burst),
+        ]
+        aw_done = bus.awvalid & bus.awready
+        m.d.comb += lengths.w_en.eq(aw_done)
+        with m.If(aw_done):
+            with m.If(aw_beats == burst):
+                m.d.sync += [aw_rows.eq(aw_rows - 1), aw_beats.eq(row_beats),
+                             row_addr.eq(row_addr + pitch), addr.eq(row_addr + pitch)]
+            with m.Else():
+                m.d.sync += [aw_beats.eq(aw_beats - burst),
+                             addr.eq(addr + (burst << shift))]
+
+        # W: beats of the oldest open burst.
+        sent = Signal(range(self.max_burst + 1))
+        last_beat = sent == lengths.r_data - 1
+        m.d.comb += [
+            bus.wvalid.eq(self.data.valid & lengths.r_rdy),
+            bus.wdata.eq(self.data.payload),
+            bus.wstrb.eq((1 << self.beat_bytes) - 1),
+            bus.wlast.eq(last_beat),
+            self.data.ready.eq(bus.wready & lengths.r_rdy),
+        ]
+        w_done = bus.wvalid & bus.wready
+        m.d.comb += lengths.r_en.eq(w_done & last_beat)
+        with m.If(w_done):
+            m.d.sync += sent.eq(Mux(last_beat, 0, sent + 1))
+
+        # B: one response per burst; the command ends when the last one is back.
+        m.d.comb += bus.bready.eq(1)
+        b_done = bus.bvalid & bus.bready
+        with m.If(b_done & (bus.bresp != RESP_OKAY)):
+            m.d.sync += self.error.eq(1)
+        m.d.sync += awaiting.eq(awaiting + aw_done - b_done)
+        with m.If(active & (aw_rows == 0) & (awaiting == 0)):
+            m.d.sync += active.eq(0)
+
+        idle = Signal(range(self.timeout_cycles + 1))
+        with m.If(~active | aw_done | w_done | b_done):
+            m.d.sync += idle.eq(0)
+        with m.Elif(idle == self.timeout_cycles):
+            m.d.sync += self.timeout.eq(1)
+        with m.Else():
+            m.d.sync += idle.eq(idle + 1)
+        return m
