@@ -37,16 +37,28 @@ int main(int argc, char** argv) {{
     if (!in || !out) {{ std::perror("open"); return 2; }}
     const std::size_t chunk = 1 << 16;
     std::vector<uint64_t> rec(chunk * {n_in}), res(chunk * {n_out});
-    std::size_t n;
-    while ((n = std::fread(rec.data(), sizeof(uint64_t) * {n_in}, chunk, in)) > 0) {{
-        for (std::size_t r = 0; r < n; ++r) {{
-            const uint64_t* i = &rec[r * {n_in}];
-            uint64_t* o = &res[r * {n_out}];
+    const std::size_t latency = {latency};
+    std::size_t n, written = 0, applied = 0;
+    std::vector<uint64_t> one({n_out});
+    auto cycle = [&](const uint64_t* i, uint64_t* o) {{
+        if (i) {{
 {assign_in}
-            dut.eval();
-{assign_out}
         }}
-        std::fwrite(res.data(), sizeof(uint64_t) * {n_out}, n, out);
+        {step}
+{assign_out}
+    }};
+    while ((n = std::fread(rec.data(), sizeof(uint64_t) * {n_in}, chunk, in)) > 0) {{
+        std::size_t kept = 0;
+        for (std::size_t r = 0; r < n; ++r, ++applied) {{
+            cycle(&rec[r * {n_in}], &res[kept * {n_out}]);
+            if (applied + 1 >= latency || latency == 0) ++kept;
+        }}
+        written += kept;
+        std::fwrite(res.data(), sizeof(uint64_t) * {n_out}, kept, out);
+    }}
+    for (std::size_t flush = 0; written < applied; ++flush, ++written) {{  // drain the pipe
+        cycle(nullptr, one.data());
+        std::fwrite(one.data(), sizeof(uint64_t) * {n_out}, 1, out);
     }}
     dut.final();
     return std::fclose(out) == 0 ? 0 : 1;
@@ -55,17 +67,22 @@ int main(int argc, char** argv) {{
 
 
 class VectorHarness:
-    """Builds ``component`` (combinational, ports of at most 64 bits) for vector runs.
+    """Builds ``component`` (ports of at most 64 bits) for vector runs.
 
+    ``latency`` is 0 for a combinational block (one ``eval()`` per record), or the number of
+    clock edges from an input to its output for a pipelined one (one clock cycle per
+    record; the block must then accept a new input every cycle and have a ``clk`` domain).
     ``name`` names the build directory ``build/vectors/<name>/``; the build is reused while
     the generated Verilog is unchanged.
     """
 
-    def __init__(self, component, name):
+    def __init__(self, component, name, latency=0):
         self.name = name
+        self.latency = latency
         self.dir = BUILD_DIR / "vectors" / name
         ports = component_ports(component)
-        self.inputs = [p for p, (sig, d) in ports.items() if d.value == "input"]
+        self.inputs = [p for p, (sig, d) in ports.items()
+                       if d.value == "input" and p not in ("clk", "rst")]
         self.outputs = [p for p, (sig, d) in ports.items() if d.value == "output"]
         for port, (signal, _) in ports.items():
             if len(signal) > 64:
@@ -78,10 +95,13 @@ class VectorHarness:
     def _build(self, component):
         main = self.dir / "main.cpp"
         text = _MAIN.format(
-            top=self.name, n_in=len(self.inputs), n_out=len(self.outputs),
+            top=self.name, n_in=len(self.inputs), n_out=len(self.outputs), latency=self.latency,
+            # one clock cycle per record; the outputs are those of the input latency-1 back
+            step=("dut.eval();" if self.latency == 0 else
+                  "dut.clk = 0; dut.eval(); dut.clk = 1; dut.eval();"),
             assign_in="\n".join(f"            dut.{p} = i[{k}];"
                                 for k, p in enumerate(self.inputs)),
-            assign_out="\n".join(f"            o[{k}] = dut.{p};"
+            assign_out="\n".join(f"        o[{k}] = dut.{p};"
                                  for k, p in enumerate(self.outputs)))
         # Parallel test workers may build the same harness: one builds, the others wait.
         self.dir.mkdir(parents=True, exist_ok=True)

@@ -33,12 +33,33 @@ fp16 GEMM (the fp16 datapath)
   every NaN it produces with the canonical pattern).
 * ``fp32_to_fp16`` rounds binary32 results to binary16 to nearest, ties to even (NumPy's
   ``astype(np.float16)``), overflowing to Inf and producing subnormals.
+
+int32 -> int8 requantisation (post-processing on store)
+-------------------------------------------------------
+gemmlowp / TensorFlow Lite arithmetic, per output channel ``j`` (``requantize``):
+
+1. ``x = wrap32(acc + bias[j])`` (bias optional; the add wraps like the accumulator);
+2. ``x = SaturatingRoundingDoublingHighMul(x, multiplier[j])``: the high 32 bits of
+   ``2 * x * multiplier`` rounded to nearest with ties away from zero, i.e.
+   ``(x * m + (2**30 if x * m >= 0 else 1 - 2**30)) / 2**31`` with C's truncating division;
+   the single overflow case ``x = m = -2**31`` saturates to ``2**31 - 1``;
+3. ``x = RoundingDivideByPOT(x, shift[j])``: arithmetic shift right by ``shift`` (0..31)
+   rounding to nearest, ties away from zero;
+4. ``x = x + zero_point`` (the output zero point, -128..127);
+5. clamp to ``[-128, 127]``, or with ReLU to ``[max(zero_point, -128), 127]`` (zero in the
+   real domain is ``zero_point`` in the quantised one).
+
+The real scale applied is ``multiplier * 2**-31 * 2**-shift``; multipliers are normally in
+``[2**30, 2**31)`` (see TFLite's ``QuantizeMultiplier``).
 """
 import numpy as np
 
 __all__ = ["INT8_MIN", "INT8_MAX", "wrap_int32", "check_int8", "int8_gemm",
            "CANONICAL_NAN16", "CANONICAL_NAN32", "fp16_bits", "fp16_mul", "fp32_add",
-           "fp32_to_fp16", "fp16_gemm"]
+           "fp32_to_fp16", "fp16_gemm", "INT32_MIN", "INT32_MAX",
+           "saturating_rounding_doubling_high_mul", "rounding_divide_by_pot", "requantize"]
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 CANONICAL_NAN16 = 0x7E00
 CANONICAL_NAN32 = 0x7FC00000
@@ -159,3 +180,38 @@ def fp16_gemm(a, b):
         for k in range(1, a.shape[1]):
             acc = acc + np.outer(a32[:, k], b32[k, :]).astype(np.float32)
     return _canonical32(acc)
+
+
+def saturating_rounding_doubling_high_mul(a, b):
+    """gemmlowp's ``SaturatingRoundingDoublingHighMul`` on int32 arrays (see module doc)."""
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    ab = a * b                                   # |ab| <= 2**62: exact in int64
+    nudged = ab + np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    high = np.where(nudged >= 0, nudged >> 31, -((-nudged) >> 31))  # C division truncates
+    return np.where((a == INT32_MIN) & (b == INT32_MIN), INT32_MAX, high).astype(np.int32)
+
+
+def rounding_divide_by_pot(x, exponent):
+    """gemmlowp's ``RoundingDivideByPOT``: ``x / 2**exponent`` rounded, ties away from 0."""
+    x = np.asarray(x, dtype=np.int64)
+    exponent = np.asarray(exponent, dtype=np.int64)
+    if np.any((exponent < 0) | (exponent > 31)):
+        raise ValueError("shift must be within 0..31")
+    mask = (np.int64(1) << exponent) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (x < 0)
+    return ((x >> exponent) + (remainder > threshold)).astype(np.int32)
+
+
+def requantize(acc, multiplier, shift, zero_point, bias=0, relu=False):
+    """int32 accumulators -> int8 outputs by the rules in the module docstring.
+
+    Every argument broadcasts against ``acc`` (per-channel parameters are vectors along the
+    last axis). Returns ``np.int8``.
+    """
+    x = wrap_int32(np.asarray(acc, dtype=np.int64) + np.asarray(bias, dtype=np.int64))
+    x = saturating_rounding_doubling_high_mul(x, multiplier)
+    x = rounding_divide_by_pot(x, shift).astype(np.int64) + np.asarray(zero_point, np.int64)
+    low = np.where(relu, np.maximum(zero_point, -128), -128)
+    return np.clip(x, low, 127).astype(np.int8)
