@@ -1,0 +1,83 @@
+"""Double-buffered on-chip store of operand words, read out as a stream for the array."""
+from amaranth.hdl import Module, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["OperandBuffer"]
+
+
+class OperandBuffer(wiring.Component):
+    """``slots`` slots of ``depth`` words of ``width`` bits, in one block RAM.
+
+    One slot is filled through ``write`` while another streams out through ``read``:
+    double buffering with the default two slots. A read command names a slot and a word
+    count ``count`` (the tile's ``K``, 1 to ``depth``); words ``0 .. count-1`` of that slot
+    then leave on ``words``, one per cycle while ``words.ready`` is high, the last one marked
+    ``last``. The RAM's own read register is the output register: a stall holds the word,
+    so no beat is lost or repeated and no skid buffer is needed.
+
+    Writes and reads of *different* slots never interfere; writing the slot being read is
+    the sequencer's mistake to avoid (its dependency flags do), not something this buffer
+    arbitrates.
+
+    Ports
+    -----
+    write : In(``{slot, index, data}`` with a ``valid`` strobe; no backpressure)
+    read : In(stream of ``{slot, count}``); ``ready`` while no read command is running
+    words : Out(stream of ``{data: width bits, last: 1}``)
+    """
+
+    def __init__(self, *, width, depth, slots=2):
+        for name, value, low in (("width", width, 1), ("depth", depth, 1), ("slots", slots, 1)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValueError(f"{name} must be a positive integer, not {value!r}")
+        self.width, self.depth, self.slots = width, depth, slots
+        slot_shape = range(slots)
+        super().__init__({
+            "write": In(data.StructLayout({
+                "valid": 1, "slot": slot_shape, "index": range(depth), "data": width})),
+            "read": In(stream.Signature(data.StructLayout({
+                "slot": slot_shape, "count": range(depth + 1)}))),
+            "words": Out(stream.Signature(data.StructLayout({"data": width, "last": 1}))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.ram = ram = Memory(shape=self.width, depth=self.slots * self.depth,
+                                        init=[])
+        wr = ram.write_port()
+        rd = ram.read_port()
+        m.d.comb += [
+            wr.addr.eq(self.write.slot * self.depth + self.write.index),
+            wr.data.eq(self.write.data),
+            wr.en.eq(self.write.valid),
+        ]
+
+        base = Signal(range(self.slots * self.depth + 1))
+        index = Signal(range(self.depth + 1))
+        count = Signal(range(self.depth + 1))
+        active = Signal()          # words still to read
+        out_valid = Signal()
+        out_last = Signal()
+        advance = ~out_valid | self.words.ready
+        m.d.comb += [
+            self.read.ready.eq(~active & advance),
+            rd.addr.eq(base + index),
+            rd.en.eq(advance),
+            self.words.valid.eq(out_valid),
+            self.words.payload.data.eq(rd.data),
+            self.words.payload.last.eq(out_last),
+        ]
+        with m.If(advance):
+            m.d.sync += [out_valid.eq(active), out_last.eq(active & (index == count - 1))]
+            with m.If(active):
+                m.d.sync += index.eq(index + 1)
+                with m.If(index == count - 1):
+                    m.d.sync += active.eq(0)
+        with m.If(self.read.valid & self.read.ready):
+            m.d.sync += [
+                base.eq(self.read.payload.slot * self.depth), index.eq(0),
+                count.eq(self.read.payload.count), active.eq(self.read.payload.count != 0),
+            ]
+        return m
