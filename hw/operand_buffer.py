@@ -28,6 +28,9 @@ class OperandBuffer(wiring.Component):
     words : Out(stream of ``{data: width bits, last: 1}``)
     """
 
+    #: Further fields of the ``write`` port (subclasses with other write behaviour add some).
+    _extra_write_fields = {}
+
     def __init__(self, *, width, depth, slots=2):
         for name, value, low in (("width", width, 1), ("depth", depth, 1), ("slots", slots, 1)):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
@@ -36,7 +39,8 @@ class OperandBuffer(wiring.Component):
         slot_shape = range(slots)
         super().__init__({
             "write": In(data.StructLayout({
-                "valid": 1, "slot": slot_shape, "index": range(depth), "data": width})),
+                "valid": 1, "slot": slot_shape, "index": range(depth), "data": width,
+                **self._extra_write_fields})),
             "read": In(stream.Signature(data.StructLayout({
                 "slot": slot_shape, "count": range(depth + 1)}))),
             "words": Out(stream.Signature(data.StructLayout({"data": width, "last": 1}))),
@@ -46,14 +50,19 @@ class OperandBuffer(wiring.Component):
         m = Module()
         m.submodules.ram = ram = Memory(shape=self.width, depth=self.slots * self.depth,
                                         init=[])
+        self._write_path(m, ram)
+        self._read_path(m, ram.read_port())
+        return m
+
+    def _write_path(self, m, ram):
         wr = ram.write_port()
-        rd = ram.read_port()
         m.d.comb += [
             wr.addr.eq(self.write.slot * self.depth + self.write.index),
             wr.data.eq(self.write.data),
             wr.en.eq(self.write.valid),
         ]
 
+    def _read_path(self, m, rd):
         base = Signal(range(self.slots * self.depth + 1))
         index = Signal(range(self.depth + 1))
         count = Signal(range(self.depth + 1))
@@ -80,4 +89,3 @@ class OperandBuffer(wiring.Component):
                 base.eq(self.read.payload.slot * self.depth), index.eq(0),
                 count.eq(self.read.payload.count), active.eq(self.read.payload.count != 0),
             ]
-        return m
