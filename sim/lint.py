@@ -28,6 +28,7 @@ def generate():
     from hw.fp16_multiplier import Fp16Multiplier
     from hw.fp32_adder import Fp32Adder
     from hw.fp32_to_fp16 import Fp32ToFp16
+    from hw.load_unit import LoadUnit
     from hw.requantizer import Requantizer
     from hw.systolic_array import SystolicArray
 
@@ -36,7 +37,9 @@ def generate():
                SystolicArray(c.rows, c.cols, datapaths=c.datapaths) for c in REGRESSION}
     designs.update(fp16_multiplier=Fp16Multiplier(), fp32_adder=Fp32Adder(),
                    fp32_to_fp16=Fp32ToFp16(), csr_bank=CsrBank(),
-                   dma_reader=DmaReader(), dma_writer=DmaWriter(), requantizer=Requantizer())
+                   dma_reader=DmaReader(), dma_writer=DmaWriter(), requantizer=Requantizer(),
+                   load_unit=LoadUnit(beat_width=128, addr_width=32,
+                                      targets={"a": 128, "b": 128, "params": 512}))
     return [(write_verilog(design, name, out / f"{name}.v"), name)
             for name, design in designs.items()]
 
