@@ -30,6 +30,7 @@ def generate():
     from hw.fp32_to_fp16 import Fp32ToFp16
     from hw.load_unit import LoadUnit
     from hw.requantizer import Requantizer
+    from hw.store_unit import StoreUnit
     from hw.systolic_array import SystolicArray
 
     out = BUILD_DIR / "verilog"
@@ -39,7 +40,8 @@ def generate():
                    fp32_to_fp16=Fp32ToFp16(), csr_bank=CsrBank(),
                    dma_reader=DmaReader(), dma_writer=DmaWriter(), requantizer=Requantizer(),
                    load_unit=LoadUnit(beat_width=128, addr_width=32,
-                                      targets={"a": 128, "b": 128, "params": 512}))
+                                      targets={"a": 128, "b": 128, "params": 512}),
+                   store_unit=StoreUnit(rows=16, cols=16, beat_width=128, addr_width=32))
     return [(write_verilog(design, name, out / f"{name}.v"), name)
             for name, design in designs.items()]
 

@@ -1,0 +1,196 @@
+"""STORE: result rows -> post-processing -> host memory, one 2-D DMA write per command."""
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+
+from .dma_reader import dma_command_layout
+from .fp32_to_fp16 import Fp32ToFp16
+from .requantizer import Requantizer
+
+__all__ = ["StoreMode", "StoreUnit", "PARAM_WORDS"]
+
+#: Words of a parameter slot: per-column bias, multiplier, and shift | zero_point << 8.
+PARAM_WORDS = 3
+
+class StoreMode(enum.Enum, shape=2):
+    """What a STORE writes for each 32-bit result lane."""
+    RAW32 = 0   #: the int32 (or binary32) lane as it is: 4 bytes
+    INT8 = 1    #: requantised to int8 (bias, multiplier, shift, zero point, ReLU): 1 byte
+    FP16 = 2    #: binary32 rounded to binary16 (nearest even): 2 bytes
+
+class StoreUnit(wiring.Component):
+    """Writes the ``rows`` result rows of a result slot to host memory, post-processed.
+
+    A command ``{slot, addr, pitch, mode, relu, bias, param_slot}`` reads result slot
+    ``slot`` row by row (``result_read`` / ``result_words``), converts every lane as
+    :class:`StoreMode` says, and writes row ``r`` to ``addr + r * pitch`` through the DMA
+    writer (``dma_cmd`` / ``dma_data``). For ``INT8`` it first reads the three parameter
+    words of ``param_slot`` (``param_read`` / ``param_words``): per-column bias (used when
+    ``bias`` is set), multiplier, and ``shift | zero_point << 8``. ``relu`` applies to INT8.
+
+    A row is ``cols * {4, 1, 2}`` bytes; it must be a power-of-two multiple of the bus width
+    (checked in ``__init__`` for every mode). Every mode goes through the same 3-cycle
+    post-processing pipeline (the requantiser's depth); a FIFO behind it absorbs the
+    pipeline when the bus stalls, and rows are only read while it has room for them.
+    The command ends when the DMA writer is idle again (``dma_idle``): every write response
+    is back, so a following semaphore signal or "done" never overtakes the data.
+    """
+
+    def __init__(self, *, rows, cols, beat_width, addr_width, slots=2):
+        for mode, lane_bits in ((StoreMode.RAW32, 32), (StoreMode.INT8, 8),
+                                (StoreMode.FP16, 16)):
+            row_bits = cols * lane_bits
+            ratio = row_bits // beat_width
+            if row_bits % beat_width or ratio & (ratio - 1) or ratio == 0:
+                raise ValueError(f"{mode.name} rows of {cols} lanes are {row_bits} bits: not a "
+                                 f"power-of-two multiple of the {beat_width}-bit bus")
+        self.rows, self.cols, self.beat_width, self.addr_width = rows, cols, beat_width, addr_width
+        self.slots = slots
+        word = data.StructLayout({"data": cols * 32, "last": 1})
+        super().__init__({
+            "cmd": In(stream.Signature(data.StructLayout({
+                "slot": range(slots), "addr": addr_width, "pitch": addr_width,
+                "mode": StoreMode, "relu": 1, "bias": 1, "param_slot": range(slots)}))),
+            "result_read": Out(stream.Signature(data.StructLayout({
+                "slot": range(slots), "count": range(rows + 1)}))),
+            "result_words": In(stream.Signature(word)),
+            "param_read": Out(stream.Signature(data.StructLayout({
+                "slot": range(slots), "count": range(PARAM_WORDS + 1)}))),
+            "param_words": In(stream.Signature(word)),
+            "dma_cmd": Out(stream.Signature(dma_command_layout(addr_width))),
+            "dma_data": Out(stream.Signature(beat_width)),
+            "dma_idle": In(1),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cols = self.cols
+        cmd = self.cmd
+        mode = Signal(StoreMode)
+        relu, use_bias = Signal(), Signal()
+        params = [Signal(cols * 32, name=f"param{n}") for n in range(PARAM_WORDS)]
+        param_index = Signal(range(PARAM_WORDS + 1))
+        beats_per_row = Signal(range(cols * 32 // self.beat_width + 1))
+        final_beat_sent = self._stream(m, mode, relu, use_bias, params, beats_per_row)
+
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += cmd.ready.eq(1)
+                with m.If(cmd.valid):
+                    p = cmd.payload
+                    m.d.sync += [
+                        mode.eq(p.mode), relu.eq(p.relu), use_bias.eq(p.bias),
+                        self.result_read.payload.slot.eq(p.slot),
+                        self.result_read.payload.count.eq(self.rows),
+                        self.param_read.payload.slot.eq(p.param_slot),
+                        self.param_read.payload.count.eq(PARAM_WORDS),
+                        self.dma_cmd.payload.addr.eq(p.addr),
+                        self.dma_cmd.payload.pitch.eq(p.pitch),
+                        self.dma_cmd.payload.rows.eq(self.rows),
+                        param_index.eq(0),
+                    ]
+                    with m.Switch(p.mode):
+                        for mode_value, lane_bits in ((StoreMode.RAW32, 32), (StoreMode.INT8, 8),
+                                                      (StoreMode.FP16, 16)):
+                            with m.Case(mode_value):
+                                ratio = cols * lane_bits // self.beat_width
+                                m.d.sync += [self.dma_cmd.payload.row_beats.eq(ratio),
+                                             beats_per_row.eq(ratio)]
+                    m.next = "PARAMS"
+            with m.State("PARAMS"):
+                with m.If(mode != StoreMode.INT8):
+                    m.next = "DMA"
+                with m.Else():
+                    m.d.comb += self.param_read.valid.eq(1)
+                    with m.If(self.param_read.ready):
+                        m.next = "PARAM_WORDS"
+            with m.State("PARAM_WORDS"):
+                m.d.comb += self.param_words.ready.eq(1)
+                with m.If(self.param_words.valid):
+                    for n in range(PARAM_WORDS):
+                        with m.If(param_index == n):
+                            m.d.sync += params[n].eq(self.param_words.payload.data)
+                    m.d.sync += param_index.eq(param_index + 1)
+                    with m.If(self.param_words.payload.last):
+                        m.next = "DMA"
+            with m.State("DMA"):
+                m.d.comb += self.dma_cmd.valid.eq(1)
+                with m.If(self.dma_cmd.ready):
+                    m.next = "ROWS"
+            with m.State("ROWS"):
+                m.d.comb += self.result_read.valid.eq(1)
+                with m.If(self.result_read.ready):
+                    m.next = "STREAM"
+            with m.State("STREAM"):
+                with m.If(final_beat_sent):
+                    m.next = "DRAIN"
+            with m.State("DRAIN"):
+                with m.If(self.dma_idle):
+                    m.next = "IDLE"
+        m.d.comb += self.busy.eq(~cmd.ready)
+        return m
+
+    def _stream(self, m, mode, relu, use_bias, params, beats_per_row):
+        """Rows -> post-processing -> FIFO -> beats. Returns the "final beat sent" signal."""
+        cols, latency = self.cols, Requantizer.latency
+        words = self.result_words
+        m.submodules.rows_out = fifo = SyncFIFOBuffered(width=cols * 32 + 1, depth=latency + 4)
+        take = Signal()
+        m.d.comb += [words.ready.eq(fifo.level <= fifo.depth - 1 - latency),
+                     take.eq(words.valid & words.ready)]
+
+        valid, last = Signal(latency), Signal(latency)
+        m.d.sync += [valid.eq(Cat(take, valid[:-1])), last.eq(Cat(words.payload.last, last[:-1]))]
+        raw = [Signal(cols * 32, name=f"raw_d{n}") for n in range(latency)]
+        half = [Signal(cols * 16, name=f"fp16_d{n}") for n in range(latency)]
+        int8 = Signal(cols * 8)
+        m.d.sync += [raw[0].eq(words.payload.data)]
+        halves = []
+        for j in range(cols):
+            lane = words.payload.data[32 * j:32 * j + 32]
+            narrow = Fp32ToFp16()
+            requant = Requantizer()
+            m.submodules[f"fp16_{j}"], m.submodules[f"requant_{j}"] = narrow, requant
+            m.d.comb += [
+                narrow.a.eq(lane),
+                requant.acc.eq(lane),
+                requant.bias.eq(Mux(use_bias, params[0][32 * j:32 * j + 32], 0)),
+                requant.multiplier.eq(params[1][32 * j:32 * j + 32]),
+                requant.shift.eq(params[2][32 * j:32 * j + 5]),
+                requant.zero_point.eq(params[2][32 * j + 8:32 * j + 16]),
+                requant.relu.eq(relu),
+                requant.valid_in.eq(take),
+                int8[8 * j:8 * j + 8].eq(requant.result),
+            ]
+            halves.append(narrow.result)
+        m.d.sync += half[0].eq(Cat(*halves))
+        for n in range(1, latency):
+            m.d.sync += [raw[n].eq(raw[n - 1]), half[n].eq(half[n - 1])]
+        row = Signal(cols * 32)
+        with m.Switch(mode):
+            with m.Case(StoreMode.INT8):
+                m.d.comb += row.eq(int8)
+            with m.Case(StoreMode.FP16):
+                m.d.comb += row.eq(half[-1])
+            with m.Default():
+                m.d.comb += row.eq(raw[-1])
+        m.d.comb += [fifo.w_en.eq(valid[-1]), fifo.w_data.eq(Cat(row, last[-1]))]
+
+        # Serialise rows into beats (only the row's meaningful low bytes).
+        beat = Signal(range(cols * 32 // self.beat_width + 1))
+        out = self.dma_data
+        final_beat = beat == beats_per_row - 1
+        with m.Switch(beat):
+            for n in range(cols * 32 // self.beat_width):
+                with m.Case(n):
+                    m.d.comb += out.payload.eq(
+                        fifo.r_data[n * self.beat_width:(n + 1) * self.beat_width])
+        m.d.comb += [out.valid.eq(fifo.r_rdy), fifo.r_en.eq(out.ready & final_beat)]
+        done = Signal()
+        with m.If(out.valid & out.ready):
+            m.d.sync += beat.eq(Mux(final_beat, 0, beat + 1))
+            m.d.comb += done.eq(final_beat & fifo.r_data[-1])
+        return done
+
