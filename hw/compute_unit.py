@@ -113,6 +113,10 @@ class ComputeUnit(wiring.Component):
             res.write.data.eq(results.payload.data.as_value()),
             res.write.accumulate.eq(dest_accumulate),
             dests.r_en.eq(results.valid & results.payload.last),
-            self.busy.eq(dests.r_rdy | ~a_buf.read.ready | ~b_buf.read.ready),
         ]
+        # Tiles taken whose last result row has not been written yet.
+        tiles = Signal(range(self.in_flight + 2))
+        written = res.write.valid & results.payload.last
+        m.d.sync += tiles.eq(tiles + take - written)
+        m.d.comb += self.busy.eq(tiles != 0)
         return m

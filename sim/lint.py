@@ -22,6 +22,7 @@ __all__ = ["generate", "lint", "main"]
 def generate():
     """Write the Verilog of every regression array and of the fp units; return
     ``[(path, top module name)]``."""
+    from hw.accelerator import Accelerator
     from hw.csr_bank import CsrBank
     from hw.dma_reader import DmaReader
     from hw.dma_writer import DmaWriter
@@ -41,7 +42,8 @@ def generate():
                    dma_reader=DmaReader(), dma_writer=DmaWriter(), requantizer=Requantizer(),
                    load_unit=LoadUnit(beat_width=128, addr_width=32,
                                       targets={"a": 128, "b": 128, "params": 512}),
-                   store_unit=StoreUnit(rows=16, cols=16, beat_width=128, addr_width=32))
+                   store_unit=StoreUnit(rows=16, cols=16, beat_width=128, addr_width=32),
+                   accelerator=Accelerator(16, 16, data_width=128, depth=256))
     return [(write_verilog(design, name, out / f"{name}.v"), name)
             for name, design in designs.items()]
 

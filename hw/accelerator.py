@@ -1,0 +1,209 @@
+"""The Loom accelerator: the systolic array wrapped as an AXI peripheral with DMA."""
+from amaranth.hdl import Module, ResetInserter, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .axi import AxiLiteSignature, AxiSignature
+from .compute_unit import ComputeUnit
+from .csr_bank import CsrBank
+from .csr_map import ID_MAGIC, VERSION
+from .dma_reader import DmaReader
+from .dma_writer import DmaWriter
+from .layouts import check_datapaths, operand_shape
+from .load_unit import LoadUnit
+from .operand_buffer import OperandBuffer
+from .sequencer import ERROR, Sequencer
+from .store_unit import PARAM_WORDS, StoreUnit
+
+__all__ = ["Accelerator"]
+
+
+class Accelerator(wiring.Component):
+    """Loom as a SoC peripheral: AXI4-Lite registers, one AXI4 master port, an interrupt.
+
+    The host writes descriptors (``hw/isa.py``) into its memory, points ``DESC_ADDR`` /
+    ``DESC_COUNT`` at them, sets the DMA window and writes ``CONTROL.start``; the device
+    fetches and runs them (``hw/sequencer.py``) and sets ``STATUS.done`` or ``STATUS.error``.
+    Registers: ``docs/registers.md``. Blocks and data layout: ``docs/accelerator.md``.
+
+    Parameters
+    ----------
+    rows, cols : int
+        Array shape.
+    datapaths : collection of str
+        ``("int8",)``, ``("fp16",)`` or both.
+    data_width : int
+        AXI4 data width in bits (64, 128, 256). Buffer words (``rows`` or ``cols`` lanes) and
+        stored rows must be power-of-two multiples of it.
+    depth : int
+        Words per operand buffer slot: the largest ``K`` of one COMPUTE.
+    slots : int
+        Slots per buffer (2: double buffering).
+    addr_width : int
+        AXI4 address width (32).
+    timeout : int
+        DMA watchdog in cycles.
+    """
+
+    def __init__(self, rows, cols, *, datapaths=("int8",), data_width=128, depth=1024,
+                 slots=2, addr_width=32, timeout=1 << 16):
+        datapaths = check_datapaths(datapaths)
+        lane_bits = operand_shape(datapaths).width
+        for name, bits in (("an A word (rows lanes)", rows * lane_bits),
+                           ("a B word (cols lanes)", cols * lane_bits),
+                           ("a parameter word", cols * 32)):
+            ratio = bits // data_width
+            if bits % data_width or ratio & (ratio - 1) or ratio == 0:
+                raise ValueError(f"{name} is {bits} bits: it must be a power-of-two multiple "
+                                 f"of the {data_width}-bit bus (choose a wider array or a "
+                                 f"narrower bus)")
+        self.rows, self.cols, self.datapaths = rows, cols, datapaths
+        self.data_width, self.depth, self.slots = data_width, depth, slots
+        self.addr_width, self.lane_bits = addr_width, lane_bits
+        self.compute = ComputeUnit(rows, cols, datapaths=datapaths, depth=depth, slots=slots)
+        self.store = StoreUnit(rows=rows, cols=cols, beat_width=data_width,
+                               addr_width=addr_width, slots=slots)
+        self.timeout = timeout
+        super().__init__({
+            "csr": In(AxiLiteSignature(addr_width=12)),
+            "mem": Out(AxiSignature(addr_width=addr_width, data_width=data_width)),
+            "irq": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.csr = csr = CsrBank()
+        wiring.connect(m, wiring.flipped(self.csr), csr.bus)
+
+        soft_reset = csr.control[1]
+        core = Module()   # everything a soft reset returns to idle
+        seq = Sequencer(rows=self.rows, cols=self.cols, beat_bytes=self.data_width // 8,
+                        depth=self.depth, slots=self.slots, addr_width=self.addr_width,
+                        datapaths=self.datapaths, lane_bytes=self.lane_bits // 8)
+        reader = DmaReader(data_width=self.data_width, addr_width=self.addr_width,
+                           timeout=self.timeout)
+        writer = DmaWriter(data_width=self.data_width, addr_width=self.addr_width,
+                           timeout=self.timeout)
+        loader = LoadUnit(beat_width=self.data_width, addr_width=self.addr_width,
+                          slots=self.slots, targets={
+                              "a": self.rows * self.lane_bits,
+                              "b": self.cols * self.lane_bits,
+                              "params": self.cols * 32})
+        params = OperandBuffer(width=self.cols * 32, depth=PARAM_WORDS, slots=self.slots)
+        compute, store = self.compute, self.store
+        for name, unit in (("sequencer", seq), ("reader", reader), ("writer", writer),
+                           ("loader", loader), ("params", params), ("compute", compute),
+                           ("store", store)):
+            core.submodules[name] = unit
+        m.submodules.core = ResetInserter({"sync": soft_reset})(core)
+
+        self._connect_bus(core, reader, writer)
+        self._share_reader(core, reader, seq, loader)
+        self._connect_units(core, seq, loader, params, compute, store, writer)
+        self._registers(m, csr, seq, reader, writer, compute, soft_reset)
+        return m
+
+    def _connect_bus(self, m, reader, writer):
+        for name, _ in reader.bus.signature.members.items():
+            port = getattr(self.mem, name)
+            inner = getattr(reader.bus, name)
+            flow = reader.bus.signature.members[name].flow
+            m.d.comb += (port.eq(inner) if flow == Out else inner.eq(port))
+        for name, _ in writer.bus.signature.members.items():
+            port = getattr(self.mem, name)
+            inner = getattr(writer.bus, name)
+            flow = writer.bus.signature.members[name].flow
+            m.d.comb += (port.eq(inner) if flow == Out else inner.eq(port))
+
+    def _share_reader(self, m, reader, seq, loader):
+        """Descriptor fetch and LOAD take turns on the DMA reader, a whole command each."""
+        owner = Signal(2)           # 0 free, 1 fetch, 2 load
+        with m.If(owner == 0):
+            with m.If(seq.fetch_cmd.valid):
+                m.d.comb += [reader.cmd.valid.eq(1), reader.cmd.payload.eq(seq.fetch_cmd.payload),
+                             seq.fetch_cmd.ready.eq(reader.cmd.ready)]
+                with m.If(reader.cmd.ready):
+                    m.d.sync += owner.eq(1)
+            with m.Elif(loader.dma_cmd.valid):
+                m.d.comb += [reader.cmd.valid.eq(1),
+                             reader.cmd.payload.eq(loader.dma_cmd.payload),
+                             loader.dma_cmd.ready.eq(reader.cmd.ready)]
+                with m.If(reader.cmd.ready):
+                    m.d.sync += owner.eq(2)
+        for n, sink in ((1, seq.fetch_data), (2, loader.dma_data)):
+            m.d.comb += sink.payload.eq(reader.data.payload)
+            with m.If(owner == n):
+                m.d.comb += [sink.valid.eq(reader.data.valid),
+                             reader.data.ready.eq(sink.ready)]
+        with m.If(reader.data.valid & reader.data.ready & reader.data.payload.last):
+            m.d.sync += owner.eq(0)
+
+    def _connect_units(self, m, seq, loader, params, compute, store, writer):
+        wiring.connect(m, seq.load_cmd, loader.cmd)
+        m.d.comb += [seq.load_busy.eq(loader.busy), seq.store_busy.eq(store.busy)]
+        for target, port in (("a", compute.a_write), ("b", compute.b_write),
+                             ("params", params.write)):
+            src = getattr(loader, f"write_{target}")
+            m.d.comb += [port.valid.eq(src.valid), port.slot.eq(src.slot),
+                         port.index.eq(src.index), port.data.eq(src.data)]
+        # COMPUTE: the fp16 bit exists only in dual builds.
+        cmd = seq.compute_cmd
+        m.d.comb += [compute.cmd.valid.eq(cmd.valid), cmd.ready.eq(compute.cmd.ready),
+                     seq.compute_busy.eq(compute.busy)]
+        for name, _ in compute.cmd.payload.shape():
+            m.d.comb += getattr(compute.cmd.payload, name).eq(getattr(cmd.payload, name))
+        wiring.connect(m, seq.store_cmd, store.cmd)
+        wiring.connect(m, store.result_read, compute.result_read)
+        wiring.connect(m, compute.result_words, store.result_words)
+        wiring.connect(m, store.param_read, params.read)
+        wiring.connect(m, params.words, store.param_words)
+        wiring.connect(m, store.dma_cmd, writer.cmd)
+        m.d.comb += [writer.data.valid.eq(store.dma_data.valid),
+                     writer.data.payload.eq(store.dma_data.payload),
+                     store.dma_data.ready.eq(writer.data.ready),
+                     store.dma_idle.eq(~writer.busy)]
+
+    def _registers(self, m, csr, seq, reader, writer, compute, soft_reset):
+        beat_bytes = self.data_width // 8
+        unit_error = Signal()
+        code = Signal(8)
+        with m.If(reader.error):
+            m.d.comb += [unit_error.eq(1), code.eq(ERROR["AXI_READ_ERROR"])]
+        with m.Elif(writer.error):
+            m.d.comb += [unit_error.eq(1), code.eq(ERROR["AXI_WRITE_ERROR"])]
+        with m.Elif(reader.timeout | writer.timeout):
+            m.d.comb += [unit_error.eq(1), code.eq(ERROR["TIMEOUT"])]
+        m.d.comb += [
+            seq.start.eq(csr.control[0]), seq.desc_addr.eq(csr.desc_addr),
+            seq.desc_count.eq(csr.desc_count), seq.window_base.eq(csr.window_base),
+            seq.window_limit.eq(csr.window_limit),
+            seq.unit_error.eq(unit_error), seq.unit_error_code.eq(code),
+            csr.id.eq(ID_MAGIC),
+            csr.version.eq(VERSION[0] << 16 | VERSION[1] << 8 | VERSION[2]),
+            csr.array_config.eq(self.rows | self.cols << 8 |
+                                int("int8" in self.datapaths) << 16 |
+                                int("fp16" in self.datapaths) << 17),
+            csr.bus_config.eq(beat_bytes | self.addr_width << 8),
+            csr.buffer_config.eq(self.depth | self.rows << 16),
+            csr.status.eq(seq.busy | seq.done << 1 | seq.error << 2 | seq.error_code << 8),
+            self.irq.eq((seq.done & csr.irq_enable[0]) | (seq.error & csr.irq_enable[1])),
+        ]
+        counters = {
+            "perf_total_cycles": seq.busy,
+            "perf_busy_cycles": seq.busy & (reader.busy | writer.busy | compute.busy),
+            "perf_array_active_cycles": compute.beat,
+            "perf_dma_read_bytes": reader.data.valid & reader.data.ready,
+            "perf_dma_write_bytes": writer.data.valid & writer.data.ready,
+            "perf_dma_stall_cycles": seq.busy & ~compute.busy & (reader.busy | writer.busy),
+        }
+        scale = {"perf_dma_read_bytes": beat_bytes, "perf_dma_write_bytes": beat_bytes}
+        for name, event in counters.items():
+            port = getattr(csr, name)
+            with m.If(csr.control[0] | soft_reset):
+                m.d.sync += port.eq(0)
+            with m.Elif(event):
+                m.d.sync += port.eq(port + scale.get(name, 1))
+        with m.If(csr.control[0] | soft_reset):
+            m.d.sync += csr.perf_macs.eq(0)
+        with m.Elif(compute.beat):
+            m.d.sync += csr.perf_macs.eq(csr.perf_macs + self.rows * self.cols)

@@ -1,0 +1,278 @@
+"""Descriptor fetch, checking, dispatch and the dependency tokens between the units."""
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+
+from .csr_map import ERROR_CODES
+from .dma_reader import dma_command_layout
+from .isa import COMMON_FIELDS, DESCRIPTOR_BYTES, FIELDS, Opcode
+from .store_unit import StoreMode
+from .width_converter import BeatsToWords
+
+__all__ = ["Sequencer", "ERROR"]
+
+#: name -> code, from the register table's error list
+ERROR = {name: code for code, (name, _) in ERROR_CODES.items()}
+_FETCH_BATCH = 4          # descriptors per fetch DMA command
+_QUEUE_DEPTH = 8          # descriptors buffered, and commands per unit queue
+
+
+def _field(descriptor, opcode, name):
+    for field in (*COMMON_FIELDS, *FIELDS.get(opcode, ())):
+        if field.name == name:
+            return descriptor[field.bit:field.bit + field.width]
+    raise KeyError(name)
+
+
+class Sequencer(wiring.Component):
+    """Runs a descriptor program: fetches, checks, dispatches, orders, and reports.
+
+    ``start`` (a pulse) fetches ``desc_count`` descriptors from ``desc_addr`` in batches of
+    four through ``fetch_cmd`` / ``fetch_data`` (a DMA reader shared with the LOAD unit; a
+    batch is only requested when the descriptor queue has room for it, so the reader is
+    never held waiting). Each descriptor is checked before dispatch: known opcode, sizes in
+    range, addresses and pitches aligned to the bus, the whole 2-D footprint inside
+    ``[window_base, window_limit)``. The first failing check stops the job with its error
+    code; nothing more is dispatched.
+
+    LOAD, COMPUTE and STORE commands go to per-unit queues and run concurrently. Before a
+    unit starts a command it takes the tokens its ``wait_*`` flags ask for (counting
+    semaphores LOAD<->COMPUTE and COMPUTE<->STORE); when the unit reports the command done
+    it gives the tokens its ``signal_*`` flags name. FENCE and END wait for all queues to be
+    empty and all units idle; END then sets ``done``. ``unit_error`` (a DMA bus error or
+    watchdog, with its code) also stops the job.
+
+    Parameters: array ``rows``/``cols``, ``beat_bytes`` of the bus, buffer ``depth``,
+    ``slots``, ``addr_width``, ``datapaths``.
+    """
+
+    def __init__(self, *, rows, cols, beat_bytes, depth, slots, addr_width, datapaths,
+                 lane_bytes):
+        self.rows, self.cols, self.beat_bytes = rows, cols, beat_bytes
+        self.depth, self.slots, self.addr_width = depth, slots, addr_width
+        self.datapaths, self.lane_bytes = datapaths, lane_bytes
+        slot = range(slots)
+        super().__init__({
+            "start": In(1), "desc_addr": In(64), "desc_count": In(32),
+            "window_base": In(64), "window_limit": In(64),
+            "busy": Out(1), "done": Out(1), "error": Out(1), "error_code": Out(8),
+            "unit_error": In(1), "unit_error_code": In(8),
+            "fetch_cmd": Out(stream.Signature(dma_command_layout(addr_width))),
+            "fetch_data": In(stream.Signature(data.StructLayout({"data": 8 * beat_bytes,
+                                                                 "last": 1}))),
+            "load_cmd": Out(stream.Signature(data.StructLayout({
+                "target": range(3), "slot": slot, "addr": addr_width, "pitch": addr_width,
+                "count": 16}))),
+            "load_busy": In(1),
+            "compute_cmd": Out(stream.Signature(data.StructLayout({
+                "a_slot": slot, "b_slot": slot, "k": range(depth + 1), "acc_slot": slot,
+                "accumulate": 1, "fp16": 1}))),
+            "compute_busy": In(1),
+            "store_cmd": Out(stream.Signature(data.StructLayout({
+                "slot": slot, "addr": addr_width, "pitch": addr_width, "mode": StoreMode,
+                "relu": 1, "bias": 1, "param_slot": slot}))),
+            "store_busy": In(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        running = Signal()
+        m.d.comb += self.busy.eq(running)
+
+        # --- fetch: batches of descriptors into a queue --------------------------------------
+        m.submodules.gather = gather = BeatsToWords(8 * self.beat_bytes,
+                                                    DESCRIPTOR_BYTES // self.beat_bytes)
+        m.submodules.descriptors = queue = SyncFIFOBuffered(width=8 * DESCRIPTOR_BYTES,
+                                                            depth=_QUEUE_DEPTH)
+        wiring.connect(m, wiring.flipped(self.fetch_data), gather.i)
+        m.d.comb += [queue.w_data.eq(gather.o.payload.data), queue.w_en.eq(gather.o.valid),
+                     gather.o.ready.eq(queue.w_rdy)]
+        next_addr = Signal(self.addr_width)
+        to_fetch = Signal(32)
+        in_flight = Signal(range(_QUEUE_DEPTH + 1))   # fetched or being fetched, not popped
+        batch = Mux(to_fetch < _FETCH_BATCH, to_fetch, _FETCH_BATCH)
+        fetch = self.fetch_cmd
+        m.d.comb += [
+            fetch.valid.eq(running & (to_fetch != 0) &
+                           (in_flight + _FETCH_BATCH <= _QUEUE_DEPTH)),
+            fetch.payload.addr.eq(next_addr), fetch.payload.pitch.eq(DESCRIPTOR_BYTES),
+            fetch.payload.rows.eq(batch),
+            fetch.payload.row_beats.eq(DESCRIPTOR_BYTES // self.beat_bytes),
+        ]
+        popped = Signal()
+        m.d.sync += in_flight.eq(in_flight + Mux(fetch.valid & fetch.ready, batch, 0) - popped)
+        with m.If(fetch.valid & fetch.ready):
+            m.d.sync += [to_fetch.eq(to_fetch - batch),
+                         next_addr.eq(next_addr + batch * DESCRIPTOR_BYTES)]
+
+        # --- unit queues and tokens ----------------------------------------------------------
+        queues = {}
+        for unit, port in (("load", self.load_cmd), ("compute", self.compute_cmd),
+                           ("store", self.store_cmd)):
+            fifo = SyncFIFOBuffered(width=len(port.payload.as_value()) + 4, depth=_QUEUE_DEPTH)
+            m.submodules[f"{unit}_queue"] = fifo
+            queues[unit] = fifo
+        tokens = {name: Signal(8, name=f"tokens_{name}") for name in ("l2c", "c2l", "c2s", "s2c")}
+        takes = {name: Signal(name=f"take_{name}") for name in tokens}
+        gives = {name: Signal(name=f"give_{name}") for name in tokens}
+        for name, count in tokens.items():
+            m.d.sync += count.eq(count + gives[name] - takes[name])
+        # (unit, its port, busy input, token to wait from prev, from next, give prev, next)
+        chains = (("load", self.load_cmd, self.load_busy, None, "c2l", None, "l2c"),
+                  ("compute", self.compute_cmd, self.compute_busy, "l2c", "s2c", "c2l", "c2s"),
+                  ("store", self.store_cmd, self.store_busy, "c2s", None, "s2c", None))
+        idle_units = []
+        for unit, port, busy, wait_prev, wait_next, give_prev, give_next in chains:
+            idle_units.append(self._unit_front(m, queues[unit], port, busy, tokens, takes,
+                                               gives, wait_prev, wait_next, give_prev,
+                                               give_next, unit))
+        all_idle = Cat(*idle_units).all()
+
+        # --- dispatch ------------------------------------------------------------------------
+        d = queue.r_data
+        opcode = d[:8]
+        check_code = self._check(m, d, opcode)
+        m.d.comb += popped.eq(queue.r_en)
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += [running.eq(1), self.done.eq(0), self.error.eq(0),
+                                 self.error_code.eq(0), next_addr.eq(self.desc_addr),
+                                 to_fetch.eq(self.desc_count)]
+                    with m.If(self.desc_count == 0):
+                        m.d.sync += [running.eq(0), self.done.eq(1)]
+                    with m.Else():
+                        m.next = "DISPATCH"
+            with m.State("DISPATCH"):
+                with m.If(queue.r_rdy):
+                    with m.If(check_code != 0):
+                        m.d.sync += [self.error.eq(1), self.error_code.eq(check_code)]
+                        m.next = "ABORT"
+                    with m.Elif((opcode == Opcode.FENCE.value) | (opcode == Opcode.END.value)):
+                        with m.If(all_idle):
+                            m.d.comb += queue.r_en.eq(1)
+                            with m.If(opcode == Opcode.END.value):
+                                m.d.sync += [self.done.eq(1), running.eq(0)]
+                                m.next = "IDLE"
+                    with m.Else():
+                        for unit, op in (("load", Opcode.LOAD), ("compute", Opcode.COMPUTE),
+                                         ("store", Opcode.STORE)):
+                            with m.If(opcode == op.value):
+                                fifo = queues[unit]
+                                decoded = self._decode(m, d, op, getattr(self, f"{unit}_cmd"))
+                                m.d.comb += [fifo.w_data.eq(decoded),
+                                             fifo.w_en.eq(fifo.w_rdy),
+                                             queue.r_en.eq(fifo.w_rdy)]
+            with m.State("ABORT"):
+                # stop everything new; wait for what runs to finish, then go idle
+                with m.If(all_idle):
+                    m.d.sync += running.eq(0)
+                    m.next = "IDLE"
+        with m.If(self.unit_error & running & ~self.error):
+            m.d.sync += [self.error.eq(1), self.error_code.eq(self.unit_error_code)]
+        return m
+
+    def _decode(self, m, d, opcode, port):
+        """The unit command word: the port's payload fields (same names as the ISA's), then
+        the four dependency flags."""
+        payload = Signal(port.payload.shape(), name=f"{opcode.name.lower()}_decoded")
+        for name, _ in port.payload.shape():
+            m.d.comb += getattr(payload, name).eq(_field(d, opcode, name))
+        flags = Cat(*(_field(d, opcode, name) for name in
+                      ("wait_prev", "wait_next", "signal_prev", "signal_next")))
+        return Cat(payload.as_value(), flags)
+
+    def _check(self, m, d, opcode):
+        """Error code of the descriptor at the queue head (0 if it may run)."""
+        code = Signal(8)
+        beat_mask = self.beat_bytes - 1
+        with m.Switch(opcode):
+            with m.Case(Opcode.LOAD.value):
+                count, addr, pitch = (_field(d, Opcode.LOAD, n) for n in ("count", "addr",
+                                                                           "pitch"))
+                self._check_region(m, code, addr, pitch, count,
+                                   self._load_row_bytes(_field(d, Opcode.LOAD, "target")),
+                                   count > self.depth,
+                                   _field(d, Opcode.LOAD, "slot") >= self.slots,
+                                   _field(d, Opcode.LOAD, "target") > 2, beat_mask)
+            with m.Case(Opcode.COMPUTE.value):
+                k = _field(d, Opcode.COMPUTE, "k")
+                fp16 = _field(d, Opcode.COMPUTE, "fp16")
+                slots_bad = ((_field(d, Opcode.COMPUTE, "a_slot") >= self.slots) |
+                             (_field(d, Opcode.COMPUTE, "b_slot") >= self.slots) |
+                             (_field(d, Opcode.COMPUTE, "acc_slot") >= self.slots))
+                mode_bad = (fp16 & ("fp16" not in self.datapaths)) | \
+                    (~fp16 & ("int8" not in self.datapaths)) | \
+                    (fp16 & _field(d, Opcode.COMPUTE, "accumulate"))
+                with m.If((k == 0) | (k > self.depth) | slots_bad | mode_bad):
+                    m.d.comb += code.eq(ERROR["BAD_SIZE"])
+            with m.Case(Opcode.STORE.value):
+                mode = _field(d, Opcode.STORE, "mode")
+                row_bytes = Mux(mode == StoreMode.INT8.value, self.cols,
+                                Mux(mode == StoreMode.FP16.value, 2 * self.cols, 4 * self.cols))
+                self._check_region(m, code, _field(d, Opcode.STORE, "addr"),
+                                   _field(d, Opcode.STORE, "pitch"), self.rows, row_bytes,
+                                   mode == 3, (_field(d, Opcode.STORE, "slot") >= self.slots) |
+                                   (_field(d, Opcode.STORE, "param_slot") >= self.slots),
+                                   0, beat_mask)
+            with m.Case(Opcode.FENCE.value, Opcode.END.value):
+                pass
+            with m.Default():
+                m.d.comb += code.eq(ERROR["BAD_OPCODE"])
+        return code
+
+    def _load_row_bytes(self, target):
+        a = self.rows * self.lane_bytes
+        b = self.cols * self.lane_bytes
+        return Mux(target == 0, a, Mux(target == 1, b, 4 * self.cols))
+
+    def _check_region(self, m, code, addr, pitch, rows, row_bytes, too_big, slot_bad,
+                      target_bad, beat_mask):
+        """Sizes, alignment, then the whole footprint inside the DMA window."""
+        last = Signal(66)     # one past the last byte touched
+        m.d.comb += last.eq(addr + (rows - 1) * pitch + row_bytes)
+        with m.If((rows == 0) | too_big | slot_bad | target_bad):
+            m.d.comb += code.eq(ERROR["BAD_SIZE"])
+        with m.Elif(((addr & beat_mask) != 0) | ((pitch & beat_mask) != 0) |
+                    ((rows > 1) & (pitch < row_bytes))):
+            m.d.comb += code.eq(ERROR["MISALIGNED"])
+        with m.Elif((addr < self.window_base) | (last > self.window_limit) |
+                    (last > (1 << self.addr_width))):
+            m.d.comb += code.eq(ERROR["OUT_OF_WINDOW"])
+
+    def _unit_front(self, m, fifo, port, busy, tokens, takes, gives, wait_prev, wait_next,
+                    give_prev, give_next, unit):
+        """Pop a command, take its tokens, issue it, wait until done, give its tokens.
+        Returns this unit's "idle and queue empty" signal."""
+        width = len(port.payload.as_value())
+        flags = fifo.r_data[width:]
+        wp, wn, sp, sn = flags[0], flags[1], flags[2], flags[3]
+        have = Signal(name=f"{unit}_tokens_ok")
+        need_prev = wp if wait_prev else 0
+        need_next = wn if wait_next else 0
+        m.d.comb += have.eq(((~need_prev) | (tokens[wait_prev] != 0 if wait_prev else 1)) &
+                            ((~need_next) | (tokens[wait_next] != 0 if wait_next else 1)))
+        signal = Signal(2, name=f"{unit}_signal")   # tokens to give when the command ends
+        idle = Signal(name=f"{unit}_idle")
+        with m.FSM(name=f"{unit}_front"):
+            with m.State("IDLE"):
+                m.d.comb += idle.eq(~fifo.r_rdy)
+                with m.If(fifo.r_rdy & have):
+                    m.d.comb += [port.valid.eq(1), port.payload.eq(fifo.r_data[:width])]
+                    with m.If(port.ready):
+                        m.d.comb += fifo.r_en.eq(1)
+                        if wait_prev:
+                            m.d.comb += takes[wait_prev].eq(wp)
+                        if wait_next:
+                            m.d.comb += takes[wait_next].eq(wn)
+                        m.d.sync += signal.eq(Cat(sp, sn))
+                        m.next = "RUN"
+            with m.State("RUN"):
+                with m.If(~busy):
+                    if give_prev:
+                        m.d.comb += gives[give_prev].eq(signal[0])
+                    if give_next:
+                        m.d.comb += gives[give_next].eq(signal[1])
+                    m.next = "IDLE"
+        return idle

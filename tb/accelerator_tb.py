@@ -1,0 +1,146 @@
+"""cocotb testbench of the whole Accelerator: host memory (AxiRam), host CPU
+(AxiLiteMaster), descriptor programs built with ``hw.isa.encode``, golden-model checks.
+
+Built by ``tb/test_accelerator.py`` (``LOOM_ROWS``, ``LOOM_COLS``, ``LOOM_DATA_WIDTH``).
+"""
+import os
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, RisingEdge
+from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
+
+from hw.csr_map import ERROR_CODES, ID_MAGIC, register
+from hw.isa import Opcode, Target, encode
+from tb.golden import int8_gemm
+
+SEED = int(os.environ.get("LOOM_SEED", "0"))
+ROWS, COLS = int(os.environ["LOOM_ROWS"]), int(os.environ["LOOM_COLS"])
+BEAT = int(os.environ["LOOM_DATA_WIDTH"]) // 8
+MEMORY = 1 << 20
+ERROR = {name: code for code, (name, _) in ERROR_CODES.items()}
+
+
+class TB:
+    """Clock, reset, host memory and the host's register port."""
+
+    def __init__(self, dut):
+        self.dut = dut
+        self.rng = np.random.default_rng(SEED)
+        dut._log.info("accelerator %dx%d, %d-byte bus, seed %d", ROWS, COLS, BEAT, SEED)
+        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+        self.mem = AxiRam(AxiBus.from_prefix(dut, "mem", bus_separator="__"), dut.clk,
+                          dut.rst, size=MEMORY)
+        self.csr = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "csr", bus_separator="__"),
+                                 dut.clk, dut.rst)
+
+    async def reset(self):
+        self.dut.rst.value = 1
+        await ClockCycles(self.dut.clk, 3)
+        self.dut.rst.value = 0
+        await RisingEdge(self.dut.clk)
+
+    async def write_reg(self, name, value):
+        reg = register(name)
+        for word in range(reg.words):
+            await self.csr.write_dword(reg.offset + 4 * word, (value >> (32 * word)) & 0xFFFFFFFF)
+
+    async def read_reg(self, name):
+        reg = register(name)
+        value = 0
+        for word in range(reg.words):
+            value |= await self.csr.read_dword(reg.offset + 4 * word) << (32 * word)
+        return value
+
+    async def run(self, descriptors, at=0x80000, window=(0, MEMORY), limit=200_000):
+        """Run a program; return (STATUS, cycles)."""
+        self.mem.write(at, b"".join(descriptors))
+        await self.write_reg("WINDOW_BASE", window[0])
+        await self.write_reg("WINDOW_LIMIT", window[1])
+        await self.write_reg("DESC_ADDR", at)
+        await self.write_reg("DESC_COUNT", len(descriptors))
+        await self.write_reg("CONTROL", 1)
+        for _ in range(limit // 50):
+            await ClockCycles(self.dut.clk, 50)
+            status = await self.read_reg("STATUS")
+            if not status & 1:
+                return status, await self.read_reg("PERF_TOTAL_CYCLES")
+        raise AssertionError(f"job still busy after {limit} cycles")
+
+
+def gemm_program(a_addr, b_addr, c_addr, k):
+    """One tile: LOAD A^T, LOAD B (signals COMPUTE), COMPUTE, STORE raw int32, END."""
+    return [
+        encode(Opcode.LOAD, target=Target.A, slot=0, count=k, pitch=ROWS, addr=a_addr),
+        encode(Opcode.LOAD, target=Target.B, slot=0, count=k, pitch=COLS, addr=b_addr,
+               signal_next=1),
+        encode(Opcode.COMPUTE, a_slot=0, b_slot=0, acc_slot=0, k=k, wait_prev=1,
+               signal_next=1),
+        encode(Opcode.STORE, slot=0, mode=0, addr=c_addr, pitch=4 * COLS, wait_prev=1),
+        encode(Opcode.END),
+    ]
+
+
+@cocotb.test()
+async def identifies_itself(dut):
+    tb = TB(dut)
+    await tb.reset()
+    assert await tb.read_reg("ID") == ID_MAGIC
+    config = await tb.read_reg("ARRAY_CONFIG")
+    assert (config & 0xFF, (config >> 8) & 0xFF) == (ROWS, COLS)
+    assert await tb.read_reg("BUS_CONFIG") & 0xFF == BEAT
+
+
+@cocotb.test()
+async def one_tile_int8_gemm_matches_golden(dut):
+    tb = TB(dut)
+    await tb.reset()
+    k = 37
+    a = tb.rng.integers(-128, 128, size=(ROWS, k)).astype(np.int8)
+    b = tb.rng.integers(-128, 128, size=(k, COLS)).astype(np.int8)
+    tb.mem.write(0x1000, a.T.tobytes())
+    tb.mem.write(0x4000, b.tobytes())
+    status, cycles = await tb.run(gemm_program(0x1000, 0x4000, 0x8000, k))
+    assert status == 0b10, f"STATUS {status:#x}"
+    c = np.frombuffer(tb.mem.read(0x8000, 4 * ROWS * COLS), dtype="<i4").reshape(ROWS, COLS)
+    np.testing.assert_array_equal(c, int8_gemm(a, b))
+    dut._log.info("one %dx%dx%d tile: %d cycles", ROWS, k, COLS, cycles)
+    assert await tb.read_reg("PERF_MACS") == ROWS * COLS * k
+
+
+@cocotb.test()
+async def bad_opcode_stops_with_its_code_and_soft_reset_recovers(dut):
+    tb = TB(dut)
+    await tb.reset()
+    bad = bytearray(encode(Opcode.END))
+    bad[0] = 0x77
+    status, _ = await tb.run([bytes(bad)])
+    assert status & 0b100 and status >> 8 == ERROR["BAD_OPCODE"], f"STATUS {status:#x}"
+    await tb.write_reg("CONTROL", 2)        # soft reset
+    await ClockCycles(dut.clk, 5)
+    assert await tb.read_reg("STATUS") == 0
+    k = 8
+    a = tb.rng.integers(-128, 128, size=(ROWS, k)).astype(np.int8)
+    b = tb.rng.integers(-128, 128, size=(k, COLS)).astype(np.int8)
+    tb.mem.write(0x1000, a.T.tobytes())
+    tb.mem.write(0x4000, b.tobytes())
+    status, _ = await tb.run(gemm_program(0x1000, 0x4000, 0x8000, k))
+    assert status == 0b10
+    c = np.frombuffer(tb.mem.read(0x8000, 4 * ROWS * COLS), dtype="<i4").reshape(ROWS, COLS)
+    np.testing.assert_array_equal(c, int8_gemm(a, b))
+
+
+@cocotb.test()
+async def store_outside_the_window_writes_nothing(dut):
+    tb = TB(dut)
+    await tb.reset()
+    before = tb.mem.read(0, MEMORY)
+    k = 4
+    program = gemm_program(0x1000, 0x4000, 0x3F000, k)   # C would end past the window
+    status, _ = await tb.run(program, window=(0, 0x3F000 + 4 * COLS * ROWS - 4))
+    assert status & 0b100 and status >> 8 == ERROR["OUT_OF_WINDOW"], f"STATUS {status:#x}"
+    after = tb.mem.read(0, MEMORY)
+    descriptors = slice(0x80000, 0x80000 + 32 * len(program))
+    assert after[:descriptors.start] == before[:descriptors.start]
+    assert after[descriptors.stop:] == before[descriptors.stop:]
