@@ -85,11 +85,11 @@ class Accelerator(wiring.Component):
         writer = DmaWriter(data_width=self.data_width, addr_width=self.addr_width,
                            timeout=self.timeout)
         loader = LoadUnit(beat_width=self.data_width, addr_width=self.addr_width,
-                          slots=self.slots, targets={
+                          slots=2 * self.slots, targets={
                               "a": self.rows * self.lane_bits,
                               "b": self.cols * self.lane_bits,
                               "params": self.cols * 32})
-        params = OperandBuffer(width=self.cols * 32, depth=PARAM_WORDS, slots=self.slots)
+        params = OperandBuffer(width=self.cols * 32, depth=PARAM_WORDS, slots=2 * self.slots)
         compute, store = self.compute, self.store
         for name, unit in (("sequencer", seq), ("reader", reader), ("writer", writer),
                            ("loader", loader), ("params", params), ("compute", compute),

@@ -48,7 +48,9 @@ class Sequencer(wiring.Component):
     """
 
     def __init__(self, *, rows, cols, beat_bytes, depth, slots, addr_width, datapaths,
-                 lane_bytes):
+                 lane_bytes, param_slots=None):
+        param_slots = 2 * slots if param_slots is None else param_slots
+        self.param_slots = param_slots
         self.rows, self.cols, self.beat_bytes = rows, cols, beat_bytes
         self.depth, self.slots, self.addr_width = depth, slots, addr_width
         self.datapaths, self.lane_bytes = datapaths, lane_bytes
@@ -62,8 +64,8 @@ class Sequencer(wiring.Component):
             "fetch_data": In(stream.Signature(data.StructLayout({"data": 8 * beat_bytes,
                                                                  "last": 1}))),
             "load_cmd": Out(stream.Signature(data.StructLayout({
-                "target": range(3), "slot": slot, "addr": addr_width, "pitch": addr_width,
-                "count": 16}))),
+                "target": range(3), "slot": range(param_slots), "addr": addr_width,
+                "pitch": addr_width, "count": 16}))),
             "load_busy": In(1),
             "compute_cmd": Out(stream.Signature(data.StructLayout({
                 "a_slot": slot, "b_slot": slot, "k": range(depth + 1), "acc_slot": slot,
@@ -71,7 +73,7 @@ class Sequencer(wiring.Component):
             "compute_busy": In(1),
             "store_cmd": Out(stream.Signature(data.StructLayout({
                 "slot": slot, "addr": addr_width, "pitch": addr_width, "mode": StoreMode,
-                "relu": 1, "bias": 1, "param_slot": slot}))),
+                "relu": 1, "bias": 1, "param_slot": range(param_slots)}))),
             "store_busy": In(1),
         })
 
@@ -116,8 +118,12 @@ class Sequencer(wiring.Component):
         tokens = {name: Signal(8, name=f"tokens_{name}") for name in ("l2c", "c2l", "c2s", "s2c")}
         takes = {name: Signal(name=f"take_{name}") for name in tokens}
         gives = {name: Signal(name=f"give_{name}") for name in tokens}
+        restart = Signal()       # a new job starts with no tokens left from the last one
         for name, count in tokens.items():
-            m.d.sync += count.eq(count + gives[name] - takes[name])
+            with m.If(restart):
+                m.d.sync += count.eq(0)
+            with m.Else():
+                m.d.sync += count.eq(count + gives[name] - takes[name])
         # (unit, its port, busy input, token to wait from prev, from next, give prev, next)
         chains = (("load", self.load_cmd, self.load_busy, None, "c2l", None, "l2c"),
                   ("compute", self.compute_cmd, self.compute_busy, "l2c", "s2c", "c2l", "c2s"),
@@ -137,6 +143,7 @@ class Sequencer(wiring.Component):
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
+                    m.d.comb += restart.eq(1)
                     m.d.sync += [running.eq(1), self.done.eq(0), self.error.eq(0),
                                  self.error_code.eq(0), next_addr.eq(self.desc_addr),
                                  to_fetch.eq(self.desc_count)]
@@ -191,11 +198,13 @@ class Sequencer(wiring.Component):
             with m.Case(Opcode.LOAD.value):
                 count, addr, pitch = (_field(d, Opcode.LOAD, n) for n in ("count", "addr",
                                                                            "pitch"))
-                self._check_region(m, code, addr, pitch, count,
-                                   self._load_row_bytes(_field(d, Opcode.LOAD, "target")),
-                                   count > self.depth,
-                                   _field(d, Opcode.LOAD, "slot") >= self.slots,
-                                   _field(d, Opcode.LOAD, "target") > 2, beat_mask)
+                target = _field(d, Opcode.LOAD, "target")
+                load_slot = _field(d, Opcode.LOAD, "slot")
+                slot_bad = Mux(target == 2, load_slot >= self.param_slots,
+                               load_slot >= self.slots)
+                self._check_region(m, code, addr, pitch, count, self._load_row_bytes(target),
+                                   count > Mux(target == 2, 3, self.depth), slot_bad,
+                                   target > 2, beat_mask)
             with m.Case(Opcode.COMPUTE.value):
                 k = _field(d, Opcode.COMPUTE, "k")
                 fp16 = _field(d, Opcode.COMPUTE, "fp16")
@@ -214,7 +223,7 @@ class Sequencer(wiring.Component):
                 self._check_region(m, code, _field(d, Opcode.STORE, "addr"),
                                    _field(d, Opcode.STORE, "pitch"), self.rows, row_bytes,
                                    mode == 3, (_field(d, Opcode.STORE, "slot") >= self.slots) |
-                                   (_field(d, Opcode.STORE, "param_slot") >= self.slots),
+                                   (_field(d, Opcode.STORE, "param_slot") >= self.param_slots),
                                    0, beat_mask)
             with m.Case(Opcode.FENCE.value, Opcode.END.value):
                 pass

@@ -29,6 +29,10 @@ class StoreUnit(wiring.Component):
     words of ``param_slot`` (``param_read`` / ``param_words``): per-column bias (used when
     ``bias`` is set), multiplier, and ``shift | zero_point << 8``. ``relu`` applies to INT8.
 
+    Parameters come from ``param_slots`` slots (default twice ``slots``: the store copies a
+    slot into registers when it starts, and with four slots a LOAD that waits for the COMPUTE
+    two tiles back can never overwrite parameters a pending STORE still needs).
+
     A row is ``cols * {4, 1, 2}`` bytes; it must be a power-of-two multiple of the bus width
     (checked in ``__init__`` for every mode). Every mode goes through the same 3-cycle
     post-processing pipeline (the requantiser's depth); a FIFO behind it absorbs the
@@ -37,7 +41,8 @@ class StoreUnit(wiring.Component):
     is back, so a following semaphore signal or "done" never overtakes the data.
     """
 
-    def __init__(self, *, rows, cols, beat_width, addr_width, slots=2):
+    def __init__(self, *, rows, cols, beat_width, addr_width, slots=2, param_slots=None):
+        param_slots = 2 * slots if param_slots is None else param_slots
         for mode, lane_bits in ((StoreMode.RAW32, 32), (StoreMode.INT8, 8),
                                 (StoreMode.FP16, 16)):
             row_bits = cols * lane_bits
@@ -46,17 +51,17 @@ class StoreUnit(wiring.Component):
                 raise ValueError(f"{mode.name} rows of {cols} lanes are {row_bits} bits: not a "
                                  f"power-of-two multiple of the {beat_width}-bit bus")
         self.rows, self.cols, self.beat_width, self.addr_width = rows, cols, beat_width, addr_width
-        self.slots = slots
+        self.slots, self.param_slots = slots, param_slots
         word = data.StructLayout({"data": cols * 32, "last": 1})
         super().__init__({
             "cmd": In(stream.Signature(data.StructLayout({
                 "slot": range(slots), "addr": addr_width, "pitch": addr_width,
-                "mode": StoreMode, "relu": 1, "bias": 1, "param_slot": range(slots)}))),
+                "mode": StoreMode, "relu": 1, "bias": 1, "param_slot": range(param_slots)}))),
             "result_read": Out(stream.Signature(data.StructLayout({
                 "slot": range(slots), "count": range(rows + 1)}))),
             "result_words": In(stream.Signature(word)),
             "param_read": Out(stream.Signature(data.StructLayout({
-                "slot": range(slots), "count": range(PARAM_WORDS + 1)}))),
+                "slot": range(param_slots), "count": range(PARAM_WORDS + 1)}))),
             "param_words": In(stream.Signature(word)),
             "dma_cmd": Out(stream.Signature(dma_command_layout(addr_width))),
             "dma_data": Out(stream.Signature(beat_width)),

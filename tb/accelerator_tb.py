@@ -18,6 +18,8 @@ from tb.golden import int8_gemm
 SEED = int(os.environ.get("LOOM_SEED", "0"))
 ROWS, COLS = int(os.environ["LOOM_ROWS"]), int(os.environ["LOOM_COLS"])
 BEAT = int(os.environ["LOOM_DATA_WIDTH"]) // 8
+LANE = int(os.environ["LOOM_LANE_BYTES"])      # 2 in builds with fp16: int8 widened
+INT8_HOST = "<i2" if LANE == 2 else "i1"
 MEMORY = 1 << 20
 ERROR = {name: code for code, (name, _) in ERROR_CODES.items()}
 
@@ -72,8 +74,8 @@ class TB:
 def gemm_program(a_addr, b_addr, c_addr, k):
     """One tile: LOAD A^T, LOAD B (signals COMPUTE), COMPUTE, STORE raw int32, END."""
     return [
-        encode(Opcode.LOAD, target=Target.A, slot=0, count=k, pitch=ROWS, addr=a_addr),
-        encode(Opcode.LOAD, target=Target.B, slot=0, count=k, pitch=COLS, addr=b_addr,
+        encode(Opcode.LOAD, target=Target.A, slot=0, count=k, pitch=ROWS * LANE, addr=a_addr),
+        encode(Opcode.LOAD, target=Target.B, slot=0, count=k, pitch=COLS * LANE, addr=b_addr,
                signal_next=1),
         encode(Opcode.COMPUTE, a_slot=0, b_slot=0, acc_slot=0, k=k, wait_prev=1,
                signal_next=1),
@@ -99,8 +101,8 @@ async def one_tile_int8_gemm_matches_golden(dut):
     k = 37
     a = tb.rng.integers(-128, 128, size=(ROWS, k)).astype(np.int8)
     b = tb.rng.integers(-128, 128, size=(k, COLS)).astype(np.int8)
-    tb.mem.write(0x1000, a.T.tobytes())
-    tb.mem.write(0x4000, b.tobytes())
+    tb.mem.write(0x1000, a.T.astype(INT8_HOST).tobytes())
+    tb.mem.write(0x4000, b.astype(INT8_HOST).tobytes())
     status, cycles = await tb.run(gemm_program(0x1000, 0x4000, 0x8000, k))
     assert status == 0b10, f"STATUS {status:#x}"
     c = np.frombuffer(tb.mem.read(0x8000, 4 * ROWS * COLS), dtype="<i4").reshape(ROWS, COLS)
@@ -123,8 +125,8 @@ async def bad_opcode_stops_with_its_code_and_soft_reset_recovers(dut):
     k = 8
     a = tb.rng.integers(-128, 128, size=(ROWS, k)).astype(np.int8)
     b = tb.rng.integers(-128, 128, size=(k, COLS)).astype(np.int8)
-    tb.mem.write(0x1000, a.T.tobytes())
-    tb.mem.write(0x4000, b.tobytes())
+    tb.mem.write(0x1000, a.T.astype(INT8_HOST).tobytes())
+    tb.mem.write(0x4000, b.astype(INT8_HOST).tobytes())
     status, _ = await tb.run(gemm_program(0x1000, 0x4000, 0x8000, k))
     assert status == 0b10
     c = np.frombuffer(tb.mem.read(0x8000, 4 * ROWS * COLS), dtype="<i4").reshape(ROWS, COLS)
@@ -144,3 +146,89 @@ async def store_outside_the_window_writes_nothing(dut):
     descriptors = slice(0x80000, 0x80000 + 32 * len(program))
     assert after[:descriptors.start] == before[:descriptors.start]
     assert after[descriptors.stop:] == before[descriptors.stop:]
+
+
+def random_pauses(rng, rate):
+    while True:
+        yield rng.random() < rate
+
+
+def add_backpressure(tb, rate=0.25):
+    """Random pauses on all five AXI4 channels of host memory and on the register bus."""
+    rng = np.random.default_rng(SEED + 1)
+    for channel in (tb.mem.write_if.aw_channel, tb.mem.write_if.w_channel,
+                    tb.mem.write_if.b_channel, tb.mem.read_if.ar_channel,
+                    tb.mem.read_if.r_channel, tb.csr.write_if.aw_channel,
+                    tb.csr.write_if.w_channel, tb.csr.write_if.b_channel,
+                    tb.csr.read_if.ar_channel, tb.csr.read_if.r_channel):
+        channel.set_pause_generator(random_pauses(rng, rate))
+
+
+async def run_gemm(tb, a, b, **options):
+    from tb.programs import gemm
+
+    job = gemm(a, b, rows=ROWS, cols=COLS, beat=BEAT, lane_bytes=LANE, **options)
+    for at, data in job.writes.items():
+        tb.mem.write(at, data)
+    before = tb.mem.read(0, MEMORY)
+    status, cycles = await tb.run(job.descriptors)
+    assert status == 0b10, f"STATUS {status:#x}"
+    m_, n = job.c_shape
+    dtype = np.dtype(job.c_dtype)
+    raw = tb.mem.read(job.c_addr, job.c_pitch * m_)
+    c = np.stack([np.frombuffer(raw[r * job.c_pitch:r * job.c_pitch + n * dtype.itemsize],
+                                dtype=dtype) for r in range(m_)])
+    # nothing outside C (and the descriptors) may have changed
+    after = tb.mem.read(0, MEMORY)
+    c_span = slice(job.c_addr, job.c_addr + job.c_pitch * m_)
+    assert after[:c_span.start] == before[:c_span.start]
+    assert after[c_span.stop:0x80000] == before[c_span.stop:0x80000]
+    macs = await tb.read_reg("PERF_MACS")
+    tb.dut._log.info("GEMM %dx%dx%d: %d cycles, %d MACs, utilisation %.1f%%", m_,
+                     a.shape[1], n, cycles, macs, 100 * macs / (ROWS * COLS * cycles))
+    return c
+
+
+@cocotb.test()
+async def tiled_int8_gemms_in_every_store_mode(dut):
+    """3x3 output tiles, K four times the array, raw int32 and requantised int8 (bias, ReLU),
+    first without, then with backpressure on every AXI channel."""
+    from tb.golden import requantize
+
+    tb = TB(dut)
+    await tb.reset()
+    for pressure in (False, True):
+        if pressure:
+            add_backpressure(tb)
+        m_, k, n = 3 * ROWS, 4 * ROWS, 3 * COLS
+        a = tb.rng.integers(-128, 128, size=(m_, k)).astype(np.int8)
+        b = tb.rng.integers(-128, 128, size=(k, n)).astype(np.int8)
+        np.testing.assert_array_equal(await run_gemm(tb, a, b), int8_gemm(a, b))
+        multiplier = tb.rng.integers(2**30, 2**31, n)
+        shift = tb.rng.integers(5, 12, n)
+        zero_point = tb.rng.integers(-20, 20, n)
+        bias = tb.rng.integers(-5000, 5000, n)
+        for relu in (False, True):
+            c = await run_gemm(tb, a, b, mode=1, relu=relu, bias=bias, multiplier=multiplier,
+                               shift=shift, zero_point=zero_point)
+            np.testing.assert_array_equal(c, requantize(int8_gemm(a, b), multiplier, shift,
+                                                        zero_point, bias=bias, relu=relu))
+
+
+@cocotb.test()
+async def tiled_fp16_gemms_store_fp32_and_fp16(dut):
+    """Dual builds only (skipped by the int8 build's test list): fp16 tiles, fp32 and fp16
+    stores, with backpressure."""
+    from tb.golden import fp16_gemm, fp32_to_fp16
+
+    tb = TB(dut)
+    await tb.reset()
+    add_backpressure(tb)
+    m_, k, n = 2 * ROWS, 3 * ROWS, 3 * COLS
+    a = tb.rng.standard_normal((m_, k)).astype(np.float16).view(np.uint16)
+    b = tb.rng.standard_normal((k, n)).astype(np.float16).view(np.uint16)
+    expected = fp16_gemm(a, b)
+    c = await run_gemm(tb, a, b, dtype="fp16", mode=0)
+    np.testing.assert_array_equal(c, expected)
+    c = await run_gemm(tb, a, b, dtype="fp16", mode=2)
+    np.testing.assert_array_equal(c, fp32_to_fp16(expected))

@@ -58,7 +58,8 @@ class TB:
 
     async def fill(self, port, layout_fields, slot, words):
         for index, word in enumerate(words):
-            value = 1 | slot << 1 | index << layout_fields["index"] | word << layout_fields["data"]
+            value = (1 | slot << 1 | index << layout_fields["index"]
+                     | word << layout_fields["data"])
             getattr(self.dut, port).value = value
             await RisingEdge(self.dut.clk)
         getattr(self.dut, port).value = 0
@@ -87,10 +88,10 @@ async def every_mode_writes_the_golden_bytes_and_nothing_else(dut):
     # result buffer write port: valid, slot (1 bit), index (rows), data, accumulate
     index_bits = max(1, (ROWS - 1).bit_length())
     result_fields = {"index": 2, "data": 2 + index_bits}
-    param_fields = {"index": 2, "data": 4}              # index: range(3) -> 2 bits
+    param_fields = {"index": 3, "data": 5}    # slot: 4 slots -> 2 bits, index: range(3) -> 2
     for case in range(12):
         mode = [StoreMode.RAW32, StoreMode.INT8, StoreMode.FP16][case % 3]
-        slot, param_slot = tb.rng.randrange(2), tb.rng.randrange(2)
+        slot, param_slot = tb.rng.randrange(2), tb.rng.randrange(4)
         if mode == StoreMode.FP16:
             values = (tb.np_rng.standard_normal((ROWS, COLS)) *
                       np.exp2(tb.np_rng.integers(-30, 20, (ROWS, COLS)))).astype(np.float32)

@@ -1,17 +1,30 @@
 """The whole Accelerator in Verilator with cocotbext-axi host memory and register master."""
 import os
 
+import pytest
+
 from hw.accelerator import Accelerator
 from sim.cocotb_run import run_cocotb
 
-ROWS, COLS, DATA_WIDTH = 8, 8, 64
+COMMON = ("identifies_itself", "one_tile_int8_gemm_matches_golden",
+          "bad_opcode_stops_with_its_code_and_soft_reset_recovers",
+          "store_outside_the_window_writes_nothing", "tiled_int8_gemms_in_every_store_mode")
+BUILDS = {
+    "int8": (("int8",), COMMON),
+    "dual": (("int8", "fp16"), (*COMMON, "tiled_fp16_gemms_store_fp32_and_fp16")),
+}
 
 
-def test_accelerator_int8():
+@pytest.mark.parametrize("build", sorted(BUILDS))
+def test_accelerator(build):
+    rows, cols, data_width = 8, 8, 64
+    datapaths, tests = BUILDS[build]
     seed = int(os.environ["LOOM_SEED"])
-    top = Accelerator(ROWS, COLS, data_width=DATA_WIDTH, depth=64, timeout=4096)
-    env = {"LOOM_ROWS": str(ROWS), "LOOM_COLS": str(COLS), "LOOM_DATA_WIDTH": str(DATA_WIDTH)}
-    result = run_cocotb(top, "accelerator", "tb.accelerator_tb", "accelerator_8x8", seed,
-                        env=env)
+    top = Accelerator(rows, cols, datapaths=datapaths, data_width=data_width, depth=64,
+                      timeout=4096)
+    env = {"LOOM_ROWS": str(rows), "LOOM_COLS": str(cols), "LOOM_DATA_WIDTH": str(data_width),
+           "LOOM_LANE_BYTES": str(top.lane_bits // 8)}
+    result = run_cocotb(top, "accelerator", "tb.accelerator_tb", f"accelerator_8x8_{build}",
+                        seed, tests=tests, env=env)
     assert result.failed == {}, f"seed {seed}: {result.failed}"
-    assert len(result.passed) == 4, result.passed
+    assert sorted(result.passed) == sorted(tests)

@@ -20,7 +20,7 @@ class StorePath(wiring.Component):
 
     def __init__(self):
         self.results = ResultBuffer(lanes=COLS, depth=ROWS)
-        self.params = OperandBuffer(width=COLS * 32, depth=PARAM_WORDS)
+        self.params = OperandBuffer(width=COLS * 32, depth=PARAM_WORDS, slots=4)
         self.store = StoreUnit(rows=ROWS, cols=COLS, beat_width=BEAT_BITS, addr_width=32)
         self.writer = DmaWriter(data_width=BEAT_BITS, timeout=1024)
         super().__init__({
