@@ -20,6 +20,7 @@ ROWS, COLS = int(os.environ["LOOM_ROWS"]), int(os.environ["LOOM_COLS"])
 BEAT = int(os.environ["LOOM_DATA_WIDTH"]) // 8
 LANE = int(os.environ["LOOM_LANE_BYTES"])      # 2 in builds with fp16: int8 widened
 INT8_HOST = "<i2" if LANE == 2 else "i1"
+TIMEOUT = int(os.environ["LOOM_TIMEOUT"])
 MEMORY = 1 << 20
 ERROR = {name: code for code, (name, _) in ERROR_CODES.items()}
 
@@ -27,13 +28,13 @@ ERROR = {name: code for code, (name, _) in ERROR_CODES.items()}
 class TB:
     """Clock, reset, host memory and the host's register port."""
 
-    def __init__(self, dut):
+    def __init__(self, dut, ram_class=AxiRam):
         self.dut = dut
         self.rng = np.random.default_rng(SEED)
         dut._log.info("accelerator %dx%d, %d-byte bus, seed %d", ROWS, COLS, BEAT, SEED)
         cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-        self.mem = AxiRam(AxiBus.from_prefix(dut, "mem", bus_separator="__"), dut.clk,
-                          dut.rst, size=MEMORY)
+        self.mem = ram_class(AxiBus.from_prefix(dut, "mem", bus_separator="__"), dut.clk,
+                             dut.rst, size=MEMORY)
         self.csr = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "csr", bus_separator="__"),
                                  dut.clk, dut.rst)
 
@@ -232,3 +233,93 @@ async def tiled_fp16_gemms_store_fp32_and_fp16(dut):
     np.testing.assert_array_equal(c, expected)
     c = await run_gemm(tb, a, b, dtype="fp16", mode=2)
     np.testing.assert_array_equal(c, fp32_to_fp16(expected))
+
+
+class FaultyRam(AxiRam):
+    """Host memory answering SLVERR for reads or writes inside ``poisoned`` (AxiRam serves
+    through inner read and write models; their access hooks are wrapped)."""
+
+    poisoned = range(0)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        read, write = self.read_if._read, self.write_if._write
+
+        async def faulty_read(address, length):
+            if address in FaultyRam.poisoned:
+                raise OSError("poisoned read")
+            return await read(address, length)
+
+        async def faulty_write(address, data):
+            if address in FaultyRam.poisoned:
+                raise OSError("poisoned write")
+            return await write(address, data)
+
+        self.read_if._read, self.write_if._write = faulty_read, faulty_write
+
+
+async def expect_error(tb, descriptors, name, window=(0, MEMORY), poisoned=range(0)):
+    """Run a bad program: its error code, then soft reset and a good job must pass."""
+    FaultyRam.poisoned = poisoned
+    status, _ = await tb.run(descriptors, window=window)
+    FaultyRam.poisoned = range(0)
+    assert status & 0b100, f"no error for {name}: STATUS {status:#x}"
+    assert status >> 8 == ERROR[name], f"expected {name}, STATUS {status:#x}"
+    await tb.write_reg("CONTROL", 2)
+    await ClockCycles(tb.dut.clk, 5)
+    assert await tb.read_reg("STATUS") == 0
+    k = 8
+    a = tb.rng.integers(-128, 128, size=(ROWS, k)).astype(np.int8)
+    b = tb.rng.integers(-128, 128, size=(k, COLS)).astype(np.int8)
+    tb.mem.write(0x1000, a.T.astype(INT8_HOST).tobytes())
+    tb.mem.write(0x4000, b.astype(INT8_HOST).tobytes())
+    status, _ = await tb.run(gemm_program(0x1000, 0x4000, 0x8000, k))
+    assert status == 0b10, f"after {name} and soft reset: STATUS {status:#x}"
+    c = np.frombuffer(tb.mem.read(0x8000, 4 * ROWS * COLS), dtype="<i4").reshape(ROWS, COLS)
+    np.testing.assert_array_equal(c, int8_gemm(a, b))
+
+
+@cocotb.test()
+async def every_error_has_its_code_and_soft_reset_recovers(dut):
+    tb = TB(dut, ram_class=FaultyRam)
+    await tb.reset()
+    good = gemm_program(0x1000, 0x4000, 0x8000, 8)
+    cases = [
+        ("BAD_SIZE", [encode(Opcode.LOAD, target=Target.A, slot=0, count=0, pitch=BEAT,
+                             addr=0x1000), encode(Opcode.END)]),
+        ("BAD_SIZE", [encode(Opcode.COMPUTE, a_slot=0, b_slot=0, acc_slot=0, k=4096),
+                      encode(Opcode.END)]),
+        ("BAD_SIZE", [encode(Opcode.LOAD, target=Target.B, slot=3, count=4, pitch=64,
+                             addr=0x1000), encode(Opcode.END)]),
+        ("MISALIGNED", [encode(Opcode.LOAD, target=Target.A, slot=0, count=4, pitch=64,
+                               addr=0x1001), encode(Opcode.END)]),
+        ("MISALIGNED", [encode(Opcode.STORE, slot=0, addr=0x8000, pitch=4), encode(Opcode.END)]),
+        ("OUT_OF_WINDOW", [encode(Opcode.LOAD, target=Target.A, slot=0, count=8, pitch=64,
+                                  addr=MEMORY - 64 * 4), encode(Opcode.END)]),
+    ]
+    for name, program in cases:
+        await expect_error(tb, program, name)
+    # DMA window below the data: the LOAD at 0x1000 starts outside it.
+    await expect_error(tb, good, "OUT_OF_WINDOW", window=(0x2000, MEMORY))
+    # A bus error while loading operands, then while storing results.
+    await expect_error(tb, good, "AXI_READ_ERROR", poisoned=range(0x4000, 0x4008))
+    await expect_error(tb, good, "AXI_WRITE_ERROR", poisoned=range(0x8000, 0x8010))
+
+
+@cocotb.test()
+async def a_silent_bus_trips_the_watchdog(dut):
+    tb = TB(dut)
+    await tb.reset()
+    tb.mem.read_if.r_channel.set_pause_generator(iter(lambda: True, None))  # never answers
+    await tb.write_reg("WINDOW_BASE", 0)
+    await tb.write_reg("WINDOW_LIMIT", MEMORY)
+    tb.mem.write(0x80000, b"".join(gemm_program(0x1000, 0x4000, 0x8000, 8)))
+    await tb.write_reg("DESC_ADDR", 0x80000)
+    await tb.write_reg("DESC_COUNT", 5)
+    await tb.write_reg("CONTROL", 1)
+    await ClockCycles(dut.clk, TIMEOUT + 200)
+    status = await tb.read_reg("STATUS")
+    assert status & 0b100 and status >> 8 == ERROR["TIMEOUT"], f"STATUS {status:#x}"
+    await tb.write_reg("CONTROL", 2)
+    await ClockCycles(dut.clk, 5)
+    assert await tb.read_reg("STATUS") == 0

@@ -8,7 +8,8 @@ from sim.cocotb_run import run_cocotb
 
 COMMON = ("identifies_itself", "one_tile_int8_gemm_matches_golden",
           "bad_opcode_stops_with_its_code_and_soft_reset_recovers",
-          "store_outside_the_window_writes_nothing", "tiled_int8_gemms_in_every_store_mode")
+          "store_outside_the_window_writes_nothing", "tiled_int8_gemms_in_every_store_mode",
+          "every_error_has_its_code_and_soft_reset_recovers", "a_silent_bus_trips_the_watchdog")
 BUILDS = {
     "int8": (("int8",), COMMON),
     "dual": (("int8", "fp16"), (*COMMON, "tiled_fp16_gemms_store_fp32_and_fp16")),
@@ -20,10 +21,11 @@ def test_accelerator(build):
     rows, cols, data_width = 8, 8, 64
     datapaths, tests = BUILDS[build]
     seed = int(os.environ["LOOM_SEED"])
+    timeout = 2048
     top = Accelerator(rows, cols, datapaths=datapaths, data_width=data_width, depth=64,
-                      timeout=4096)
+                      timeout=timeout)
     env = {"LOOM_ROWS": str(rows), "LOOM_COLS": str(cols), "LOOM_DATA_WIDTH": str(data_width),
-           "LOOM_LANE_BYTES": str(top.lane_bits // 8)}
+           "LOOM_LANE_BYTES": str(top.lane_bits // 8), "LOOM_TIMEOUT": str(timeout)}
     result = run_cocotb(top, "accelerator", "tb.accelerator_tb", f"accelerator_8x8_{build}",
                         seed, tests=tests, env=env)
     assert result.failed == {}, f"seed {seed}: {result.failed}"
