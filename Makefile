@@ -26,7 +26,7 @@ export YOWASP_CACHE_DIR ?= $(CURDIR)/build/yowasp-cache
 
 SEED_ARG = $(if $(SEED),--seed $(SEED),)
 
-.PHONY: help sim test test-full lint verilog pe-cost venv clean distclean
+.PHONY: help sim test test-full bench lint verilog pe-cost venv clean distclean
 
 help: ## list the targets
 	@echo "Loom make targets:"
@@ -58,6 +58,9 @@ lint: $(STAMP) ## verilator --lint-only -Wall on the generated Verilog (one waiv
 
 verilog: $(STAMP) ## write the Verilog of the regression's array shapes under build/verilog/
 	$(PY) -m sim.lint --generate-only
+
+bench: $(STAMP) ## int8 GEMM 256x768x768 through the whole accelerator at 64/128/256-bit buses (slow)
+	$(PY) -m sim.bench $(SEED_ARG) $(BENCH_ARGS)
 
 pe-cost: $(STAMP) ## yosys + nextpnr cost of one int8 / fp16 / dual PE on ECP5-85F (LUT4, DSP, FF, Fmax)
 	$(PY) -m fpga.pe_cost

@@ -30,6 +30,7 @@ class GemmJob:
     c_pitch: int
     c_shape: tuple
     c_dtype: str
+    end: int              # first free host address after the data (descriptors may go here)
 
 
 def _align(value, to):
@@ -103,4 +104,4 @@ def gemm(a, b, *, rows, cols, beat, lane_bytes=1, base=0x10000, dtype="int8", mo
                               pitch=c_pitch, wait_prev=1, signal_prev=1))
     program.append(encode(Opcode.END))
     c_dtype = {0: "<i4" if dtype == "int8" else "<u4", 1: "i1", 2: "<u2"}[mode]
-    return GemmJob(program, writes, at_c, c_pitch, (m_, n), c_dtype)
+    return GemmJob(program, writes, at_c, c_pitch, (m_, n), c_dtype, cursor)
