@@ -225,7 +225,7 @@ async def tiled_fp16_gemms_store_fp32_and_fp16(dut):
     tb = TB(dut)
     await tb.reset()
     add_backpressure(tb)
-    m_, k, n = 2 * ROWS, 3 * ROWS, 3 * COLS
+    m_, k, n = 3 * ROWS, 4 * ROWS, 3 * COLS
     a = tb.rng.standard_normal((m_, k)).astype(np.float16).view(np.uint16)
     b = tb.rng.standard_normal((k, n)).astype(np.float16).view(np.uint16)
     expected = fp16_gemm(a, b)
