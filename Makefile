@@ -33,7 +33,8 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | \
 		awk -F'\t' '{ printf "  make %-10s %s\n", $$1, $$2 }'
 	@echo "Variables: SEED=N (repeat a random run), JOBS=N (parallelism, default 2),"
-	@echo "           WAVES=1 (VCD under build/sim/<config>/), PYTEST_ARGS='...'"
+	@echo "           WAVES=1 (VCD under build/sim/<config>/), PYTEST_ARGS='...',"
+	@echo "           BENCH_ARGS='--m 64 --n 128' (a quicker make bench)"
 
 venv: $(STAMP) ## create/refresh .venv with the whole toolchain (done automatically)
 
@@ -46,7 +47,7 @@ $(STAMP): pyproject.toml
 sim: $(STAMP) ## main job: generate Verilog, build with Verilator, run the cocotb regression, print a summary
 	$(PY) -m sim.regress --jobs $(JOBS) $(SEED_ARG) $(SIM_ARGS)
 
-test: $(STAMP) ## the whole test suite (golden model, Amaranth unit tests, Verilator regression)
+test: $(STAMP) ## the whole test suite (golden models, unit tests, array regression, SoC blocks, accelerator)
 	$(PY) -m pytest -n $(JOBS) -m "not slow" $(SEED_ARG) $(PYTEST_ARGS)
 
 test-full: $(STAMP) ## the test suite including long sweeps marked slow
@@ -56,7 +57,7 @@ lint: $(STAMP) ## verilator --lint-only -Wall on the generated Verilog (one waiv
 	$(PY) -m sim.lint
 	$(PY) -m ruff check .
 
-verilog: $(STAMP) ## write the Verilog of the regression's array shapes under build/verilog/
+verilog: $(STAMP) ## write the Verilog of every regression array, fp unit and SoC block under build/verilog/
 	$(PY) -m sim.lint --generate-only
 
 bench: $(STAMP) ## int8 GEMM 256x768x768 through the whole accelerator at 64/128/256-bit buses (slow)
