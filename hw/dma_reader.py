@@ -1,31 +1,14 @@
 """AXI4 read DMA: strided 2-D transfers from host memory into a stream of bus-wide beats."""
-from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.hdl import Module, Signal
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from .axi import BURST_INCR, RESP_OKAY, AxiSignature
+from .dma_engine import DmaEngine, dma_command_layout
 
-__all__ = ["DmaReader", "dma_command_layout"]
+__all__ = ["DmaReader", "dma_command_layout"]  # the layout re-exported for its users
 
-_PAGE = 4096  # AXI: no burst may cross a 4 KiB boundary
-
-
-def dma_command_layout(addr_width):
-    """A 2-D transfer: ``rows`` rows of ``row_beats`` bus beats, row ``r`` starting at
-    ``addr + r * pitch`` (bytes). ``addr`` and ``pitch`` must be multiples of the bus width
-    in bytes and ``rows``, ``row_beats`` at least 1: the sequencer checks this (and the DMA
-    window) before it issues a command."""
-    return data.StructLayout({
-        "addr": addr_width, "pitch": addr_width, "rows": 16, "row_beats": 16,
-    })
-
-
-def _check(name, value, allowed):
-    if not isinstance(value, int) or isinstance(value, bool) or value not in allowed:
-        raise ValueError(f"{name} must be one of {allowed!r}, not {value!r}")
-
-
-class DmaReader(wiring.Component):
+class DmaReader(DmaEngine):
     """Reads 2-D regions of host memory over the read half of an AXI4 port.
 
     Bursts are INCR, full bus width, at most ``max_burst`` beats and never cross a 4 KiB
@@ -63,17 +46,6 @@ class DmaReader(wiring.Component):
 
     def __init__(self, *, data_width=128, addr_width=32, max_burst=256, max_outstanding=4,
                  timeout=4096):
-        _check("data_width", data_width, (64, 128, 256))
-        _check("addr_width", addr_width, (32, 64))
-        _check("max_burst", max_burst, range(1, 257))
-        _check("max_outstanding", max_outstanding, range(1, 17))
-        _check("timeout", timeout, range(16, 1 << 24))
-        self.data_width = data_width
-        self.addr_width = addr_width
-        self.max_burst = max_burst
-        self.max_outstanding = max_outstanding
-        self.timeout_cycles = timeout
-        self.beat_bytes = data_width // 8
         super().__init__({
             "cmd": In(stream.Signature(dma_command_layout(addr_width))),
             "data": Out(stream.Signature(data.StructLayout({"data": data_width, "last": 1}))),
@@ -82,7 +54,8 @@ class DmaReader(wiring.Component):
             "busy": Out(1),
             "error": Out(1),
             "timeout": Out(1),
-        })
+        }, data_width=data_width, addr_width=addr_width, max_burst=max_burst,
+            max_outstanding=max_outstanding, timeout=timeout)
 
     def elaborate(self, platform):
         m = Module()
@@ -111,15 +84,7 @@ class DmaReader(wiring.Component):
                 ar_beats.eq(p.row_beats), r_rows.eq(p.rows), r_beats.eq(p.row_beats),
             ]
 
-        # Burst length: the row's rest, the burst limit, or up to the 4 KiB boundary.
-        to_page = Signal(range(_PAGE // self.beat_bytes + 1))
-        length = Signal(range(max(self.max_burst, _PAGE // self.beat_bytes) + 1))
-        m.d.comb += [
-            to_page.eq((_PAGE - addr[:12]) >> shift),
-            length.eq(Mux(ar_beats < to_page, ar_beats, to_page)),
-        ]
-        burst = Signal(range(self.max_burst + 1))
-        m.d.comb += burst.eq(Mux(length < self.max_burst, length, self.max_burst))
+        burst = self._burst(m, addr, ar_beats)
 
         issuing = active & (ar_rows != 0)
         m.d.comb += [
@@ -157,12 +122,5 @@ class DmaReader(wiring.Component):
                 m.d.sync += active.eq(0)
         m.d.sync += outstanding.eq(outstanding + ar_done - (r_done & bus.rlast))
 
-        # Watchdog: any address or data handshake is progress.
-        idle = Signal(range(self.timeout_cycles + 1))
-        with m.If(~active | ar_done | r_done):
-            m.d.sync += idle.eq(0)
-        with m.Elif(idle == self.timeout_cycles):
-            m.d.sync += self.timeout.eq(1)
-        with m.Else():
-            m.d.sync += idle.eq(idle + 1)
+        self._watchdog(m, active, ar_done | r_done)   # any handshake is progress
         return m

@@ -1,16 +1,16 @@
 """AXI4 write DMA: a stream of bus-wide beats into strided 2-D regions of host memory."""
 from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import stream, wiring
+from amaranth.lib import stream
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from .axi import BURST_INCR, RESP_OKAY, AxiSignature
-from .dma_reader import _PAGE, _check, dma_command_layout
+from .dma_engine import DmaEngine, dma_command_layout
 
 __all__ = ["DmaWriter"]
 
 
-class DmaWriter(wiring.Component):
+class DmaWriter(DmaEngine):
     """Writes 2-D regions of host memory over the write half of an AXI4 port.
 
     The mirror of :class:`~hw.dma_reader.DmaReader`: the same command layout, INCR bursts of
@@ -37,17 +37,6 @@ class DmaWriter(wiring.Component):
 
     def __init__(self, *, data_width=128, addr_width=32, max_burst=256, max_outstanding=4,
                  timeout=4096):
-        _check("data_width", data_width, (64, 128, 256))
-        _check("addr_width", addr_width, (32, 64))
-        _check("max_burst", max_burst, range(1, 257))
-        _check("max_outstanding", max_outstanding, range(1, 17))
-        _check("timeout", timeout, range(16, 1 << 24))
-        self.data_width = data_width
-        self.addr_width = addr_width
-        self.max_burst = max_burst
-        self.max_outstanding = max_outstanding
-        self.timeout_cycles = timeout
-        self.beat_bytes = data_width // 8
         super().__init__({
             "cmd": In(stream.Signature(dma_command_layout(addr_width))),
             "data": In(stream.Signature(data_width)),
@@ -56,7 +45,8 @@ class DmaWriter(wiring.Component):
             "busy": Out(1),
             "error": Out(1),
             "timeout": Out(1),
-        })
+        }, data_width=data_width, addr_width=addr_width, max_burst=max_burst,
+            max_outstanding=max_outstanding, timeout=timeout)
 
     def elaborate(self, platform):
         m = Module()
@@ -81,14 +71,7 @@ class DmaWriter(wiring.Component):
                 aw_beats.eq(p.row_beats),
             ]
 
-        to_page = Signal(range(_PAGE // self.beat_bytes + 1))
-        length = Signal(range(max(self.max_burst, _PAGE // self.beat_bytes) + 1))
-        burst = Signal(range(self.max_burst + 1))
-        m.d.comb += [
-            to_page.eq((_PAGE - addr[:12]) >> shift),
-            length.eq(Mux(aw_beats < to_page, aw_beats, to_page)),
-            burst.eq(Mux(length < self.max_burst, length, self.max_burst)),
-        ]
+        burst = self._burst(m, addr, aw_beats)
 
         # Lengths of bursts whose address went out and whose data has not all been sent.
         m.submodules.lengths = lengths = SyncFIFO(width=len(burst), depth=self.max_outstanding)
@@ -134,11 +117,5 @@ class DmaWriter(wiring.Component):
         with m.If(active & (aw_rows == 0) & (awaiting == 0)):
             m.d.sync += active.eq(0)
 
-        idle = Signal(range(self.timeout_cycles + 1))
-        with m.If(~active | aw_done | w_done | b_done):
-            m.d.sync += idle.eq(0)
-        with m.Elif(idle == self.timeout_cycles):
-            m.d.sync += self.timeout.eq(1)
-        with m.Else():
-            m.d.sync += idle.eq(idle + 1)
+        self._watchdog(m, active, aw_done | w_done | b_done)
         return m

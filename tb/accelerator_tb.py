@@ -13,6 +13,7 @@ from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
 
 from hw.csr_map import ERROR_CODES, ID_MAGIC, register
 from hw.isa import Opcode, Target, encode
+from tb.bus_models import random_pauses
 from tb.golden import int8_gemm
 
 SEED = int(os.environ.get("LOOM_SEED", "0"))
@@ -148,10 +149,6 @@ async def store_outside_the_window_writes_nothing(dut):
     assert after[:descriptors.start] == before[:descriptors.start]
     assert after[descriptors.stop:] == before[descriptors.stop:]
 
-
-def random_pauses(rng, rate):
-    while True:
-        yield rng.random() < rate
 
 
 def add_backpressure(tb, rate=0.25):

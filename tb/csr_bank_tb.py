@@ -12,16 +12,12 @@ from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiResp
 
 from hw.csr_map import REGISTERS, register
+from tb.bus_models import random_pauses
 
 SEED = int(os.environ.get("LOOM_SEED", "0"))
 RO_VALUES = {"ID": 0x4C4F4F4D, "VERSION": 0x000100, "ARRAY_CONFIG": 0x31010,
              "BUS_CONFIG": 0x2010, "BUFFER_CONFIG": 0x01000200, "STATUS": 0x0502}
 
-
-def random_pauses(rng, rate):
-    """A cocotbext-axi pause generator: True (stall) with probability ``rate`` per cycle."""
-    while True:
-        yield rng.random() < rate
 
 
 class TB:

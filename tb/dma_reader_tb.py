@@ -11,6 +11,7 @@ from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 from cocotbext.axi import AxiRamRead, AxiReadBus
 
 from hw.dma_reader import dma_command_layout
+from tb.bus_models import random_pauses
 from tb.payload import pack
 
 SEED = int(os.environ.get("LOOM_SEED", "0"))
@@ -30,10 +31,6 @@ class FaultyRam(AxiRamRead):
             raise OSError(f"poisoned address {address:#x}")
         return await super()._read(address, length)
 
-
-def random_pauses(rng, rate):
-    while True:
-        yield rng.random() < rate
 
 
 class TB:

@@ -12,6 +12,7 @@ from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 from cocotbext.axi import AxiRamWrite, AxiWriteBus
 
 from hw.dma_reader import dma_command_layout
+from tb.bus_models import random_pauses
 from tb.payload import pack
 
 SEED = int(os.environ.get("LOOM_SEED", "0"))
@@ -31,10 +32,6 @@ class FaultyRam(AxiRamWrite):
             raise OSError(f"poisoned address {address:#x}")
         return await super()._write(address, data)
 
-
-def random_pauses(rng, rate):
-    while True:
-        yield rng.random() < rate
 
 
 class TB:

@@ -12,6 +12,7 @@ from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 from cocotbext.axi import AxiRamRead, AxiReadBus
 
 from hw.load_unit import LoadUnit
+from tb.bus_models import random_pauses
 from tb.payload import pack
 
 SEED = int(os.environ.get("LOOM_SEED", "0"))
@@ -23,10 +24,6 @@ MEMORY = 1 << 18
 CMD_LAYOUT = LoadUnit(beat_width=BEAT_BITS, addr_width=ADDR_BITS,
                       targets={f"t{n}": w for n, w in enumerate(WORD_BITS)}).cmd.payload.shape()
 
-
-def random_pauses(rng, rate):
-    while True:
-        yield rng.random() < rate
 
 
 async def drive_stream(dut, prefix, payload):

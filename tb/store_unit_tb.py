@@ -13,6 +13,7 @@ from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 from cocotbext.axi import AxiRamWrite, AxiWriteBus
 
 from hw.store_unit import StoreMode, StoreUnit
+from tb.bus_models import random_pauses
 from tb.golden import fp32_to_fp16, requantize
 from tb.payload import pack
 
@@ -23,10 +24,6 @@ MEMORY = 1 << 16
 CMD_LAYOUT = StoreUnit(rows=ROWS, cols=COLS, beat_width=BEAT_BITS,
                        addr_width=32).cmd.payload.shape()
 
-
-def random_pauses(rng, rate):
-    while True:
-        yield rng.random() < rate
 
 
 def lanes(values):

@@ -1,0 +1,76 @@
+"""What the AXI4 DMA reader and writer share: parameters, commands, bursts, watchdog."""
+from amaranth.hdl import Mux, Signal
+from amaranth.lib import data, wiring
+
+__all__ = ["PAGE", "dma_command_layout", "DmaEngine"]
+
+#: AXI: no burst may cross a 4 KiB boundary.
+PAGE = 4096
+
+
+def dma_command_layout(addr_width):
+    """A 2-D transfer: ``rows`` rows of ``row_beats`` bus beats, row ``r`` starting at
+    ``addr + r * pitch`` (bytes). ``addr`` and ``pitch`` must be multiples of the bus width
+    in bytes and ``rows``, ``row_beats`` at least 1: the sequencer checks this (and the DMA
+    window) before it issues a command."""
+    return data.StructLayout({
+        "addr": addr_width, "pitch": addr_width, "rows": 16, "row_beats": 16,
+    })
+
+
+def _check(name, value, allowed):
+    if not isinstance(value, int) or isinstance(value, bool) or value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed!r}, not {value!r}")
+
+
+class DmaEngine(wiring.Component):
+    """Base of :class:`~hw.dma_reader.DmaReader` and :class:`~hw.dma_writer.DmaWriter`.
+
+    Checks and keeps the parameters (``data_width`` 64/128/256, ``addr_width`` 32/64,
+    ``max_burst`` 1..256 beats, ``max_outstanding`` 1..16 bursts, ``timeout`` cycles) and
+    provides the burst splitter and the watchdog both engines use.
+    """
+
+    def __init__(self, members, *, data_width, addr_width, max_burst, max_outstanding,
+                 timeout):
+        _check("data_width", data_width, (64, 128, 256))
+        _check("addr_width", addr_width, (32, 64))
+        _check("max_burst", max_burst, range(1, 257))
+        _check("max_outstanding", max_outstanding, range(1, 17))
+        _check("timeout", timeout, range(16, 1 << 24))
+        self.data_width = data_width
+        self.addr_width = addr_width
+        self.max_burst = max_burst
+        self.max_outstanding = max_outstanding
+        self.timeout_cycles = timeout
+        self.beat_bytes = data_width // 8
+        super().__init__(members)
+
+    @property
+    def _shift(self):
+        """log2 of the beat size in bytes (AXI ``size``)."""
+        return self.beat_bytes.bit_length() - 1
+
+    def _burst(self, m, addr, beats_left):
+        """Beats of the next burst from ``addr``: the rest of the row, at most ``max_burst``,
+        and never past the next 4 KiB boundary."""
+        to_page = Signal(range(PAGE // self.beat_bytes + 1))
+        length = Signal(range(max(self.max_burst, PAGE // self.beat_bytes) + 1))
+        burst = Signal(range(self.max_burst + 1))
+        m.d.comb += [
+            to_page.eq((PAGE - addr[:12]) >> self._shift),
+            length.eq(Mux(beats_left < to_page, beats_left, to_page)),
+            burst.eq(Mux(length < self.max_burst, length, self.max_burst)),
+        ]
+        return burst
+
+    def _watchdog(self, m, active, progress):
+        """Set the sticky ``timeout`` after ``timeout`` cycles of ``active`` without
+        ``progress``."""
+        idle = Signal(range(self.timeout_cycles + 1))
+        with m.If(~active | progress):
+            m.d.sync += idle.eq(0)
+        with m.Elif(idle == self.timeout_cycles):
+            m.d.sync += self.timeout.eq(1)
+        with m.Else():
+            m.d.sync += idle.eq(idle + 1)
