@@ -57,14 +57,18 @@ class TB:
             value |= await self.csr.read_dword(reg.offset + 4 * word) << (32 * word)
         return value
 
-    async def run(self, descriptors, at=0x80000, window=(0, MEMORY), limit=200_000):
-        """Run a program; return (STATUS, cycles)."""
+    async def start(self, descriptors, at=0x80000, window=(0, MEMORY)):
+        """Place a program in host memory, set the DMA window and start the device."""
         self.mem.write(at, b"".join(descriptors))
         await self.write_reg("WINDOW_BASE", window[0])
         await self.write_reg("WINDOW_LIMIT", window[1])
         await self.write_reg("DESC_ADDR", at)
         await self.write_reg("DESC_COUNT", len(descriptors))
         await self.write_reg("CONTROL", 1)
+
+    async def run(self, descriptors, at=0x80000, window=(0, MEMORY), limit=200_000):
+        """Run a program; return (STATUS, cycles)."""
+        await self.start(descriptors, at, window)
         for _ in range(limit // 50):
             await ClockCycles(self.dut.clk, 50)
             status = await self.read_reg("STATUS")
@@ -86,6 +90,19 @@ def gemm_program(a_addr, b_addr, c_addr, k):
     ]
 
 
+async def one_tile(tb, k, after=""):
+    """Run a one-tile random int8 GEMM, check it bit-exactly; return its cycle count."""
+    a = tb.rng.integers(-128, 128, size=(ROWS, k)).astype(np.int8)
+    b = tb.rng.integers(-128, 128, size=(k, COLS)).astype(np.int8)
+    tb.mem.write(0x1000, a.T.astype(INT8_HOST).tobytes())
+    tb.mem.write(0x4000, b.astype(INT8_HOST).tobytes())
+    status, cycles = await tb.run(gemm_program(0x1000, 0x4000, 0x8000, k))
+    assert status == 0b10, f"{after}STATUS {status:#x}"
+    c = np.frombuffer(tb.mem.read(0x8000, 4 * ROWS * COLS), dtype="<i4").reshape(ROWS, COLS)
+    np.testing.assert_array_equal(c, int8_gemm(a, b))
+    return cycles
+
+
 @cocotb.test()
 async def identifies_itself(dut):
     tb = TB(dut)
@@ -101,14 +118,7 @@ async def one_tile_int8_gemm_matches_golden(dut):
     tb = TB(dut)
     await tb.reset()
     k = 37
-    a = tb.rng.integers(-128, 128, size=(ROWS, k)).astype(np.int8)
-    b = tb.rng.integers(-128, 128, size=(k, COLS)).astype(np.int8)
-    tb.mem.write(0x1000, a.T.astype(INT8_HOST).tobytes())
-    tb.mem.write(0x4000, b.astype(INT8_HOST).tobytes())
-    status, cycles = await tb.run(gemm_program(0x1000, 0x4000, 0x8000, k))
-    assert status == 0b10, f"STATUS {status:#x}"
-    c = np.frombuffer(tb.mem.read(0x8000, 4 * ROWS * COLS), dtype="<i4").reshape(ROWS, COLS)
-    np.testing.assert_array_equal(c, int8_gemm(a, b))
+    cycles = await one_tile(tb, k)
     dut._log.info("one %dx%dx%d tile: %d cycles", ROWS, k, COLS, cycles)
     assert await tb.read_reg("PERF_MACS") == ROWS * COLS * k
 
@@ -119,20 +129,7 @@ async def bad_opcode_stops_with_its_code_and_soft_reset_recovers(dut):
     await tb.reset()
     bad = bytearray(encode(Opcode.END))
     bad[0] = 0x77
-    status, _ = await tb.run([bytes(bad)])
-    assert status & 0b100 and status >> 8 == ERROR["BAD_OPCODE"], f"STATUS {status:#x}"
-    await tb.write_reg("CONTROL", 2)        # soft reset
-    await ClockCycles(dut.clk, 5)
-    assert await tb.read_reg("STATUS") == 0
-    k = 8
-    a = tb.rng.integers(-128, 128, size=(ROWS, k)).astype(np.int8)
-    b = tb.rng.integers(-128, 128, size=(k, COLS)).astype(np.int8)
-    tb.mem.write(0x1000, a.T.astype(INT8_HOST).tobytes())
-    tb.mem.write(0x4000, b.astype(INT8_HOST).tobytes())
-    status, _ = await tb.run(gemm_program(0x1000, 0x4000, 0x8000, k))
-    assert status == 0b10
-    c = np.frombuffer(tb.mem.read(0x8000, 4 * ROWS * COLS), dtype="<i4").reshape(ROWS, COLS)
-    np.testing.assert_array_equal(c, int8_gemm(a, b))
+    await expect_error(tb, [bytes(bad)], "BAD_OPCODE")
 
 
 @cocotb.test()
@@ -265,15 +262,7 @@ async def expect_error(tb, descriptors, name, window=(0, MEMORY), poisoned=range
     await tb.write_reg("CONTROL", 2)
     await ClockCycles(tb.dut.clk, 5)
     assert await tb.read_reg("STATUS") == 0
-    k = 8
-    a = tb.rng.integers(-128, 128, size=(ROWS, k)).astype(np.int8)
-    b = tb.rng.integers(-128, 128, size=(k, COLS)).astype(np.int8)
-    tb.mem.write(0x1000, a.T.astype(INT8_HOST).tobytes())
-    tb.mem.write(0x4000, b.astype(INT8_HOST).tobytes())
-    status, _ = await tb.run(gemm_program(0x1000, 0x4000, 0x8000, k))
-    assert status == 0b10, f"after {name} and soft reset: STATUS {status:#x}"
-    c = np.frombuffer(tb.mem.read(0x8000, 4 * ROWS * COLS), dtype="<i4").reshape(ROWS, COLS)
-    np.testing.assert_array_equal(c, int8_gemm(a, b))
+    await one_tile(tb, 8, after=f"after {name} and soft reset: ")
 
 
 @cocotb.test()
@@ -308,12 +297,7 @@ async def a_silent_bus_trips_the_watchdog(dut):
     tb = TB(dut)
     await tb.reset()
     tb.mem.read_if.r_channel.set_pause_generator(iter(lambda: True, None))  # never answers
-    await tb.write_reg("WINDOW_BASE", 0)
-    await tb.write_reg("WINDOW_LIMIT", MEMORY)
-    tb.mem.write(0x80000, b"".join(gemm_program(0x1000, 0x4000, 0x8000, 8)))
-    await tb.write_reg("DESC_ADDR", 0x80000)
-    await tb.write_reg("DESC_COUNT", 5)
-    await tb.write_reg("CONTROL", 1)
+    await tb.start(gemm_program(0x1000, 0x4000, 0x8000, 8))
     await ClockCycles(dut.clk, TIMEOUT + 200)
     status = await tb.read_reg("STATUS")
     assert status & 0b100 and status >> 8 == ERROR["TIMEOUT"], f"STATUS {status:#x}"
