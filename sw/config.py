@@ -1,0 +1,84 @@
+"""What a Loom device is made of, as its configuration registers report it."""
+from dataclasses import dataclass
+
+from hw.csr_map import ID_MAGIC, VERSION, register
+
+from .errors import TransportError, UnsupportedError
+
+__all__ = ["HardwareConfig", "read_config"]
+
+
+def _field(value, reg_name, field_name):
+    for field in register(reg_name).fields:
+        if field.name == field_name:
+            return (value >> field.lsb) & ((1 << field.width) - 1)
+    raise KeyError(field_name)
+
+
+@dataclass(frozen=True)
+class HardwareConfig:
+    """A device's array, datapaths, bus and buffers (``docs/registers.md``).
+
+    ``beat_bytes``: AXI data width in bytes; ``depth``: words (the largest K of one COMPUTE)
+    per operand slot; ``slots``: operand and result slots (double buffering = 2), with
+    ``2 * slots`` requantisation parameter slots; ``lane_bytes``: bytes per operand lane in
+    host memory (2 when the build has the fp16 datapath, whose int8 operands are stored
+    widened to 16 bits; else 1).
+    """
+    rows: int
+    cols: int
+    int8: bool
+    fp16: bool
+    beat_bytes: int
+    addr_bits: int
+    depth: int
+    slots: int
+    version: tuple = VERSION
+
+    @property
+    def datapaths(self):
+        return tuple(name for name in ("int8", "fp16") if getattr(self, name))
+
+    @property
+    def lane_bytes(self):
+        return 2 if self.fp16 else 1
+
+    @property
+    def param_slots(self):
+        return 2 * self.slots
+
+    def describe(self):
+        return (f"{self.rows}x{self.cols} array ({'+'.join(self.datapaths)}), "
+                f"{8 * self.beat_bytes}-bit bus, depth {self.depth}, {self.slots} slots")
+
+
+def read_config(read_word):
+    """The :class:`HardwareConfig` of the device whose registers ``read_word(offset)`` reads.
+
+    Raises :class:`TransportError` when the device does not identify as Loom and
+    :class:`UnsupportedError` when its register interface has a different major version.
+    """
+    def reg(name):
+        return read_word(register(name).offset)
+
+    magic = reg("ID")
+    if magic != ID_MAGIC:
+        raise TransportError(f"the device's ID register reads {magic:#010x}, not Loom's "
+                             f"{ID_MAGIC:#010x}: wrong port, wrong bitstream or no device")
+    version = reg("VERSION")
+    version = (version >> 16 & 0xFF, version >> 8 & 0xFF, version & 0xFF)
+    if version[0] != VERSION[0]:
+        raise UnsupportedError(f"the device's register interface is version "
+                               f"{'.'.join(map(str, version))}; this driver speaks "
+                               f"{VERSION[0]}.x: update the driver or the bitstream")
+    array, bus, buffers = reg("ARRAY_CONFIG"), reg("BUS_CONFIG"), reg("BUFFER_CONFIG")
+    rows = _field(array, "ARRAY_CONFIG", "rows")
+    return HardwareConfig(
+        rows=rows, cols=_field(array, "ARRAY_CONFIG", "cols"),
+        int8=bool(_field(array, "ARRAY_CONFIG", "int8")),
+        fp16=bool(_field(array, "ARRAY_CONFIG", "fp16")),
+        beat_bytes=_field(bus, "BUS_CONFIG", "data_bytes"),
+        addr_bits=_field(bus, "BUS_CONFIG", "addr_bits"),
+        depth=_field(buffers, "BUFFER_CONFIG", "operand_depth"),
+        slots=max(1, _field(buffers, "BUFFER_CONFIG", "acc_depth") // rows),
+        version=version)
