@@ -184,7 +184,7 @@ class Accelerator(wiring.Component):
                                 int("int8" in self.datapaths) << 16 |
                                 int("fp16" in self.datapaths) << 17),
             csr.bus_config.eq(beat_bytes | self.addr_width << 8),
-            csr.buffer_config.eq(self.depth | self.rows << 16),
+            csr.buffer_config.eq(self.depth | (self.rows * self.slots) << 16),
             csr.status.eq(seq.busy | seq.done << 1 | seq.error << 2 | seq.error_code << 8),
             self.irq.eq((seq.done & csr.irq_enable[0]) | (seq.error & csr.irq_enable[1])),
         ]

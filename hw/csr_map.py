@@ -93,7 +93,8 @@ REGISTERS = (
               Field("addr_bits", 8, 8, "address width in bits"))),
     Register("BUFFER_CONFIG", 0x010, "ro", "On-chip buffer sizes.",
              (Field("operand_depth", 0, 16, "beats (K) one operand buffer holds"),
-              Field("acc_depth", 16, 16, "result rows the accumulator buffer holds"))),
+              Field("acc_depth", 16, 16, "result rows the accumulator buffer holds, all slots "
+                    "(rows x slots: the driver derives the slot count)"))),
     Register("CONTROL", 0x020, "wo", "Commands.",
              (Field("start", 0, 1, "fetch and run DESC_COUNT descriptors from DESC_ADDR"),
               Field("soft_reset", 1, 1, "abort any job and return to idle; clears STATUS"))),
