@@ -1,0 +1,232 @@
+"""On-chip RAM standing in for host memory: an AXI4 subordinate for the accelerator's DMA and
+an AXI4-Lite subordinate for the host bridge, sharing one single-ported storage."""
+from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In
+
+from .axi import RESP_DECERR, RESP_OKAY, AxiLiteSignature, AxiSignature
+
+__all__ = ["HostRam", "SPRAM_BYTES"]
+
+#: One iCE40UP5K SB_SPRAM256KA: 16 K x 16 bits.
+SPRAM_BYTES = 32 * 1024
+
+
+class HostRam(wiring.Component):
+    """``size`` bytes at byte address ``base`` with two ports.
+
+    ``bus`` (AXI4, ``data_width`` bits, INCR bursts of full-width beats; ``size``/``burst``
+    are not looked at) serves one burst at a time, one beat per cycle: a read's first beat
+    comes two cycles after AR, a write's response one cycle after the last W. ``lite``
+    (AXI4-Lite, 32-bit) takes a read, or a write once both AW and W are valid, one at a
+    time. Between bursts the two ports (and reads and writes of ``bus``) take turns, so
+    neither starves. Beats outside ``[base, base + size)`` answer DECERR and change nothing.
+
+    Storage: ``primitive="memory"`` infers block RAM (``amaranth.lib.memory``: EBR on
+    ECP5 and iCE40); ``"spram"`` instances iCE40UP5K SB_SPRAM256KA blocks (16 K x 16 each,
+    ``data_width / 16`` side by side, ``size`` / (that many x 32 KiB) deep), not simulable.
+
+    Parameters
+    ----------
+    size : int
+        Bytes, a power of two, at least one beat.
+    data_width : int
+        ``bus`` data width (32 to 256 bits).
+    base : int
+        Byte address of the first byte, a multiple of ``size``.
+    addr_width : int
+        Address width of both ports (32).
+    primitive : str
+        ``"memory"`` or ``"spram"``.
+    """
+
+    def __init__(self, *, size, data_width, base=0, addr_width=32, primitive="memory"):
+        if data_width not in (32, 64, 128, 256):
+            raise ValueError(f"data_width must be 32, 64, 128 or 256, not {data_width!r}")
+        if (not isinstance(size, int) or size & (size - 1) or size < data_width // 8
+                or size > 1 << addr_width):
+            raise ValueError(f"size must be a power of two of at least one {data_width}-bit "
+                             f"beat within the address space, not {size!r}")
+        if not isinstance(base, int) or base % size or base + size > 1 << addr_width:
+            raise ValueError(f"base must be a multiple of size ({size:#x}) inside the "
+                             f"address space, not {base!r}")
+        if primitive not in ("memory", "spram"):
+            raise ValueError(f"primitive must be 'memory' or 'spram', not {primitive!r}")
+        if primitive == "spram":
+            bank_bytes = SPRAM_BYTES * data_width // 16
+            if size % bank_bytes or size // SPRAM_BYTES > 4 or size // bank_bytes > 2:
+                raise ValueError(f"an SPRAM host RAM of {data_width}-bit words takes "
+                                 f"{data_width // 16} SB_SPRAM256KA per {bank_bytes // 1024} "
+                                 f"KiB bank, at most 2 banks of the UP5K's 4 blocks; size "
+                                 f"{size} does not fit that")
+        self.size, self.data_width, self.base = size, data_width, base
+        self.addr_width, self.primitive = addr_width, primitive
+        self.beat_bytes = data_width // 8
+        self.lines = size // self.beat_bytes
+        super().__init__({
+            "bus": In(AxiSignature(addr_width=addr_width, data_width=data_width)),
+            "lite": In(AxiLiteSignature(addr_width=addr_width)),
+        })
+
+    # -- storage -------------------------------------------------------------------------
+
+    def _storage(self, m, line, enable, write_mask, write_data):
+        """Single-ported storage: with ``enable``, write the bytes of ``write_mask`` (or read
+        when it is 0) at ``line``; read data appears the next cycle."""
+        read_data = Signal(self.data_width)
+        if self.primitive == "memory":
+            m.submodules.storage = storage = Memory(shape=self.data_width, depth=self.lines,
+                                                    init=[])
+            wp = storage.write_port(granularity=8)
+            rp = storage.read_port()
+            m.d.comb += [wp.addr.eq(line), wp.data.eq(write_data),
+                         wp.en.eq(Mux(enable, write_mask, 0)),
+                         rp.addr.eq(line), rp.en.eq(enable), read_data.eq(rp.data)]
+            return read_data
+        lanes = self.data_width // 16
+        banks = self.size // (SPRAM_BYTES * lanes)
+        bank = line[14:] if banks > 1 else Const(0, 1)
+        bank_q = Signal.like(bank)
+        m.d.sync += bank_q.eq(bank)
+        outputs = []
+        for b in range(banks):
+            words = []
+            for lane in range(lanes):
+                out = Signal(16)
+                mask = write_mask[2 * lane:2 * lane + 2]
+                m.submodules[f"spram_{b}_{lane}"] = Instance(
+                    "SB_SPRAM256KA",
+                    i_ADDRESS=line[:14], i_DATAIN=write_data[16 * lane:16 * lane + 16],
+                    i_MASKWREN=Cat(mask[0], mask[0], mask[1], mask[1]),
+                    i_WREN=write_mask.any(), i_CHIPSELECT=enable & (bank == b),
+                    i_CLOCK=ClockSignal("sync"),
+                    i_STANDBY=0, i_SLEEP=0, i_POWEROFF=1, o_DATAOUT=out)
+                words.append(out)
+            outputs.append(Cat(*words))
+        m.d.comb += read_data.eq(Mux(bank_q, outputs[-1], outputs[0]) if banks > 1
+                                 else outputs[0])
+        return read_data
+
+    # -- ports ---------------------------------------------------------------------------
+
+    def elaborate(self, platform):
+        m = Module()
+        shift = self.beat_bytes.bit_length() - 1
+        size_shift = self.size.bit_length() - 1
+        line_bits = max(1, self.lines.bit_length() - 1)
+
+        def in_range(addr):
+            return addr[size_shift:] == self.base >> size_shift
+
+        line = Signal(line_bits)
+        enable = Signal()
+        write_mask = Signal(self.beat_bytes)
+        write_data = Signal(self.data_width)
+        read_data = self._storage(m, line, enable, write_mask, write_data)
+
+        bus, lite = self.bus, self.lite
+        addr = Signal(self.addr_width)            # current beat's byte address
+        beats = Signal(9)                         # beats still to issue
+        ident = Signal.like(bus.arid)
+        error = Signal()                          # some beat of a write burst was outside
+        prefer_read = Signal()                    # turn-taking between bursts
+        prefer_lite = Signal()
+
+        # AXI read output stage: `fresh` data straight from the storage, else `held`.
+        fresh, held = Signal(), Signal(self.data_width)
+        m.d.sync += fresh.eq(0)
+        with m.If(fresh):
+            m.d.sync += held.eq(read_data)
+        m.d.comb += [bus.rdata.eq(Mux(fresh, read_data, held)), bus.rid.eq(ident)]
+        with m.If(bus.rvalid & bus.rready):
+            m.d.sync += bus.rvalid.eq(0)
+
+        lane = Signal(range(max(2, self.beat_bytes // 4)))
+        lane_bits = shift - 2
+        lite_data = read_data.word_select(lane, 32) if lane_bits > 0 else read_data
+
+        with m.FSM():
+            with m.State("IDLE"):
+                lite_write = lite.awvalid & lite.wvalid
+                lite_any = lite_write | lite.arvalid
+                bus_any = bus.awvalid | bus.arvalid
+                with m.If(lite_any & (prefer_lite | ~bus_any)):
+                    m.d.sync += prefer_lite.eq(0)
+                    with m.If(lite_write):
+                        self._lite_write(m, lite, line, enable, write_mask, write_data,
+                                         in_range, shift, lane_bits)
+                        m.next = "LITE_B"
+                    with m.Else():
+                        m.d.comb += [lite.arready.eq(1), line.eq(lite.araddr[shift:]),
+                                     enable.eq(in_range(lite.araddr))]
+                        if lane_bits > 0:
+                            m.d.sync += lane.eq(lite.araddr[2:shift])
+                        m.d.sync += lite.rresp.eq(Mux(in_range(lite.araddr), RESP_OKAY,
+                                                      RESP_DECERR))
+                        m.next = "LITE_R"
+                with m.Elif(bus_any):
+                    m.d.sync += prefer_lite.eq(1)
+                    take_read = bus.arvalid & (prefer_read | ~bus.awvalid)
+                    with m.If(take_read):
+                        m.d.comb += bus.arready.eq(1)
+                        m.d.sync += [addr.eq(bus.araddr), beats.eq(bus.arlen + 1),
+                                     ident.eq(bus.arid), prefer_read.eq(0)]
+                        m.next = "READ"
+                    with m.Else():
+                        m.d.comb += bus.awready.eq(1)
+                        m.d.sync += [addr.eq(bus.awaddr), ident.eq(bus.awid), error.eq(0),
+                                     prefer_read.eq(1)]
+                        m.next = "WRITE"
+            with m.State("LITE_R"):
+                m.d.comb += [lite.rvalid.eq(1), lite.rdata.eq(lite_data)]
+                with m.If(lite.rready):
+                    m.next = "IDLE"
+                with m.Else():
+                    m.next = "LITE_R_HOLD"
+            with m.State("LITE_R_HOLD"):        # the storage output may not hold: use held
+                m.d.comb += [lite.rvalid.eq(1), lite.rdata.eq(held.word_select(lane, 32)
+                                                              if lane_bits > 0 else held)]
+                with m.If(lite.rready):
+                    m.next = "IDLE"
+            with m.State("LITE_B"):
+                m.d.comb += lite.bvalid.eq(1)
+                with m.If(lite.bready):
+                    m.next = "IDLE"
+            with m.State("READ"):
+                issue = (beats != 0) & (~bus.rvalid | bus.rready)
+                with m.If(issue):
+                    m.d.comb += [line.eq(addr[shift:]), enable.eq(in_range(addr))]
+                    m.d.sync += [fresh.eq(1), bus.rvalid.eq(1), bus.rlast.eq(beats == 1),
+                                 bus.rresp.eq(Mux(in_range(addr), RESP_OKAY, RESP_DECERR)),
+                                 addr.eq(addr + self.beat_bytes), beats.eq(beats - 1)]
+                with m.If(bus.rvalid & bus.rready & bus.rlast):
+                    m.next = "IDLE"
+            with m.State("WRITE"):
+                m.d.comb += [bus.wready.eq(1), line.eq(addr[shift:]),
+                             enable.eq(bus.wvalid & in_range(addr)),
+                             write_mask.eq(bus.wstrb), write_data.eq(bus.wdata)]
+                with m.If(bus.wvalid):
+                    m.d.sync += addr.eq(addr + self.beat_bytes)
+                    with m.If(~in_range(addr)):
+                        m.d.sync += error.eq(1)
+                    with m.If(bus.wlast):
+                        m.next = "WRITE_B"
+            with m.State("WRITE_B"):
+                m.d.comb += [bus.bvalid.eq(1), bus.bid.eq(ident),
+                             bus.bresp.eq(Mux(error, RESP_DECERR, RESP_OKAY))]
+                with m.If(bus.bready):
+                    m.next = "IDLE"
+        # Lite read data for LITE_R_HOLD: capture the storage output the cycle it is fresh.
+        with m.If(lite.arvalid & lite.arready):
+            m.d.sync += fresh.eq(1)
+        return m
+
+    def _lite_write(self, m, lite, line, enable, write_mask, write_data, in_range, shift,
+                    lane_bits):
+        ok = in_range(lite.awaddr)
+        lane = lite.awaddr[2:shift] if lane_bits > 0 else Const(0, 1)
+        m.d.comb += [lite.awready.eq(1), lite.wready.eq(1), line.eq(lite.awaddr[shift:]),
+                     enable.eq(ok), write_mask.eq(lite.wstrb << (lane * 4)),
+                     write_data.eq(Cat(*[lite.wdata] * (self.data_width // 32)))]
+        m.d.sync += lite.bresp.eq(Mux(ok, RESP_OKAY, RESP_DECERR))

@@ -1,0 +1,186 @@
+"""HostRam in Amaranth's simulator: AXI4 bursts and AXI4-Lite words at the same time, with
+random handshakes, against a bytearray model; out-of-range accesses; parameter checks."""
+import pytest
+from amaranth.sim import Simulator
+
+from hw.axi import RESP_DECERR, RESP_OKAY
+from hw.host_ram import HostRam
+
+BASE = 0x1_0000
+
+
+async def wait_ready(ctx, valid_signal, ready_signal, rng, pause_rate):
+    """Raise ``valid_signal`` (after random pauses) and wait for the transfer."""
+    while rng.random() < pause_rate:
+        await ctx.tick()
+    ctx.set(valid_signal, 1)
+    while True:
+        ready = ctx.get(ready_signal)
+        await ctx.tick()
+        if ready:
+            break
+    ctx.set(valid_signal, 0)
+
+
+class Masters:
+    """An AXI4 burst master and an AXI4-Lite master driving one :class:`HostRam`."""
+
+    def __init__(self, ram, rng, pause_rate=0.3):
+        self.ram, self.rng, self.pause = ram, rng, pause_rate
+
+    async def burst_write(self, ctx, addr, beats, strobes, ident=3):
+        bus = self.ram.bus
+        ctx.set(bus.awaddr, addr)
+        ctx.set(bus.awlen, len(beats) - 1)
+        ctx.set(bus.awid, ident)
+        await wait_ready(ctx, bus.awvalid, bus.awready, self.rng, self.pause)
+        for i, (beat, strobe) in enumerate(zip(beats, strobes, strict=True)):
+            ctx.set(bus.wdata, beat)
+            ctx.set(bus.wstrb, strobe)
+            ctx.set(bus.wlast, i == len(beats) - 1)
+            await wait_ready(ctx, bus.wvalid, bus.wready, self.rng, self.pause)
+        return await self._response(ctx, bus.bvalid, bus.bready, [bus.bresp, bus.bid])
+
+    async def burst_read(self, ctx, addr, count, ident=5):
+        bus = self.ram.bus
+        ctx.set(bus.araddr, addr)
+        ctx.set(bus.arlen, count - 1)
+        ctx.set(bus.arid, ident)
+        await wait_ready(ctx, bus.arvalid, bus.arready, self.rng, self.pause)
+        beats = []
+        while len(beats) < count:
+            beats.append(await self._response(ctx, bus.rvalid, bus.rready,
+                                              [bus.rdata, bus.rresp, bus.rlast, bus.rid]))
+        return beats
+
+    async def lite_write(self, ctx, addr, word, strobe=0xF):
+        lite = self.ram.lite
+        ctx.set(lite.awaddr, addr)
+        ctx.set(lite.wdata, word)
+        ctx.set(lite.wstrb, strobe)
+        ctx.set(lite.awvalid, 1)
+        await wait_ready(ctx, lite.wvalid, lite.wready, self.rng, 0)
+        ctx.set(lite.awvalid, 0)
+        return (await self._response(ctx, lite.bvalid, lite.bready, [lite.bresp]))[0]
+
+    async def lite_read(self, ctx, addr):
+        lite = self.ram.lite
+        ctx.set(lite.araddr, addr)
+        await wait_ready(ctx, lite.arvalid, lite.arready, self.rng, self.pause)
+        return await self._response(ctx, lite.rvalid, lite.rready, [lite.rdata, lite.rresp])
+
+    async def _response(self, ctx, valid, ready, fields):
+        while True:
+            accept = self.rng.random() > self.pause
+            ctx.set(ready, accept)
+            got = ctx.get(valid) and accept
+            values = [ctx.get(f) for f in fields]
+            await ctx.tick()
+            if got:
+                ctx.set(ready, 0)
+                return values
+
+
+def simulate(ram, *benches):
+    sim = Simulator(ram)
+    sim.add_clock(1e-8)
+    for bench in benches:
+        sim.add_testbench(bench)
+    sim.run()
+
+
+@pytest.mark.parametrize("data_width", [32, 128])
+def test_bursts_and_lite_words_agree_with_a_byte_model(rng, data_width):
+    size = 4096
+    ram = HostRam(size=size, data_width=data_width, base=BASE)
+    masters = Masters(ram, rng)
+    beat_bytes = data_width // 8
+    model = bytearray(size)
+    half = size // 2                      # bursts in the lower half, lite words in the upper
+    bursts_done = []
+
+    async def burst_bench(ctx):
+        for _ in range(12):
+            beats = int(rng.integers(1, 17))
+            line = int(rng.integers(0, half // beat_bytes - beats + 1))
+            data = [int.from_bytes(rng.bytes(beat_bytes), "little") for _ in range(beats)]
+            strobes = [int(rng.integers(0, 1 << beat_bytes)) for _ in range(beats)]
+            resp, ident = await masters.burst_write(ctx, BASE + line * beat_bytes, data,
+                                                    strobes)
+            assert (resp, ident) == (RESP_OKAY, 3)
+            for i, (word, strobe) in enumerate(zip(data, strobes, strict=True)):
+                for b in range(beat_bytes):
+                    if strobe >> b & 1:
+                        model[(line + i) * beat_bytes + b] = word >> (8 * b) & 0xFF
+            got = await masters.burst_read(ctx, BASE + line * beat_bytes, beats)
+            expected = [int.from_bytes(model[(line + i) * beat_bytes:(line + i + 1) *
+                                             beat_bytes], "little") for i in range(beats)]
+            assert [g[0] for g in got] == expected
+            assert [g[1:] for g in got] == [[RESP_OKAY, int(i == beats - 1), 5]
+                                            for i in range(beats)]
+        bursts_done.append(True)
+
+    async def lite_bench(ctx):
+        written = {}
+        for _ in range(40):
+            addr = half + 4 * int(rng.integers(0, half // 4))
+            if rng.random() < 0.6:
+                word, strobe = int(rng.integers(0, 2**32)), int(rng.integers(0, 16))
+                assert await masters.lite_write(ctx, BASE + addr, word, strobe) == RESP_OKAY
+                old = written.get(addr, 0)
+                mask = sum(0xFF << (8 * b) for b in range(4) if strobe >> b & 1)
+                written[addr] = (old & ~mask) | (word & mask)
+                model[addr:addr + 4] = written[addr].to_bytes(4, "little")
+            else:
+                data, resp = await masters.lite_read(ctx, BASE + addr)
+                assert (data, resp) == (written.get(addr, 0), RESP_OKAY)
+        while not bursts_done:
+            await ctx.tick()
+        # Everything, through both ports.
+        for addr in range(0, size, 4):
+            data, _ = await masters.lite_read(ctx, BASE + addr)
+            assert data == int.from_bytes(model[addr:addr + 4], "little"), hex(addr)
+        got = await masters.burst_read(ctx, BASE + half, 16)
+        assert [g[0] for g in got] == [
+            int.from_bytes(model[half + i * beat_bytes:half + (i + 1) * beat_bytes], "little")
+            for i in range(16)]
+
+    simulate(ram, burst_bench, lite_bench)
+
+
+def test_accesses_outside_the_ram_answer_decerr_and_change_nothing(rng):
+    ram = HostRam(size=1024, data_width=64, base=BASE)
+    masters = Masters(ram, rng)
+
+    async def bench(ctx):
+        # A burst running past the end: the last two beats are outside.
+        resp, _ = await masters.burst_write(ctx, BASE + 1024 - 16, [1, 2, 3, 4], [0xFF] * 4)
+        assert resp == RESP_DECERR
+        got = await masters.burst_read(ctx, BASE + 1024 - 16, 4)
+        assert [g[1] for g in got] == [RESP_OKAY, RESP_OKAY, RESP_DECERR, RESP_DECERR]
+        assert [g[0] for g in got[:2]] == [1, 2]
+        assert await masters.lite_write(ctx, BASE - 4, 0x1234) == RESP_DECERR
+        assert (await masters.lite_read(ctx, BASE + 1024))[1] == RESP_DECERR
+        # Below base maps to nothing either: the RAM's first word is untouched.
+        assert await masters.lite_read(ctx, BASE) == [0, RESP_OKAY]
+
+    simulate(ram, bench)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"size": 1000, "data_width": 32}, "size"),
+    ({"size": 1024, "data_width": 48}, "data_width"),
+    ({"size": 1024, "data_width": 32, "base": 512}, "base"),
+    ({"size": 1024, "data_width": 32, "primitive": "lutram"}, "primitive"),
+    ({"size": 16384, "data_width": 32, "primitive": "spram"}, "SPRAM"),
+    ({"size": 256 * 1024, "data_width": 32, "primitive": "spram"}, "SPRAM"),
+])
+def test_parameters_are_checked(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        HostRam(**kwargs)
+
+
+def test_spram_build_elaborates_four_blocks():
+    from amaranth.back import rtlil
+    text = rtlil.convert(HostRam(size=128 * 1024, data_width=32, primitive="spram"))
+    assert text.count("SB_SPRAM256KA") == 4
