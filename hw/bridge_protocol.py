@@ -37,8 +37,9 @@ class Command:
 
 COMMANDS = (
     Command("INFO", 0x00, False,
-            "read `count` (1..4) words of the bridge's description from word `addr` / 4: "
-            "magic 0x4752424c ('LBRG'), protocol version, memory size in bytes, clock in Hz"),
+            "read `count` (1..5) words of the bridge's description from word `addr` / 4: "
+            "magic 0x4752424c ('LBRG'), protocol version, memory size in bytes, clock in Hz, "
+            "largest `count`"),
     Command("CSR_READ", 0x01, False,
             "read `count` consecutive 32-bit registers from byte offset `addr` (AXI4-Lite)"),
     Command("CSR_WRITE", 0x02, True,

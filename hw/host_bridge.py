@@ -114,7 +114,7 @@ class HostBridge(wiring.Component):
             if status_offset % 4:
                 raise ValueError(f"status_offset must be word-aligned, not {status_offset:#x}")
         self.max_words, self.byte_timeout, self.bus_timeout = max_words, byte_timeout, bus_timeout
-        self.info = [INFO_MAGIC, PROTOCOL_VERSION, mem_size, clock_hz]
+        self.info = [INFO_MAGIC, PROTOCOL_VERSION, mem_size, clock_hz, max_words]
         self.status_offset, self.poll_interval = status_offset, poll_interval
         super().__init__()
 
@@ -318,7 +318,7 @@ class HostBridge(wiring.Component):
             m.d.comb += self._rd.addr.eq(index)
             with m.If(cmd == INFO):
                 info = Signal(32)
-                with m.Switch(self._addr[2:4]):
+                with m.Switch(self._addr[2:5]):
                     for i, value in enumerate(self.info):
                         with m.Case(i):
                             m.d.comb += info.eq(value)

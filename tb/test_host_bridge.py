@@ -39,7 +39,7 @@ def test_writes_and_reads_registers_and_memory(rng):
         encode_request("MEM_WRITE", 0x8000, MAX_WORDS, tag=2, words=mem),
         encode_request("CSR_READ", 0x40, 3, tag=3),
         encode_request("MEM_READ", 0x8004, MAX_WORDS - 1, tag=4),
-        encode_request("INFO", 0, 4, tag=5),
+        encode_request("INFO", 0, 5, tag=5),
         encode_request("INFO", 8, 1, tag=6),
     ]
     replies = parse_replies(tb.run(frames))
@@ -48,7 +48,7 @@ def test_writes_and_reads_registers_and_memory(rng):
     assert [r.words for r in replies[:2]] == [[], []]
     assert replies[2].words == regs
     assert replies[3].words == mem[1:]
-    assert replies[4].words == [INFO_MAGIC, PROTOCOL_VERSION, 0x10000, 30_000_000]
+    assert replies[4].words == [INFO_MAGIC, PROTOCOL_VERSION, 0x10000, 30_000_000, MAX_WORDS]
     assert replies[5].words == [0x10000]
     assert tb.csr.words == {0x40 + 4 * i: w for i, w in enumerate(regs)}
     assert tb.mem.words == {0x8000 + 4 * i: w for i, w in enumerate(mem)}
@@ -96,7 +96,7 @@ def test_a_truncated_frame_times_out_and_changes_nothing(rng):
     ("MEM_READ", 0, MAX_WORDS + 1),
     ("MEM_WRITE", 0, MAX_WORDS + 1),
     ("MEM_WRITE", 0x102, 1),     # misaligned
-    ("INFO", 8, 3),              # past the description
+    ("INFO", 12, 3),             # past the description
 ])
 def test_bad_commands_are_refused(rng, cmd, addr, count):
     writes = command(cmd).writes if isinstance(cmd, str) else cmd.writes

@@ -1,0 +1,175 @@
+"""A Python model of the host bridge behind a serial-port-like object, with fault injection,
+and a port object that runs the real HostBridge in Amaranth's simulator."""
+from amaranth.sim import Simulator
+
+from hw.bridge_protocol import (
+    HEADER_BYTES,
+    INFO_MAGIC,
+    PROTOCOL_VERSION,
+    SYNC_REQUEST,
+    command,
+    crc16,
+    encode_reply,
+    status_code,
+)
+
+__all__ = ["ModelPort", "SimulatedBridgePort"]
+
+_BY_CODE = {}
+for _name in ("INFO", "CSR_READ", "CSR_WRITE", "MEM_READ", "MEM_WRITE"):
+    _BY_CODE[command(_name).code] = command(_name)
+
+
+class ModelPort:
+    """What a serial port to a board would do, with the bridge modelled in Python.
+
+    ``registers`` (offset -> word; offsets in ``bad_registers`` answer a bus error) and
+    ``memory`` (bytearray at address 0) stand for the device. Faults for the next requests
+    or replies: ``corrupt_requests`` / ``corrupt_replies`` flip a bit in that many frames,
+    ``drop_replies`` loses that many replies entirely.
+    """
+
+    def __init__(self, memory_size=4096, clock_hz=24_000_000, max_words=16, timeout=0.01):
+        self.registers, self.bad_registers = {}, set()
+        self.memory = bytearray(memory_size)
+        self.clock_hz, self.max_words, self.timeout = clock_hz, max_words, timeout
+        self.corrupt_requests = self.corrupt_replies = self.drop_replies = 0
+        self.requests = []            # (command name, addr, count) executed
+        self._out = bytearray()
+
+    # the pyserial surface
+    def write(self, data):
+        frame = bytearray(data)
+        if self.corrupt_requests:
+            self.corrupt_requests -= 1
+            frame[len(frame) // 2] ^= 0x10
+        reply = self._execute(bytes(frame))
+        if self.drop_replies:
+            self.drop_replies -= 1
+            return len(data)
+        if self.corrupt_replies:
+            self.corrupt_replies -= 1
+            reply = bytearray(reply)
+            reply[-3] ^= 0x01
+        self._out += reply
+        return len(data)
+
+    def read(self, n):
+        data, self._out = bytes(self._out[:n]), self._out[n:]
+        return data
+
+    def reset_input_buffer(self):
+        self._out.clear()
+
+    def close(self):
+        pass
+
+    # the bridge
+    def _execute(self, frame):
+        assert frame[0] == SYNC_REQUEST
+        code, tag, count = frame[1], frame[2], frame[3]
+        addr = int.from_bytes(frame[4:8], "little")
+        cmd = _BY_CODE.get(code)
+        payload_bytes = 4 * count if cmd is not None and cmd.writes else 0
+        if len(frame) < HEADER_BYTES + payload_bytes + 2:
+            return encode_reply(status_code("TRUNCATED"), tag)
+        body = frame[1:HEADER_BYTES + payload_bytes]
+        crc = int.from_bytes(frame[HEADER_BYTES + payload_bytes:][:2], "little")
+        if crc16(body) != crc:
+            return encode_reply(status_code("BAD_CRC"), tag)
+        info = [INFO_MAGIC, PROTOCOL_VERSION, len(self.memory), self.clock_hz, self.max_words]
+        if (cmd is None or count == 0 or count > self.max_words or addr % 4
+                or (cmd.name == "INFO" and addr // 4 + count > len(info))):
+            return encode_reply(status_code("BAD_COMMAND"), tag)
+        self.requests.append((cmd.name, addr, count))
+        words = [int.from_bytes(frame[8 + 4 * i:12 + 4 * i], "little") for i in range(count)]
+        out = []
+        for i in range(count):
+            a = addr + 4 * i
+            if cmd.name == "INFO":
+                out.append(info[a // 4])
+            elif cmd.name.startswith("CSR"):
+                if a in self.bad_registers or a > 0xFFC:
+                    return encode_reply(status_code("BUS_ERROR"), tag)
+                if cmd.writes:
+                    self.registers[a] = words[i]
+                else:
+                    out.append(self.registers.get(a, 0))
+            else:
+                if a + 4 > len(self.memory):
+                    return encode_reply(status_code("BUS_ERROR"), tag)
+                if cmd.writes:
+                    self.memory[a:a + 4] = words[i].to_bytes(4, "little")
+                else:
+                    out.append(int.from_bytes(self.memory[a:a + 4], "little"))
+        return encode_reply(status_code("OK"), tag, out)
+
+
+class SimulatedBridgePort:
+    """A serial-port-like object in front of a :class:`~hw.host_bridge.HostBridge` running in
+    Amaranth's simulator, its CSR and memory ports on
+    :class:`~tb.bridge_tb.LiteSubordinate` models (``csr``, ``mem``).
+
+    ``write`` queues bytes for the bridge's byte stream; ``read(n)`` runs the simulation until
+    ``n`` reply bytes came out or ``timeout_cycles`` passed (a serial timeout).
+    """
+
+    def __init__(self, bridge, csr, mem, rng, timeout_cycles=4000):
+        self.bridge, self.csr, self.mem = bridge, csr, mem
+        self.timeout, self.timeout_cycles = 1.0, timeout_cycles
+        self._in, self._out = bytearray(), bytearray()
+        self._sim = Simulator(bridge)
+        self._sim.add_clock(1e-8)
+        self._time = 0.0
+        self._sim.add_testbench(self._feeder, background=True)
+        self._sim.add_testbench(self._drain, background=True)
+
+        async def csr_model(ctx):
+            await csr.run(ctx, bridge.csr, rng)
+
+        async def mem_model(ctx):
+            await mem.run(ctx, bridge.mem, rng)
+
+        self._sim.add_testbench(csr_model, background=True)
+        self._sim.add_testbench(mem_model, background=True)
+
+    async def _feeder(self, ctx):
+        while True:
+            if self._in:
+                ctx.set(self.bridge.rx.valid, 1)
+                ctx.set(self.bridge.rx.payload, self._in[0])
+                ready = ctx.get(self.bridge.rx.ready)
+                await ctx.tick()
+                if ready:
+                    del self._in[0]
+            else:
+                ctx.set(self.bridge.rx.valid, 0)
+                await ctx.tick()
+
+    async def _drain(self, ctx):
+        ctx.set(self.bridge.tx.ready, 1)
+        while True:
+            if ctx.get(self.bridge.tx.valid):
+                self._out.append(ctx.get(self.bridge.tx.payload))
+            await ctx.tick()
+
+    def write(self, data):
+        self._in += data
+        return len(data)
+
+    def read(self, n):
+        cycles = 0
+        while len(self._out) < n and cycles < self.timeout_cycles:
+            self._time += 100e-8
+            self._sim.run_until(self._time)
+            cycles += 100
+        data, self._out = bytes(self._out[:n]), self._out[n:]
+        return data
+
+    def reset_input_buffer(self):
+        self._time += 1000e-8
+        self._sim.run_until(self._time)
+        self._out.clear()
+
+    def close(self):
+        pass
