@@ -13,7 +13,7 @@ from hw.bridge_protocol import (
     status_code,
 )
 
-__all__ = ["ModelPort", "SimulatedBridgePort"]
+__all__ = ["ModelPort", "SimulatedBridgePort", "UartPinPort"]
 
 _BY_CODE = {}
 for _name in ("INFO", "CSR_READ", "CSR_WRITE", "MEM_READ", "MEM_WRITE"):
@@ -169,6 +169,65 @@ class SimulatedBridgePort:
     def reset_input_buffer(self):
         self._time += 1000e-8
         self._sim.run_until(self._time)
+        self._out.clear()
+
+    def close(self):
+        pass
+
+
+class UartPinPort:
+    """A serial-port-like object driving a design's UART pins in Amaranth's simulator:
+    ``write`` bytes go out 8N1 on ``rx`` at ``divisor`` cycles per bit, and bytes the design
+    sends on ``tx`` are decoded for ``read(n)``, which gives up after ``timeout_cycles``.
+    ``dut`` has ``rx`` and ``tx`` ports; its other testbenches can be added to ``sim``."""
+
+    def __init__(self, dut, divisor, timeout_cycles=20_000):
+        self.dut, self.divisor = dut, divisor
+        self.timeout, self.timeout_cycles = 1.0, timeout_cycles
+        self._in, self._out = bytearray(), bytearray()
+        self.sim = Simulator(dut)
+        self.sim.add_clock(1e-8)
+        self._time = 0.0
+        self.sim.add_testbench(self._send, background=True)
+        self.sim.add_testbench(self._receive, background=True)
+
+    async def _send(self, ctx):
+        ctx.set(self.dut.rx, 1)
+        while True:
+            if not self._in:
+                await ctx.tick()
+                continue
+            byte = self._in.pop(0)
+            for bit in [0] + [(byte >> i) & 1 for i in range(8)] + [1]:
+                ctx.set(self.dut.rx, bit)
+                await ctx.tick().repeat(self.divisor)
+
+    async def _receive(self, ctx):
+        while True:
+            while ctx.get(self.dut.tx):
+                await ctx.tick()
+            await ctx.tick().repeat(self.divisor + self.divisor // 2)
+            byte = 0
+            for i in range(8):
+                byte |= ctx.get(self.dut.tx) << i
+                await ctx.tick().repeat(self.divisor)
+            assert ctx.get(self.dut.tx) == 1, "stop bit"
+            self._out.append(byte)
+
+    def write(self, data):
+        self._in += data
+        return len(data)
+
+    def read(self, n):
+        cycles = 0
+        while len(self._out) < n and cycles < self.timeout_cycles:
+            self._time += 200e-8
+            self.sim.run_until(self._time)
+            cycles += 200
+        data, self._out = bytes(self._out[:n]), self._out[n:]
+        return data
+
+    def reset_input_buffer(self):
         self._out.clear()
 
     def close(self):

