@@ -66,6 +66,14 @@ bench: $(STAMP) ## int8 GEMM 256x768x768 through the whole accelerator at 64/128
 pe-cost: $(STAMP) ## yosys + nextpnr cost of one int8 / fp16 / dual PE on ECP5-85F (LUT4, DSP, FF, Fmax)
 	$(PY) -m fpga.pe_cost
 
+.PHONY: bitstream fpga-all
+BOARD ?= icebreaker
+bitstream: $(STAMP) ## FPGA bitstream + resource/Fmax report under build/fpga/BOARD/ (BOARD=icebreaker|ulx3s-85f; fails on missed timing)
+	$(PY) -m fpga.bitstream $(BOARD) $(BITSTREAM_ARGS)
+
+fpga-all: $(STAMP) ## every board's bitstream, one after the other (nextpnr is single-threaded; slow)
+	set -e; for board in icebreaker ulx3s-85f; do $(PY) -m fpga.bitstream $$board; done
+
 clean: ## remove build/ (generated Verilog, simulator builds, waveforms, reports)
 	rm -rf build
 
