@@ -14,6 +14,7 @@ from .load_unit import LoadUnit
 from .operand_buffer import OperandBuffer
 from .sequencer import ERROR, Sequencer
 from .store_unit import PARAM_WORDS, StoreUnit
+from .width_converter import word_ratio
 
 __all__ = ["Accelerator"]
 
@@ -34,7 +35,9 @@ class Accelerator(wiring.Component):
         ``("int8",)``, ``("fp16",)`` or both.
     data_width : int
         AXI4 data width in bits (64, 128, 256). Buffer words (``rows`` or ``cols`` lanes) and
-        stored rows must be power-of-two multiples of it.
+        stored rows must be power-of-two multiples or fractions of it; words narrower than a
+        beat travel packed, several a beat (``docs/isa.md``), and a tile's stored rows must
+        then fill whole beats (the store unit checks).
     depth : int
         Words per operand buffer slot: the largest ``K`` of one COMPUTE.
     slots : int
@@ -52,11 +55,11 @@ class Accelerator(wiring.Component):
         for name, bits in (("an A word (rows lanes)", rows * lane_bits),
                            ("a B word (cols lanes)", cols * lane_bits),
                            ("a parameter word", cols * 32)):
-            ratio = bits // data_width
-            if bits % data_width or ratio & (ratio - 1) or ratio == 0:
+            try:
+                word_ratio(bits, data_width)
+            except ValueError:
                 raise ValueError(f"{name} is {bits} bits: it must be a power-of-two multiple "
-                                 f"of the {data_width}-bit bus (choose a wider array or a "
-                                 f"narrower bus)")
+                                 f"or fraction of the {data_width}-bit bus") from None
         self.rows, self.cols, self.datapaths = rows, cols, datapaths
         self.data_width, self.depth, self.slots = data_width, depth, slots
         self.addr_width, self.lane_bits = addr_width, lane_bits

@@ -14,6 +14,34 @@ as in TVM VTA: ``wait_prev`` / ``wait_next`` make the instruction wait for (and 
 token from the previous / next unit in that chain, ``signal_prev`` / ``signal_next`` give
 one to it when the instruction finishes. ``FENCE`` waits for every unit to be idle; ``END``
 finishes the job once everything before it has completed.
+
+Rows, pitches and packing. Let ``B`` be the bus width in bytes (``BUS_CONFIG[7:0]``) and
+``S`` the size of one host row in bytes: for LOAD A ``rows * lane``, LOAD B ``cols * lane``
+(``lane`` is 1 in int8-only builds, 2 in builds with fp16), LOAD PARAMS ``4 * cols``; for
+STORE ``cols * 4`` (mode 0), ``cols`` (mode 1) or ``cols * 2`` (mode 2). A build only exists
+if every such ``S`` is a power-of-two multiple or fraction of ``B``. The rules (checked
+before anything moves; the first failing one stops the job, in this order: ``BAD_SIZE``,
+``MISALIGNED``, ``OUT_OF_WINDOW``):
+
+* ``addr`` is a multiple of ``B``, always.
+* ``S >= B``: row ``n`` is at ``addr + n * pitch``; ``pitch`` is a multiple of ``B`` and, with
+  more than one row, at least ``S``. The footprint is ``[addr, addr + (n - 1) * pitch + S)``.
+* ``S < B`` and ``pitch == S``: *packed* rows, back to back from ``addr``; the device moves
+  them as one block of ``ceil(n * S / B)`` whole beats, ``B / S`` rows a beat, the first row
+  in the lowest bytes. A LOAD may end in a partial beat: its bytes past the last row are read
+  and ignored. A STORE always writes whole beats: a build with rows narrower than a beat
+  requires ``rows * S`` to be a multiple of ``B`` (there are no byte strobes), so it writes
+  exactly ``rows * S`` bytes. The footprint is the whole block of beats.
+* ``S < B``, LOAD, ``pitch`` a multiple of ``B`` (and at least ``B`` with more than one row):
+  *strided* rows, row ``n`` is the first ``S`` bytes of the beat at ``addr + n * pitch``,
+  which is read whole; the footprint is ``[addr, addr + (n - 1) * pitch + B)``.
+* Any other pitch is ``MISALIGNED``; so is a STORE of rows narrower than a beat with a pitch
+  other than ``S`` (it would have to write part of a beat).
+* The whole footprint lies in ``[WINDOW_BASE, WINDOW_LIMIT)``, else ``OUT_OF_WINDOW``.
+
+Compilers for a bus wider than the words therefore lay operands out tile by tile (the ``K``
+words of a tile back to back, each tile's block starting on a beat) and start any partial
+load (a chunk of ``K``) on a beat: ``k0 * S`` a multiple of ``B``.
 """
 from dataclasses import dataclass
 
@@ -36,12 +64,15 @@ class Opcode(enum.Enum, shape=8):
 
 OPCODE_DOCS = {
     Opcode.LOAD: "Copies `count` host rows (row n at `addr + n * pitch`, one buffer word "
-                 "each) into words `0 .. count-1` of a buffer slot. LOAD unit.",
+                 "each; packed rows back to back when they are narrower than a beat and "
+                 "`pitch` is the row size) into words `0 .. count-1` of a buffer slot. "
+                 "LOAD unit.",
     Opcode.COMPUTE: "Streams words `0 .. k-1` of an A slot and a B slot through the array as "
                     "one tile and writes (or adds) the result rows into a result slot. "
                     "COMPUTE unit.",
     Opcode.STORE: "Writes the rows of a result slot to host memory (row r at "
-                  "`addr + r * pitch`), converted as `mode` says. STORE unit.",
+                  "`addr + r * pitch`; packed back to back when they are narrower than a "
+                  "beat), converted as `mode` says. STORE unit.",
     Opcode.FENCE: "Waits until every unit is idle before dispatching further.",
     Opcode.END: "Last instruction: when everything before it has completed, STATUS.done is "
                 "set (and the IRQ raised if enabled).",
@@ -92,7 +123,8 @@ FIELDS = {
         DescField("target", 0, 12, 2, "a `Target`: A, B or PARAMS"),
         DescField("slot", 0, 16, 4, "buffer slot to fill"),
         DescField("count", 1, 0, 16, "host rows = buffer words to load (1 .. buffer depth)"),
-        DescField("pitch", 2, 0, 32, "bytes from one host row to the next (bus-aligned)"),
+        DescField("pitch", 2, 0, 32, "bytes from one host row to the next: a multiple of the "
+                  "bus width, or the row size for packed rows narrower than a beat"),
         DescField("addr", 4, 0, 64, "host address of the first row (bus-aligned)"),
     ),
     Opcode.COMPUTE: (
@@ -110,7 +142,9 @@ FIELDS = {
         DescField("relu", 0, 22, 1, "int8 mode: clamp below at the zero point"),
         DescField("bias", 0, 23, 1, "int8 mode: add the parameter slot's bias"),
         DescField("param_slot", 0, 24, 4, "int8 mode: parameter slot"),
-        DescField("pitch", 2, 0, 32, "bytes from one host row to the next (bus-aligned)"),
+        DescField("pitch", 2, 0, 32, "bytes from one host row to the next: a multiple of the "
+                  "bus width; exactly the row size when rows are narrower than a beat "
+                  "(packed)"),
         DescField("addr", 4, 0, 64, "host address of result row 0 (bus-aligned)"),
     ),
     Opcode.FENCE: (),

@@ -1,10 +1,10 @@
 """LOAD: host memory -> on-chip buffers, one 2-D DMA read per command."""
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .dma_reader import dma_command_layout
-from .width_converter import BeatsToWords
+from .width_converter import BeatsToWords, word_ratio
 
 __all__ = ["LoadUnit"]
 
@@ -12,12 +12,24 @@ __all__ = ["LoadUnit"]
 class LoadUnit(wiring.Component):
     """Copies ``count`` rows of host memory into words ``0 .. count-1`` of a buffer slot.
 
-    ``targets`` maps each buffer's name to its word width in bits (a power-of-two multiple of
-    the bus width): one host row fills one word, so a command reads ``count`` rows of
-    ``word_width / beat_width`` beats, row ``n`` at ``addr + n * pitch``. The beats go to the
-    DMA reader as a command on ``dma_cmd`` and come back on ``dma_data`` (the reader may be
-    shared with other users; the arbitration is outside). Buffers take a word every cycle, so
-    the write ports have no backpressure. One command at a time; ``busy`` while one runs.
+    ``targets`` maps each buffer's name to its word width in bits: a power-of-two multiple
+    or a power-of-two fraction of the bus width. The beats go to the DMA reader as a command
+    on ``dma_cmd`` and come back on ``dma_data`` (the reader may be shared with other users;
+    the arbitration is outside).
+
+    * Words of ``r >= 1`` beats: ``count`` host rows of ``r`` beats, row ``n`` at
+      ``addr + n * pitch`` (one word each).
+    * Words of ``1/p`` beat, *packed* (``pitch`` equals the word size in bytes): the ``count``
+      words lie back to back from ``addr``; they are read as one block of
+      ``ceil(count / p)`` beats, ``p`` words a beat, low bytes first; the words of the final
+      beat past ``count`` are read but dropped.
+    * Words of ``1/p`` beat, strided (any other ``pitch``, a multiple of the beat): one beat
+      per row at ``addr + n * pitch``, its low word used.
+
+    (Address and pitch rules and the DMA window are the sequencer's checks.) Buffers take a
+    word every cycle, so the write ports have no backpressure: a packed block fills the
+    buffer at one word per cycle, and the bus is held to one beat every ``p`` cycles. One
+    command at a time; ``busy`` while one runs.
 
     Ports
     -----
@@ -30,11 +42,12 @@ class LoadUnit(wiring.Component):
 
     def __init__(self, *, beat_width, addr_width, targets, slots=2):
         targets = dict(targets)
+        self.ratios = {}
         for name, width in targets.items():
-            ratio = width // beat_width
-            if width % beat_width or ratio & (ratio - 1):
-                raise ValueError(f"target {name!r}: word width {width} must be a power-of-two "
-                                 f"multiple of the {beat_width}-bit bus")
+            try:
+                self.ratios[name] = word_ratio(width, beat_width)
+            except ValueError as error:
+                raise ValueError(f"target {name!r}: {error}") from None
         self.beat_width, self.addr_width, self.targets = beat_width, addr_width, targets
         self.slots = slots
         members = {
@@ -56,37 +69,58 @@ class LoadUnit(wiring.Component):
         cmd = self.cmd
         target = Signal.like(cmd.payload.target)
         slot = Signal.like(cmd.payload.slot)
+        count = Signal(16)
+        packed = Signal()           # narrow words back to back: several per beat
         index = Signal(16)
         pending = Signal()          # command taken, DMA command not yet accepted
         streaming = Signal()        # DMA data still to come
 
         m.d.comb += [cmd.ready.eq(~pending & ~streaming), self.busy.eq(pending | streaming)]
         with m.If(cmd.valid & cmd.ready):
-            m.d.sync += [target.eq(cmd.payload.target), slot.eq(cmd.payload.slot),
+            p = cmd.payload
+            m.d.sync += [target.eq(p.target), slot.eq(p.slot), count.eq(p.count),
                          index.eq(0), pending.eq(1),
-                         self.dma_cmd.payload.addr.eq(cmd.payload.addr),
-                         self.dma_cmd.payload.pitch.eq(cmd.payload.pitch),
-                         self.dma_cmd.payload.rows.eq(cmd.payload.count)]
-            with m.Switch(cmd.payload.target):
-                for n, width in enumerate(self.targets.values()):
+                         self.dma_cmd.payload.addr.eq(p.addr),
+                         self.dma_cmd.payload.pitch.eq(p.pitch),
+                         self.dma_cmd.payload.rows.eq(p.count), packed.eq(0)]
+            with m.Switch(p.target):
+                for n, (name, width) in enumerate(self.targets.items()):
+                    beats, words = self.ratios[name]
                     with m.Case(n):
-                        m.d.sync += self.dma_cmd.payload.row_beats.eq(width // self.beat_width)
+                        if words == 1:
+                            m.d.sync += self.dma_cmd.payload.row_beats.eq(beats)
+                        else:
+                            is_packed = p.pitch == width // 8
+                            shift = words.bit_length() - 1
+                            m.d.sync += [
+                                packed.eq(is_packed),
+                                self.dma_cmd.payload.rows.eq(Mux(is_packed, 1, p.count)),
+                                self.dma_cmd.payload.row_beats.eq(Mux(
+                                    is_packed, (p.count + words - 1) >> shift, 1)),
+                            ]
         m.d.comb += self.dma_cmd.valid.eq(pending)
         with m.If(self.dma_cmd.valid & self.dma_cmd.ready):
             m.d.sync += [pending.eq(0), streaming.eq(1)]
 
-        for n, (name, width) in enumerate(self.targets.items()):
-            gather = BeatsToWords(self.beat_width, width // self.beat_width)
+        for n, name in enumerate(self.targets):
+            beats, words = self.ratios[name]
+            gather = BeatsToWords(self.beat_width, beats, words_per_beat=words)
             m.submodules[f"gather_{name}"] = gather
             selected = streaming & (target == n)
             port = getattr(self, f"write_{name}")
             m.d.comb += [
                 gather.i.valid.eq(self.dma_data.valid & selected),
-                gather.i.payload.eq(self.dma_data.payload),
+                gather.i.payload.data.eq(self.dma_data.payload.data),
+                gather.i.payload.last.eq(self.dma_data.payload.last),
                 gather.o.ready.eq(1),
                 port.valid.eq(gather.o.valid),
                 port.slot.eq(slot), port.index.eq(index), port.data.eq(gather.o.payload.data),
             ]
+            if words > 1:
+                # words meant in this beat: all, but fewer in a packed block's final beat
+                tail = ((count - 1) & (words - 1)) + 1
+                m.d.comb += gather.i.payload.words.eq(
+                    Mux(packed, Mux(self.dma_data.payload.last, tail, words), 1))
             with m.If(selected):
                 m.d.comb += self.dma_data.ready.eq(gather.i.ready)
             with m.If(gather.o.valid):

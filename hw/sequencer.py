@@ -32,9 +32,10 @@ class Sequencer(wiring.Component):
     four through ``fetch_cmd`` / ``fetch_data`` (a DMA reader shared with the LOAD unit; a
     batch is only requested when the descriptor queue has room for it, so the reader is
     never held waiting). Each descriptor is checked before dispatch: known opcode, sizes in
-    range, addresses and pitches aligned to the bus, the whole 2-D footprint inside
-    ``[window_base, window_limit)``. The first failing check stops the job with its error
-    code; nothing more is dispatched.
+    range, addresses aligned to the bus, pitches aligned to the bus or, for rows narrower
+    than a beat, equal to the row size (packed rows, ``docs/isa.md``), the whole footprint
+    (every whole beat the DMA touches) inside ``[window_base, window_limit)``. The first
+    failing check stops the job with its error code; nothing more is dispatched.
 
     LOAD, COMPUTE and STORE commands go to per-unit queues and run concurrently. Before a
     unit starts a command it takes the tokens its ``wait_*`` flags ask for (counting
@@ -193,18 +194,21 @@ class Sequencer(wiring.Component):
     def _check(self, m, d, opcode):
         """Error code of the descriptor at the queue head (0 if it may run)."""
         code = Signal(8)
-        beat_mask = self.beat_bytes - 1
         with m.Switch(opcode):
             with m.Case(Opcode.LOAD.value):
                 count, addr, pitch = (_field(d, Opcode.LOAD, n) for n in ("count", "addr",
                                                                            "pitch"))
-                target = _field(d, Opcode.LOAD, "target")
                 load_slot = _field(d, Opcode.LOAD, "slot")
-                slot_bad = Mux(target == 2, load_slot >= self.param_slots,
-                               load_slot >= self.slots)
-                self._check_region(m, code, addr, pitch, count, self._load_row_bytes(target),
-                                   count > Mux(target == 2, 3, self.depth), slot_bad,
-                                   target > 2, beat_mask)
+                with m.Switch(_field(d, Opcode.LOAD, "target")):
+                    for target, row_bytes in enumerate(self._load_row_bytes()):
+                        params = target == 2
+                        with m.Case(target):
+                            self._check_region(
+                                m, code, addr, pitch, count, row_bytes,
+                                count > (3 if params else self.depth),
+                                load_slot >= (self.param_slots if params else self.slots))
+                    with m.Default():
+                        m.d.comb += code.eq(ERROR["BAD_SIZE"])
             with m.Case(Opcode.COMPUTE.value):
                 k = _field(d, Opcode.COMPUTE, "k")
                 fp16 = _field(d, Opcode.COMPUTE, "fp16")
@@ -217,34 +221,60 @@ class Sequencer(wiring.Component):
                 with m.If((k == 0) | (k > self.depth) | slots_bad | mode_bad):
                     m.d.comb += code.eq(ERROR["BAD_SIZE"])
             with m.Case(Opcode.STORE.value):
-                mode = _field(d, Opcode.STORE, "mode")
-                row_bytes = Mux(mode == StoreMode.INT8.value, self.cols,
-                                Mux(mode == StoreMode.FP16.value, 2 * self.cols, 4 * self.cols))
-                self._check_region(m, code, _field(d, Opcode.STORE, "addr"),
-                                   _field(d, Opcode.STORE, "pitch"), self.rows, row_bytes,
-                                   mode == 3, (_field(d, Opcode.STORE, "slot") >= self.slots) |
-                                   (_field(d, Opcode.STORE, "param_slot") >= self.param_slots),
-                                   0, beat_mask)
+                slot_bad = ((_field(d, Opcode.STORE, "slot") >= self.slots) |
+                            (_field(d, Opcode.STORE, "param_slot") >= self.param_slots))
+                with m.Switch(_field(d, Opcode.STORE, "mode")):
+                    for mode, lane_bytes in ((StoreMode.RAW32, 4), (StoreMode.INT8, 1),
+                                             (StoreMode.FP16, 2)):
+                        with m.Case(mode):
+                            self._check_region(m, code, _field(d, Opcode.STORE, "addr"),
+                                               _field(d, Opcode.STORE, "pitch"), self.rows,
+                                               lane_bytes * self.cols, 0, slot_bad,
+                                               packed_only=True)
+                    with m.Default():
+                        m.d.comb += code.eq(ERROR["BAD_SIZE"])
             with m.Case(Opcode.FENCE.value, Opcode.END.value):
                 pass
             with m.Default():
                 m.d.comb += code.eq(ERROR["BAD_OPCODE"])
         return code
 
-    def _load_row_bytes(self, target):
-        a = self.rows * self.lane_bytes
-        b = self.cols * self.lane_bytes
-        return Mux(target == 0, a, Mux(target == 1, b, 4 * self.cols))
+    def _load_row_bytes(self):
+        """Bytes of a host row (one buffer word) of targets A, B and PARAMS."""
+        return (self.rows * self.lane_bytes, self.cols * self.lane_bytes, 4 * self.cols)
 
-    def _check_region(self, m, code, addr, pitch, rows, row_bytes, too_big, slot_bad,
-                      target_bad, beat_mask):
-        """Sizes, alignment, then the whole footprint inside the DMA window."""
-        last = Signal(66)     # one past the last byte touched
-        m.d.comb += last.eq(addr + (rows - 1) * pitch + row_bytes)
-        with m.If((rows == 0) | too_big | slot_bad | target_bad):
+    def _check_region(self, m, code, addr, pitch, rows, row_bytes, too_big, slot_bad, *,
+                      packed_only=False):
+        """Sizes, alignment, then the whole footprint inside the DMA window.
+
+        ``rows`` host rows of ``row_bytes`` (a constant) at ``addr + n * pitch``. ``addr``
+        must be beat-aligned. Rows of a beat or more: ``pitch`` a multiple of the beat, and
+        at least ``row_bytes`` when there are several rows. Narrower rows: either packed
+        (``pitch == row_bytes``: one block of ``ceil(rows * row_bytes / beat)`` whole beats)
+        or, unless ``packed_only`` (stores: no byte strobes), strided with a ``pitch`` as
+        for wide rows, each row read as one whole beat. The window check covers every whole
+        beat the DMA will touch.
+        """
+        beat = self.beat_bytes
+        mask = beat - 1
+        last = Signal(66, name="footprint_end")     # one past the last byte touched
+        beat_pitch = ((pitch & mask) == 0) & ((rows <= 1) | (pitch >= row_bytes))
+        if row_bytes >= beat:
+            pitch_ok = beat_pitch
+            m.d.comb += last.eq(addr + (rows - 1) * pitch + row_bytes)
+        else:
+            shift = (beat // row_bytes).bit_length() - 1
+            packed = pitch == row_bytes
+            block = ((rows + (1 << shift) - 1) >> shift) * beat     # whole beats read
+            if packed_only:
+                pitch_ok = packed
+                m.d.comb += last.eq(addr + block)
+            else:
+                pitch_ok = packed | beat_pitch
+                m.d.comb += last.eq(Mux(packed, addr + block, addr + (rows - 1) * pitch + beat))
+        with m.If((rows == 0) | too_big | slot_bad):
             m.d.comb += code.eq(ERROR["BAD_SIZE"])
-        with m.Elif(((addr & beat_mask) != 0) | ((pitch & beat_mask) != 0) |
-                    ((rows > 1) & (pitch < row_bytes))):
+        with m.Elif(((addr & mask) != 0) | ~pitch_ok):
             m.d.comb += code.eq(ERROR["MISALIGNED"])
         with m.Elif((addr < self.window_base) | (last > self.window_limit) |
                     (last > (1 << self.addr_width))):

@@ -7,6 +7,7 @@ from amaranth.lib.wiring import In, Out
 from .dma_reader import dma_command_layout
 from .fp32_to_fp16 import Fp32ToFp16
 from .requantizer import Requantizer
+from .width_converter import WordsToBeats, word_ratio
 
 __all__ = ["StoreMode", "StoreUnit", "PARAM_WORDS"]
 
@@ -18,6 +19,10 @@ class StoreMode(enum.Enum, shape=2):
     RAW32 = 0   #: the int32 (or binary32) lane as it is: 4 bytes
     INT8 = 1    #: requantised to int8 (bias, multiplier, shift, zero point, ReLU): 1 byte
     FP16 = 2    #: binary32 rounded to binary16 (nearest even): 2 bytes
+
+#: bits a lane takes in host memory, per mode
+_LANE_BITS = {StoreMode.RAW32: 32, StoreMode.INT8: 8, StoreMode.FP16: 16}
+
 
 class StoreUnit(wiring.Component):
     """Writes the ``rows`` result rows of a result slot to host memory, post-processed.
@@ -33,8 +38,13 @@ class StoreUnit(wiring.Component):
     slot into registers when it starts, and with four slots a LOAD that waits for the COMPUTE
     two tiles back can never overwrite parameters a pending STORE still needs).
 
-    A row is ``cols * {4, 1, 2}`` bytes; it must be a power-of-two multiple of the bus width
-    (checked in ``__init__`` for every mode). Every mode goes through the same 3-cycle
+    A row is ``cols * {4, 1, 2}`` bytes, a power-of-two multiple or fraction of the bus width
+    (checked in ``__init__`` for every mode). Rows of one beat or more are written one DMA
+    row each, row ``r`` at ``addr + r * pitch``. Rows narrower than a beat are written
+    *packed*: the tile's rows back to back from ``addr`` (the sequencer only lets such a
+    STORE through with ``pitch`` equal to the row size), several rows a beat, as one block;
+    ``__init__`` checks that a tile's rows fill whole beats, so no byte outside the block is
+    written (the DMA writer has no byte strobes). Every mode goes through the same 3-cycle
     post-processing pipeline (the requantiser's depth); a FIFO behind it absorbs the
     pipeline when the bus stalls, and rows are only read while it has room for them.
     The command ends when the DMA writer is idle again (``dma_idle``): every write response
@@ -43,13 +53,21 @@ class StoreUnit(wiring.Component):
 
     def __init__(self, *, rows, cols, beat_width, addr_width, slots=2, param_slots=None):
         param_slots = 2 * slots if param_slots is None else param_slots
-        for mode, lane_bits in ((StoreMode.RAW32, 32), (StoreMode.INT8, 8),
-                                (StoreMode.FP16, 16)):
+        #: mode -> (beats per row, rows per beat) on this bus
+        self.ratios = {}
+        for mode, lane_bits in _LANE_BITS.items():
             row_bits = cols * lane_bits
-            ratio = row_bits // beat_width
-            if row_bits % beat_width or ratio & (ratio - 1) or ratio == 0:
+            try:
+                self.ratios[mode] = word_ratio(row_bits, beat_width)
+            except ValueError:
                 raise ValueError(f"{mode.name} rows of {cols} lanes are {row_bits} bits: not a "
-                                 f"power-of-two multiple of the {beat_width}-bit bus")
+                                 f"power-of-two multiple or fraction of the {beat_width}-bit "
+                                 f"bus") from None
+            if self.ratios[mode][1] > 1 and (rows * row_bits) % beat_width:
+                raise ValueError(f"{mode.name} rows of {cols} lanes are {row_bits} bits, "
+                                 f"narrower than the {beat_width}-bit bus, and the {rows} rows "
+                                 f"of a tile ({rows * row_bits} bits) are not a whole number "
+                                 f"of beats: packed stores need whole beats")
         self.rows, self.cols, self.beat_width, self.addr_width = rows, cols, beat_width, addr_width
         self.slots, self.param_slots = slots, param_slots
         word = data.StructLayout({"data": cols * 32, "last": 1})
@@ -97,12 +115,15 @@ class StoreUnit(wiring.Component):
                         param_index.eq(0),
                     ]
                     with m.Switch(p.mode):
-                        for mode_value, lane_bits in ((StoreMode.RAW32, 32), (StoreMode.INT8, 8),
-                                                      (StoreMode.FP16, 16)):
+                        for mode_value, (ratio, per_beat) in self.ratios.items():
                             with m.Case(mode_value):
-                                ratio = cols * lane_bits // self.beat_width
-                                m.d.sync += [self.dma_cmd.payload.row_beats.eq(ratio),
-                                             beats_per_row.eq(ratio)]
+                                if per_beat == 1:
+                                    m.d.sync += [self.dma_cmd.payload.row_beats.eq(ratio),
+                                                 beats_per_row.eq(ratio)]
+                                else:   # packed: one block of whole beats
+                                    m.d.sync += [
+                                        self.dma_cmd.payload.rows.eq(1),
+                                        self.dma_cmd.payload.row_beats.eq(self.rows // per_beat)]
                     m.next = "PARAMS"
             with m.State("PARAMS"):
                 with m.If(mode != StoreMode.INT8):
@@ -183,7 +204,33 @@ class StoreUnit(wiring.Component):
                 m.d.comb += row.eq(raw[-1])
         m.d.comb += [fifo.w_en.eq(valid[-1]), fifo.w_data.eq(Cat(row, last[-1]))]
 
-        # Serialise rows into beats (only the row's meaningful low bytes).
+        # Serialise rows into beats (only the row's meaningful low bytes): rows of one beat
+        # or more beat by beat; narrower rows packed several to a beat.
+        out = self.dma_data
+        done = Signal()
+        packers = {mode_value: ratio[1] for mode_value, ratio in self.ratios.items()
+                   if ratio[1] > 1}
+        with m.Switch(mode):
+            for mode_value, per_beat in packers.items():
+                with m.Case(mode_value):
+                    packer = WordsToBeats(self.beat_width, words_per_beat=per_beat)
+                    m.submodules[f"pack_{mode_value.name.lower()}"] = packer
+                    m.d.comb += [
+                        packer.i.valid.eq(fifo.r_rdy),
+                        packer.i.payload.data.eq(fifo.r_data),
+                        packer.i.payload.last.eq(fifo.r_data[-1]),
+                        fifo.r_en.eq(packer.i.ready),
+                        out.valid.eq(packer.o.valid), out.payload.eq(packer.o.payload.data),
+                        packer.o.ready.eq(out.ready),
+                        done.eq(packer.o.valid & out.ready & packer.o.payload.last),
+                    ]
+            with m.Default():
+                self._serialise(m, fifo, beats_per_row, done)
+        return done
+
+    def _serialise(self, m, fifo, beats_per_row, done):
+        """Rows of one beat or more: ``beats_per_row`` beats from each FIFO row."""
+        cols = self.cols
         beat = Signal(range(cols * 32 // self.beat_width + 1))
         out = self.dma_data
         final_beat = beat == beats_per_row - 1
@@ -193,9 +240,6 @@ class StoreUnit(wiring.Component):
                     m.d.comb += out.payload.eq(
                         fifo.r_data[n * self.beat_width:(n + 1) * self.beat_width])
         m.d.comb += [out.valid.eq(fifo.r_rdy), fifo.r_en.eq(out.ready & final_beat)]
-        done = Signal()
         with m.If(out.valid & out.ready):
             m.d.sync += beat.eq(Mux(final_beat, 0, beat + 1))
             m.d.comb += done.eq(final_beat & fifo.r_data[-1])
-        return done
-

@@ -43,7 +43,9 @@ def generate():
                    load_unit=LoadUnit(beat_width=128, addr_width=32,
                                       targets={"a": 128, "b": 128, "params": 512}),
                    store_unit=StoreUnit(rows=16, cols=16, beat_width=128, addr_width=32),
-                   accelerator=Accelerator(16, 16, data_width=128, depth=256))
+                   accelerator=Accelerator(16, 16, data_width=128, depth=256),
+                   # 128-bit words on a 256-bit bus: the packed load and store paths
+                   accelerator_256=Accelerator(16, 16, data_width=256, depth=256))
     return [(write_verilog(design, name, out / f"{name}.v"), name)
             for name, design in designs.items()]
 

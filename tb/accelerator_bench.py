@@ -1,6 +1,7 @@
 """cocotb module for ``make bench``: one int8 GEMM through the Accelerator, perf counters out.
 
-Run by ``sim/bench.py``; ``LOOM_M/K/N`` give the GEMM, ``LOOM_METRICS`` the JSON to fill.
+Run by ``sim/bench.py``; ``LOOM_M/K/N`` give the GEMM, ``LOOM_TILED`` the host layout
+(``tb/programs.py``), ``LOOM_METRICS`` the JSON to fill.
 The result is checked bit-exactly as well: a benchmark of wrong answers is worthless.
 """
 import json
@@ -19,6 +20,7 @@ from tb.programs import gemm
 ROWS, COLS = int(os.environ["LOOM_ROWS"]), int(os.environ["LOOM_COLS"])
 BEAT = int(os.environ["LOOM_DATA_WIDTH"]) // 8
 M, K, N = (int(os.environ[f"LOOM_{x}"]) for x in "MKN")
+TILED = bool(int(os.environ.get("LOOM_TILED", "0")))
 SEED = int(os.environ.get("LOOM_SEED", "0"))
 MEMORY = 1 << 23
 
@@ -48,7 +50,7 @@ async def int8_gemm_benchmark(dut):
     rng = np.random.default_rng(SEED)
     a = rng.integers(-128, 128, size=(M, K)).astype(np.int8)
     b = rng.integers(-128, 128, size=(K, N)).astype(np.int8)
-    job = gemm(a, b, rows=ROWS, cols=COLS, beat=BEAT)
+    job = gemm(a, b, rows=ROWS, cols=COLS, beat=BEAT, tiled=TILED)
     for at, data in job.writes.items():
         mem.write(at, data)
     mem.write(job.end, b"".join(job.descriptors))
@@ -63,10 +65,7 @@ async def int8_gemm_benchmark(dut):
         if not status & 1:
             break
     assert status == 0b10, f"STATUS {status:#x}"
-    raw = mem.read(job.c_addr, job.c_pitch * M)
-    c = np.stack([np.frombuffer(raw[r * job.c_pitch:r * job.c_pitch + 4 * N], dtype="<i4")
-                  for r in range(M)])
-    np.testing.assert_array_equal(c, int8_gemm(a, b))
+    np.testing.assert_array_equal(job.read_c(mem.read), int8_gemm(a, b))
     figures = {name.lower(): await read(name) for name in (
         "PERF_TOTAL_CYCLES", "PERF_BUSY_CYCLES", "PERF_ARRAY_ACTIVE_CYCLES", "PERF_MACS",
         "PERF_DMA_READ_BYTES", "PERF_DMA_WRITE_BYTES", "PERF_DMA_STALL_CYCLES")}

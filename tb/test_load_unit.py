@@ -1,6 +1,7 @@
 """The LOAD path (LoadUnit + DmaReader + buffers) in Verilator against host memory."""
 import os
 
+import pytest
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -10,17 +11,20 @@ from hw.load_unit import LoadUnit
 from hw.operand_buffer import OperandBuffer
 from sim.cocotb_run import run_cocotb
 
-BEAT_BITS, WORD_BITS, DEPTH = 64, (64, 256), 40
+DEPTH = 40
+#: (bus bits, word bits of each target): words of one and of four beats; and on a 256-bit
+#: bus words of a quarter and half a beat (packed or strided rows) and of two beats.
+CONFIGS = {"64": (64, (64, 256)), "256": (256, (64, 128, 512))}
 
 
 class LoadPath(wiring.Component):
-    """Test top: a LoadUnit feeding two buffers (1 and 4 beats per word) through a DmaReader."""
+    """Test top: a LoadUnit feeding one buffer per target word width through a DmaReader."""
 
-    def __init__(self):
-        self.reader = DmaReader(data_width=BEAT_BITS, timeout=1024)
-        self.loader = LoadUnit(beat_width=BEAT_BITS, addr_width=32,
-                               targets={f"t{n}": w for n, w in enumerate(WORD_BITS)})
-        self.buffers = [OperandBuffer(width=w, depth=DEPTH) for w in WORD_BITS]
+    def __init__(self, beat_bits, word_bits):
+        self.reader = DmaReader(data_width=beat_bits, timeout=1024)
+        self.loader = LoadUnit(beat_width=beat_bits, addr_width=32,
+                               targets={f"t{n}": w for n, w in enumerate(word_bits)})
+        self.buffers = [OperandBuffer(width=w, depth=DEPTH) for w in word_bits]
         members = {"cmd": In(self.loader.cmd.signature.flip()),
                    "bus": Out(self.reader.bus.signature), "busy": Out(1)}
         for n, buffer in enumerate(self.buffers):
@@ -46,10 +50,14 @@ class LoadPath(wiring.Component):
         return m
 
 
-def test_load_path():
+@pytest.mark.parametrize("bus", sorted(CONFIGS))
+def test_load_path(bus):
     seed = int(os.environ["LOOM_SEED"])
-    env = {"LOOM_BEAT_BITS": str(BEAT_BITS), "LOOM_WORD_BITS": ",".join(map(str, WORD_BITS)),
+    beat_bits, word_bits = CONFIGS[bus]
+    env = {"LOOM_BEAT_BITS": str(beat_bits), "LOOM_WORD_BITS": ",".join(map(str, word_bits)),
            "LOOM_DEPTH": str(DEPTH)}
-    result = run_cocotb(LoadPath(), "load_path", "tb.load_unit_tb", "load_path", seed, env=env)
+    name = "load_path" if bus == "64" else f"load_path_{bus}"
+    result = run_cocotb(LoadPath(beat_bits, word_bits), "load_path", "tb.load_unit_tb", name,
+                        seed, env=env)
     assert result.failed == {}, f"seed {seed}: {result.failed}"
     assert result.passed == ["loads_land_in_the_right_slot_words"]

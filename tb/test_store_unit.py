@@ -1,6 +1,7 @@
 """The STORE path (StoreUnit + DmaWriter + buffers) in Verilator against host memory."""
 import os
 
+import pytest
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -11,18 +12,20 @@ from hw.result_buffer import ResultBuffer
 from hw.store_unit import PARAM_WORDS, StoreUnit
 from sim.cocotb_run import run_cocotb
 
-ROWS, COLS, BEAT_BITS = 4, 8, 64
+#: (rows, cols, bus bits): rows of one beat and more; and on a 256-bit bus int8 and fp16
+#: rows narrower than a beat (four and two rows a beat, packed)
+CONFIGS = {"64": (4, 8, 64), "256": (8, 8, 256)}
 
 
 class StorePath(wiring.Component):
     """Test top: result and parameter buffers (written by the testbench) -> StoreUnit ->
     DmaWriter -> AXI4 write port."""
 
-    def __init__(self):
-        self.results = ResultBuffer(lanes=COLS, depth=ROWS)
-        self.params = OperandBuffer(width=COLS * 32, depth=PARAM_WORDS, slots=4)
-        self.store = StoreUnit(rows=ROWS, cols=COLS, beat_width=BEAT_BITS, addr_width=32)
-        self.writer = DmaWriter(data_width=BEAT_BITS, timeout=1024)
+    def __init__(self, rows, cols, beat_bits):
+        self.results = ResultBuffer(lanes=cols, depth=rows)
+        self.params = OperandBuffer(width=cols * 32, depth=PARAM_WORDS, slots=4)
+        self.store = StoreUnit(rows=rows, cols=cols, beat_width=beat_bits, addr_width=32)
+        self.writer = DmaWriter(data_width=beat_bits, timeout=1024)
         super().__init__({
             "cmd": In(self.store.cmd.signature.flip()),
             "result_write": In(self.results.write.shape()),
@@ -52,10 +55,13 @@ class StorePath(wiring.Component):
         return m
 
 
-def test_store_path():
+@pytest.mark.parametrize("bus", sorted(CONFIGS))
+def test_store_path(bus):
     seed = int(os.environ["LOOM_SEED"])
-    env = {"LOOM_ROWS": str(ROWS), "LOOM_COLS": str(COLS), "LOOM_BEAT_BITS": str(BEAT_BITS)}
-    result = run_cocotb(StorePath(), "store_path", "tb.store_unit_tb", "store_path", seed,
-                        env=env)
+    rows, cols, beat_bits = CONFIGS[bus]
+    env = {"LOOM_ROWS": str(rows), "LOOM_COLS": str(cols), "LOOM_BEAT_BITS": str(beat_bits)}
+    name = "store_path" if bus == "64" else f"store_path_{bus}"
+    result = run_cocotb(StorePath(rows, cols, beat_bits), "store_path", "tb.store_unit_tb",
+                        name, seed, env=env)
     assert result.failed == {}, f"seed {seed}: {result.failed}"
     assert result.passed == ["every_mode_writes_the_golden_bytes_and_nothing_else"]
