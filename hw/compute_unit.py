@@ -1,5 +1,5 @@
 """The compute path: operand buffers -> systolic array -> result buffer, one tile a command."""
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Const, Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -19,12 +19,15 @@ class ComputeUnit(wiring.Component):
     ``0 .. k-1`` of A slot ``a_slot`` (word ``k`` = column ``k`` of the A tile, ``rows`` lanes)
     and of B slot ``b_slot`` (word ``k`` = row ``k`` of the B tile, ``cols`` lanes) into the
     array as one tile, and writes the tile's result rows into result slot ``acc_slot``,
-    replacing it or, with ``accumulate``, adding to it (int32, wrapping). ``fp16`` (dual
-    builds only) selects the datapath of the tile; fp16 tiles must not accumulate.
+    replacing it or, with ``accumulate``, adding to it: int32, wrapping, for int8 tiles;
+    one RNE binary32 addition per lane for fp16 tiles (``tb/golden.py``, "fp16 accumulation
+    across K splits"). ``fp16`` (dual builds only) selects the datapath of the tile.
 
     Commands are taken back to back: the array receives one operand beat per cycle across
     tile boundaries (its own tile spacing still applies to tiles with ``k < rows``). Up to
-    ``in_flight`` tiles may be between the buffers and the result buffer at once.
+    ``in_flight`` tiles may be between the buffers and the result buffer at once. ``busy``
+    stays high until the last result row of every tile taken has landed in its slot
+    (:attr:`~hw.result_buffer.ResultBuffer.write_latency` cycles after the array emits it).
 
     The loader fills ``a_write``/``b_write`` and the storer drains ``result_read`` /
     ``result_words`` directly (see :class:`~hw.operand_buffer.OperandBuffer`); keeping them
@@ -38,7 +41,8 @@ class ComputeUnit(wiring.Component):
         lane_bits = operand_shape(datapaths).width
         self.a_buffer = OperandBuffer(width=rows * lane_bits, depth=depth, slots=slots)
         self.b_buffer = OperandBuffer(width=cols * lane_bits, depth=depth, slots=slots)
-        self.result_buffer = ResultBuffer(lanes=cols, depth=rows, slots=slots)
+        self.result_buffer = ResultBuffer(lanes=cols, depth=rows, slots=slots,
+                                          fp32="fp16" in datapaths)
         self.rows, self.cols, self.datapaths, self.depth = rows, cols, datapaths, depth
         self.slots, self.in_flight = slots, in_flight
         fields = {"a_slot": range(slots), "b_slot": range(slots), "k": range(depth + 1),
@@ -70,9 +74,10 @@ class ComputeUnit(wiring.Component):
         # operand beat) and where the results go (needed when they come out).
         m.submodules.modes = modes = SyncFIFOBuffered(width=1, depth=self.in_flight)
         m.submodules.dests = dests = SyncFIFOBuffered(
-            width=len(Cat(self.cmd.payload.acc_slot, self.cmd.payload.accumulate)),
+            width=len(Cat(self.cmd.payload.acc_slot, self.cmd.payload.accumulate)) + 1,
             depth=self.in_flight)
         cmd = self.cmd
+        fp16 = cmd.payload.fp16 if dual else Const(self.datapaths == ("fp16",), 1)
         take = Signal()
         m.d.comb += [
             take.eq(cmd.valid & a_buf.read.ready & b_buf.read.ready & modes.w_rdy & dests.w_rdy),
@@ -82,9 +87,9 @@ class ComputeUnit(wiring.Component):
             a_buf.read.payload.count.eq(cmd.payload.k),
             b_buf.read.payload.slot.eq(cmd.payload.b_slot),
             b_buf.read.payload.count.eq(cmd.payload.k),
-            modes.w_en.eq(take), modes.w_data.eq(cmd.payload.fp16 if dual else 0),
+            modes.w_en.eq(take), modes.w_data.eq(fp16 if dual else 0),
             dests.w_en.eq(take),
-            dests.w_data.eq(Cat(cmd.payload.acc_slot, cmd.payload.accumulate)),
+            dests.w_data.eq(Cat(cmd.payload.acc_slot, cmd.payload.accumulate, fp16)),
         ]
 
         # Join the two word streams into operand beats (they run in lockstep).
@@ -104,8 +109,9 @@ class ComputeUnit(wiring.Component):
 
         # Result rows into their slot.
         results = array.results
-        dest_slot = dests.r_data[:len(self.cmd.payload.acc_slot)]
-        dest_accumulate = dests.r_data[-1]
+        slot_bits = len(self.cmd.payload.acc_slot)
+        dest_slot = dests.r_data[:slot_bits]
+        dest_accumulate = dests.r_data[slot_bits]
         m.d.comb += [
             res.write.valid.eq(results.valid),
             res.write.slot.eq(dest_slot),
@@ -114,9 +120,13 @@ class ComputeUnit(wiring.Component):
             res.write.accumulate.eq(dest_accumulate),
             dests.r_en.eq(results.valid & results.payload.last),
         ]
+        if res.fp32:
+            m.d.comb += res.write.fp32.eq(dests.r_data[slot_bits + 1])
         # Tiles taken whose last result row has not been written yet.
-        tiles = Signal(range(self.in_flight + 2))
-        written = res.write.valid & results.payload.last
+        tiles = Signal(range(self.in_flight + res.write_latency + 1))
+        landing = Signal(res.write_latency)     # last rows on their way into the RAM
+        m.d.sync += landing.eq(Cat(res.write.valid & results.payload.last, landing[:-1]))
+        written = landing[-1]
         m.d.sync += tiles.eq(tiles + take - written)
         m.d.comb += self.busy.eq(tiles != 0)
         return m

@@ -131,8 +131,10 @@ FIELDS = {
         DescField("a_slot", 0, 16, 4, "A buffer slot"),
         DescField("b_slot", 0, 20, 4, "B buffer slot"),
         DescField("acc_slot", 0, 24, 4, "result slot written"),
-        DescField("accumulate", 0, 28, 1, "add to the result slot (int8 tiles) instead of "
-                  "overwriting it"),
+        DescField("accumulate", 0, 28, 1, "add to the result slot instead of overwriting it "
+                  "(K split over several COMPUTEs): int32, wrapping, for int8 tiles; one "
+                  "binary32 addition per element, round to nearest even, for fp16 tiles "
+                  "(`acc = fp32_add(acc, chunk sum)`, `tb/golden.py`)"),
         DescField("fp16", 0, 29, 1, "use the fp16 datapath (builds with both datapaths)"),
         DescField("k", 1, 0, 16, "reduction length K (1 .. buffer depth)"),
     ),

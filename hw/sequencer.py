@@ -216,8 +216,7 @@ class Sequencer(wiring.Component):
                              (_field(d, Opcode.COMPUTE, "b_slot") >= self.slots) |
                              (_field(d, Opcode.COMPUTE, "acc_slot") >= self.slots))
                 mode_bad = (fp16 & ("fp16" not in self.datapaths)) | \
-                    (~fp16 & ("int8" not in self.datapaths)) | \
-                    (fp16 & _field(d, Opcode.COMPUTE, "accumulate"))
+                    (~fp16 & ("int8" not in self.datapaths))
                 with m.If((k == 0) | (k > self.depth) | slots_bad | mode_bad):
                     m.d.comb += code.eq(ERROR["BAD_SIZE"])
             with m.Case(Opcode.STORE.value):

@@ -233,7 +233,8 @@ async def tiled_fp16_gemms_store_fp32_and_fp16(dut):
 @cocotb.test()
 async def gemms_split_over_k_accumulate(dut):
     """K split into chunks, one COMPUTE per chunk into the same result slot (the first
-    overwrites, the others accumulate): int8 raw and requantised, with backpressure."""
+    overwrites, the others accumulate): int8 raw and requantised and, in builds with fp16,
+    fp16 (``fp16_gemm(..., k_chunk=...)``) stored as fp32 and fp16; with backpressure."""
     from tb.golden import requantize
 
     tb = TB(dut)
@@ -251,6 +252,18 @@ async def gemms_split_over_k_accumulate(dut):
                        shift=shift, zero_point=zero_point)
     np.testing.assert_array_equal(c, requantize(int8_gemm(a, b), multiplier, shift,
                                                 zero_point, relu=True))
+    if LANE == 2:   # builds with fp16: chunk sums added in binary32, stored fp32 and fp16
+        from tb.golden import fp16_gemm, fp32_to_fp16
+        from tb.tiles import FP16_PATTERNS
+
+        for pattern in ("random", "cancelling", "specials"):
+            a16 = FP16_PATTERNS[pattern](tb.rng, (m_, k))
+            b16 = FP16_PATTERNS["random"](tb.rng, (k, n))
+            expected = fp16_gemm(a16, b16, k_chunk=chunk)
+            c = await run_gemm(tb, a16, b16, dtype="fp16", k_chunk=chunk)
+            np.testing.assert_array_equal(c, expected, err_msg=pattern)
+        c = await run_gemm(tb, a16, b16, dtype="fp16", mode=2, k_chunk=chunk)
+        np.testing.assert_array_equal(c, fp32_to_fp16(expected))
 
 
 class FaultyRam(AxiRam):

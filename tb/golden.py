@@ -34,6 +34,22 @@ fp16 GEMM (the fp16 datapath)
 * ``fp32_to_fp16`` rounds binary32 results to binary16 to nearest, ties to even (NumPy's
   ``astype(np.float16)``), overflowing to Inf and producing subnormals.
 
+fp16 accumulation across K splits (``COMPUTE.accumulate`` on fp16 tiles)
+-------------------------------------------------------------------------
+A reduction longer than a buffer slot is split into chunks ``K = K_0 + K_1 + ...``, one
+COMPUTE each into the same result slot, the first overwriting, the others accumulating:
+
+* chunk ``c``'s sum ``S_c`` is exactly the fp16 GEMM above over its ``k`` range (ascending
+  ``k``, starting from the chunk's first product, each addition RNE binary32);
+* the result slot then holds ``acc = S_0`` and, for each further chunk in order,
+  ``acc = fp32_add(acc, S_c)``: one binary32 addition per chunk, rounded to nearest, ties to
+  even, with the adder's rules for signed zeros (``-0 + -0 = -0``, ``x + -x = +0``),
+  ``Inf - Inf = NaN``, canonical NaN and overflow to Inf (``fp32_add``). The first chunk is
+  not added to a zero: an all ``-0`` first chunk stays ``-0``.
+
+So a split changes the rounding (chunk sums are rounded, then summed) but never the
+order within a chunk; ``fp16_gemm(a, b, k_chunk=...)`` computes exactly this.
+
 int32 -> int8 requantisation (post-processing on store)
 -------------------------------------------------------
 gemmlowp / TensorFlow Lite arithmetic, per output channel ``j`` (``requantize``):
@@ -159,11 +175,18 @@ def fp32_to_fp16(bits):
     return out
 
 
-def fp16_gemm(a, b):
+def fp16_gemm(a, b, k_chunk=None):
     """``C = A @ B`` exactly as the fp16 array computes it: binary32 result bits (``np.uint32``).
 
     ``a`` is (M, K) and ``b`` (K, N), binary16 (``np.float16`` or ``np.uint16`` patterns).
     The sum over ``k`` runs in ascending order in float32, as the module docstring states.
+
+    ``k_chunk`` splits ``K`` as the hardware does when one output tile takes several
+    COMPUTEs, the later ones accumulating (module docstring, "fp16 accumulation across K
+    splits"): an int ``n`` makes chunks of ``n`` (the last one shorter if ``n`` does not
+    divide ``K``), a sequence gives the chunk lengths (positive, summing to ``K``). Each
+    chunk is summed as above; chunk sums are combined in order with :func:`fp32_add`.
+    ``None`` (or one chunk of all of ``K``) is the plain unsplit GEMM.
     """
     a = fp16_bits(a)
     b = fp16_bits(b)
@@ -173,6 +196,30 @@ def fp16_gemm(a, b):
         raise ValueError(f"inner dimensions differ: a is {a.shape}, b is {b.shape}")
     if a.shape[1] < 1:
         raise ValueError("K must be at least 1: the array has no empty-sum result")
+    acc = None
+    for k0, k1 in _k_chunks(a.shape[1], k_chunk):
+        part = _fp16_gemm_in_order(a[:, k0:k1], b[k0:k1])
+        acc = part if acc is None else fp32_add(acc, part)
+    return acc
+
+
+def _k_chunks(k, k_chunk):
+    """``[(k0, k1), ...]`` ranges of ``k_chunk`` (see :func:`fp16_gemm`)."""
+    if k_chunk is None:
+        return [(0, k)]
+    if isinstance(k_chunk, (int, np.integer)) and not isinstance(k_chunk, bool):
+        if k_chunk < 1:
+            raise ValueError(f"k_chunk must be at least 1, not {k_chunk}")
+        return [(k0, min(k0 + int(k_chunk), k)) for k0 in range(0, k, int(k_chunk))]
+    lengths = [int(n) for n in k_chunk]
+    if any(n < 1 for n in lengths) or sum(lengths) != k:
+        raise ValueError(f"k_chunk lengths {lengths} must be positive and sum to K = {k}")
+    bounds = np.cumsum([0, *lengths]).tolist()
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def _fp16_gemm_in_order(a, b):
+    """One unsplit fp16 GEMM of bit patterns: float32 sums in ascending ``k`` from p_0."""
     a32 = a.view(np.float16).astype(np.float32)
     b32 = b.view(np.float16).astype(np.float32)
     with np.errstate(invalid="ignore", over="ignore"):

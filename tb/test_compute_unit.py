@@ -89,3 +89,70 @@ def test_dual_unit_runs_int8_and_fp16_tiles(rng):
     got = run(unit, {0: a8.T, 1: a16.T}, {0: b8, 1: b16}, commands, 16)
     np.testing.assert_array_equal(got[0], int8_gemm(a8, b8))
     np.testing.assert_array_equal(got[1].view(np.uint32), fp16_gemm(a16, b16))
+
+
+@pytest.mark.parametrize("rows, cols, datapaths", [(1, 2, ("fp16",)), (2, 3, ("fp16",)),
+                                                   (2, 2, ("int8", "fp16"))])
+def test_fp16_tiles_accumulate_over_k_chunks(rng, rows, cols, datapaths):
+    """fp16 K split into chunks (one COMPUTE each, back to back, the first overwriting):
+    bit-exact against ``fp16_gemm(..., k_chunk=...)`` with signed zeros, Inf and NaN in the
+    operands. A 1-row array writes the same result row for every tile, as often as the
+    buffers let K = 1 tiles through."""
+    from tb.tiles import FP16_PATTERNS
+
+    depth = 6
+    unit = ComputeUnit(rows, cols, datapaths=datapaths, depth=depth, slots=2)
+    dual = len(datapaths) > 1
+    patterns = ["random", "specials", "cancelling", "zeros"]
+    a = [FP16_PATTERNS[patterns[s]](rng, (rows, depth)) for s in range(2)]
+    b = [FP16_PATTERNS[patterns[2 + s]](rng, (depth, cols)) for s in range(2)]
+    b[0][:, 0] = FP16_PATTERNS["random"](rng, (depth,))   # one column of plain values
+    # slot 0: chunks (a0 b0 k=6) (a1 b1 k=1) (a0 b1 k=3) (a1 b0 k=1) (a1 b1 k=1)
+    # slot 1: one K = 1 chunk, then a 6-long accumulation onto it
+    chunks = {0: [(0, 0, 6), (1, 1, 1), (0, 1, 3), (1, 0, 1), (1, 1, 1)],
+              1: [(1, 0, 1), (0, 0, 6)]}
+    if rows == 1:   # K = 1 tiles back to back on one slot
+        chunks[1] = [(0, 1, 1), (1, 0, 1), (1, 1, 1), (0, 0, 1)]
+    commands = []
+    for acc_slot in (0, 1):
+        for n, (sa, sb, k) in enumerate(chunks[acc_slot]):
+            command = {"a_slot": sa, "b_slot": sb, "k": k, "acc_slot": acc_slot,
+                       "accumulate": int(n > 0)}
+            if dual:
+                command["fp16"] = 1
+            commands.append(command)
+    if dual:    # an int8 tile between them (on slot 1, overwritten before the fp16 ones)
+        commands.insert(0, {"a_slot": 0, "b_slot": 0, "k": 2, "acc_slot": 1,
+                            "accumulate": 0, "fp16": 0})
+    got = run(unit, {s: a[s].T for s in range(2)}, {s: b[s] for s in range(2)}, commands, 16)
+    for acc_slot in (0, 1):
+        full_a = np.hstack([a[sa][:, :k] for sa, _, k in chunks[acc_slot]])
+        full_b = np.vstack([b[sb][:k] for _, sb, k in chunks[acc_slot]])
+        expected = fp16_gemm(full_a, full_b, k_chunk=[k for *_, k in chunks[acc_slot]])
+        np.testing.assert_array_equal(got[acc_slot].view(np.uint32), expected,
+                                      err_msg=f"result slot {acc_slot}")
+
+
+def test_fp16_accumulation_signed_zeros_and_specials():
+    """Directed chunk sums (one product each, K = 1 chunks on a 1 x 4 array): slot 0 holds
+    ``b0 + b1``, slot 1 ``((b0 - b0) + b1) - b1``, per column: -0 + -0 = -0, x + -x = +0,
+    Inf - Inf = NaN, Inf + finite = Inf, and a NaN operand."""
+    f16 = np.float16
+    unit = ComputeUnit(1, 4, datapaths=("fp16",), depth=1, slots=2)
+    a = {0: np.array([[1.0]], dtype=f16), 1: np.array([[-1.0]], dtype=f16)}
+    b = {0: np.array([[-0.0, np.inf, np.inf, np.nan]], dtype=f16),
+         1: np.array([[-0.0, -np.inf, 1.0, 0.5]], dtype=f16)}
+    chunks = {0: [(0, 0), (0, 1)], 1: [(0, 0), (1, 0), (0, 1), (1, 1)]}
+    commands = [{"a_slot": sa, "b_slot": sb, "k": 1, "acc_slot": slot, "accumulate": int(n > 0)}
+                for slot in (0, 1) for n, (sa, sb) in enumerate(chunks[slot])]
+    bits = {s: v.view(np.uint16) for s, v in a.items()}
+    got = run(unit, {s: v.T for s, v in bits.items()},
+              {s: v.view(np.uint16) for s, v in b.items()}, commands, 16)
+    expected = {0: [0x80000000, 0x7FC00000, 0x7F800000, 0x7FC00000],
+                1: [0x00000000, 0x7FC00000, 0x7FC00000, 0x7FC00000]}
+    for slot in (0, 1):
+        full_a = np.hstack([a[sa] for sa, _ in chunks[slot]])
+        full_b = np.vstack([b[sb] for _, sb in chunks[slot]])
+        golden = fp16_gemm(full_a, full_b, k_chunk=1)
+        np.testing.assert_array_equal(golden[0], expected[slot])
+        np.testing.assert_array_equal(got[slot].view(np.uint32)[0], golden[0])

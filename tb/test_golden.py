@@ -228,3 +228,83 @@ def test_fp16_gemm_keeps_negative_zero_and_canonical_nan():
     assert fp16_gemm(inf, ones).item() == CANONICAL_NAN32         # Inf - Inf
     with pytest.raises(TypeError, match="float16"):
         fp16_gemm(np.ones((1, 1)), np.ones((1, 1)))
+
+
+# --- fp16 accumulation across K splits ------------------------------------------------------
+
+
+def test_fp16_gemm_k_chunks_match_an_explicit_float32_loop(rng):
+    """Each chunk in ascending k from its first product, chunk sums added in order: written
+    out with NumPy float32 scalars, independent of the model's code."""
+    a = (rng.standard_normal((3, 23)) * np.exp2(rng.integers(-8, 8, (3, 23)))).astype(np.float16)
+    b = rng.standard_normal((23, 2)).astype(np.float16)
+    for k_chunk, lengths in ((5, [5, 5, 5, 5, 3]), ([1, 9, 13], [1, 9, 13]), (23, [23])):
+        got = fp16_gemm(a, b, k_chunk=k_chunk).view(np.float32)
+        for i in range(3):
+            for j in range(2):
+                acc, k0 = None, 0
+                for length in lengths:
+                    part = np.float32(a[i, k0]) * np.float32(b[k0, j])
+                    for kk in range(k0 + 1, k0 + length):
+                        part = np.float32(part + np.float32(a[i, kk]) * np.float32(b[kk, j]))
+                    acc = part if acc is None else np.float32(acc + part)
+                    k0 += length
+                assert got[i, j].tobytes() == acc.tobytes(), (k_chunk, i, j)
+
+
+def test_fp16_gemm_k_chunk_of_all_of_k_is_the_plain_gemm(rng):
+    a = rng.standard_normal((4, 17)).astype(np.float16)
+    b = rng.standard_normal((17, 3)).astype(np.float16)
+    plain = fp16_gemm(a, b)
+    for k_chunk in (None, 17, 100, [17]):
+        np.testing.assert_array_equal(fp16_gemm(a, b, k_chunk=k_chunk), plain)
+    # a real split rounds differently somewhere (chunk sums are rounded first)
+    assert (fp16_gemm(a, b, k_chunk=4) != plain).any()
+
+
+@pytest.mark.parametrize("k, k_chunk", [(64, 16), (1024, 256), (1000, 333), (300, 1)])
+def test_fp16_gemm_k_chunks_within_the_float32_error_bound(rng, k, k_chunk):
+    """A chunked sum is a summation tree in which every product passes through at most
+    d = (longest chunk - 1) + (chunks - 1) roundings: |C - exact| <= gamma_d * sum |a||b|."""
+    a = rng.standard_normal((8, k)).astype(np.float16)
+    b = rng.standard_normal((k, 8)).astype(np.float16)
+    got = fp16_gemm(a, b, k_chunk=k_chunk).view(np.float32).astype(np.float64)
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    exact = a64 @ b64
+    chunks = -(-k // k_chunk)
+    depth = (min(k_chunk, k) - 1) + (chunks - 1)
+    u = 2.0**-24
+    gamma = depth * u / (1 - depth * u)
+    bound = gamma * (np.abs(a64) @ np.abs(b64)) + 2.0**-60
+    assert (np.abs(got - exact) <= bound).all()
+
+
+def test_fp16_gemm_k_chunks_signed_zeros_specials_and_ties():
+    f16 = np.float16
+
+    def gemm(a_row, b_col, k_chunk):
+        a = np.array([a_row], dtype=f16)
+        b = np.array(b_col, dtype=f16).reshape(-1, 1)
+        return int(fp16_gemm(a, b, k_chunk=k_chunk).item())
+
+    # chunk sums -0 and -0: -0 + -0 = -0; an all -0 first chunk is not added to +0
+    assert gemm([-0.0, -0.0], [1.0, 1.0], 1) == 0x80000000
+    assert gemm([-0.0], [1.0], 1) == 0x80000000
+    assert gemm([-0.0, 0.0], [1.0, 1.0], 1) == 0                       # -0 + +0 = +0
+    assert gemm([1.0, -1.0], [3.0, 3.0], 1) == 0                       # x + -x = +0
+    assert gemm([np.inf, -np.inf], [1.0, 1.0], 1) == CANONICAL_NAN32   # Inf - Inf across chunks
+    assert gemm([np.inf, 65504.0], [1.0, 1.0], 1) == 0x7F800000        # Inf + finite
+    assert gemm([np.nan, 1.0], [1.0, 1.0], 1) == CANONICAL_NAN32
+    # (binary32 chunk sums cannot overflow: |sum| <= K * 65504**2; Inf comes from operands)
+    # ties to even between chunks: 2**24 + 1 (chunk sum 2**24, then 1) rounds to 2**24
+    assert gemm([2048.0, 1.0], [8192.0, 1.0], 1) == np.float32(2**24).view(np.uint32)
+    assert gemm([2048.0, 1.0], [8192.0, 1.0], None) == np.float32(2**24).view(np.uint32)
+    assert gemm([2048.0, 1.0, 1.0], [8192.0, 1.0, 1.0], [1, 2]) == \
+        np.float32(2**24 + 2).view(np.uint32)                          # 1 + 1 summed first
+
+
+@pytest.mark.parametrize("k_chunk", [0, -3, [2, 3], [3, 0, 1], True])
+def test_fp16_gemm_rejects_bad_k_chunks(k_chunk):
+    with pytest.raises((ValueError, TypeError)):
+        fp16_gemm(np.ones((1, 4), dtype=np.float16), np.ones((4, 1), dtype=np.float16),
+                  k_chunk=k_chunk)

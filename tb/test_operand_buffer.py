@@ -1,4 +1,5 @@
 """OperandBuffer in Amaranth's simulator: slot isolation, streaming, and backpressure."""
+import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
@@ -119,3 +120,78 @@ def test_result_buffer_overwrites_and_accumulates_with_wraparound(rng):
     sim.run()
     for slot in range(slots):
         assert got[slot] == [word(model[(slot, i)]) for i in range(depth)], f"slot {slot}"
+
+
+@pytest.mark.parametrize("depth", [1, 4])
+def test_result_buffer_accumulates_fp32_and_int32_back_to_back(rng, depth):
+    """fp32 accumulation with specials, mixed with int32 ones and overwrites, one write per
+    cycle, the same row again and again (depth 1: every write hits the row the previous
+    one is still adding into)."""
+    from amaranth.sim import Simulator
+
+    from hw.result_buffer import ResultBuffer
+    from tb.fp_vectors import FP32_SPECIALS
+    from tb.golden import fp32_add, wrap_int32
+
+    lanes, slots = 3, 2
+    buffer = ResultBuffer(lanes=lanes, depth=depth, slots=slots, fp32=True)
+    model = {(s, i): [0] * lanes for s in range(slots) for i in range(depth)}
+    specials = np.array(FP32_SPECIALS, dtype=np.uint32)
+    writes = []
+    for _ in range(150):
+        slot, index = int(rng.integers(0, slots)), int(rng.integers(0, depth))
+        if writes and rng.random() < 0.4:
+            slot, index = writes[-1][0], writes[-1][1]
+        values = rng.integers(0, 2**32, size=lanes, dtype=np.uint64).astype(np.uint32)
+        values[rng.random(lanes) < 0.3] = rng.choice(specials)
+        accumulate, fp32 = bool(rng.random() < 0.8), bool(rng.random() < 0.7)
+        writes.append((slot, index, [int(v) for v in values], accumulate, fp32))
+        old = np.array(model[(slot, index)], dtype=np.uint32)
+        if not accumulate:
+            new = values
+        elif fp32:
+            new = fp32_add(old, values)
+        else:
+            new = wrap_int32(old.view(np.int32).astype(np.int64) + values.view(np.int32))
+        model[(slot, index)] = [int(v) for v in np.asarray(new).view(np.uint32)]
+    got = {}
+
+    def word(values):
+        return sum((v & 0xFFFFFFFF) << (32 * n) for n, v in enumerate(values))
+
+    async def bench(ctx):
+        for slot, index, values, accumulate, fp32 in writes:
+            ctx.set(buffer.write, {"valid": 1, "slot": slot, "index": index,
+                                   "data": word(values), "accumulate": int(accumulate),
+                                   "fp32": int(fp32)})
+            await ctx.tick()
+        ctx.set(buffer.write.valid, 0)
+        await ctx.tick().repeat(buffer.write_latency)
+        ctx.set(buffer.words.ready, 1)
+        for slot in range(slots):
+            ctx.set(buffer.read.valid, 1)
+            ctx.set(buffer.read.payload, {"slot": slot, "count": depth})
+            await ctx.tick()
+            ctx.set(buffer.read.valid, 0)
+            rows = []
+            while len(rows) < depth:
+                if ctx.get(buffer.words.valid):
+                    rows.append(ctx.get(buffer.words.payload.data))
+                await ctx.tick()
+            got[slot] = rows
+
+    sim = Simulator(buffer)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    for slot in range(slots):
+        assert got[slot] == [word(model[(slot, i)]) for i in range(depth)], f"slot {slot}"
+
+
+def test_result_buffer_rejects_fp32_on_narrow_lanes():
+    from hw.result_buffer import ResultBuffer
+
+    with pytest.raises(ValueError, match="32-bit lanes"):
+        ResultBuffer(lanes=2, lane_width=16, depth=4, fp32=True)
+    with pytest.raises(ValueError, match="fp32"):
+        ResultBuffer(lanes=2, depth=4, fp32=1)
