@@ -10,9 +10,10 @@ PAGE = 4096
 
 def dma_command_layout(addr_width):
     """A 2-D transfer: ``rows`` rows of ``row_beats`` bus beats, row ``r`` starting at
-    ``addr + r * pitch`` (bytes). ``addr`` and ``pitch`` must be multiples of the bus width
-    in bytes and ``rows``, ``row_beats`` at least 1: the sequencer checks this (and the DMA
-    window) before it issues a command."""
+    ``addr + r * pitch`` (bytes). ``addr`` must be a multiple of the bus width in bytes, and
+    so must ``pitch`` when ``rows > 1`` (one row, e.g. a packed block, never uses it);
+    ``rows``, ``row_beats`` at least 1: the sequencer checks this (and the DMA window)
+    before it issues a command."""
     return data.StructLayout({
         "addr": addr_width, "pitch": addr_width, "rows": 16, "row_beats": 16,
     })
