@@ -147,3 +147,11 @@ def test_polls_the_status_register_while_idle(rng):
 def test_parameters_are_checked(kwargs, match):
     with pytest.raises(ValueError, match=match):
         HostBridge(**kwargs)
+
+
+def test_docs_carry_the_protocol_tables():
+    from pathlib import Path
+
+    from hw.bridge_protocol import markdown
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "fpga.md").read_text()
+    assert markdown() in doc, "docs/fpga.md is stale: paste `python -m hw.bridge_protocol`"
