@@ -50,10 +50,31 @@ def _align(value, to):
     return _ceil(value, to) * to
 
 
-def k_chunks(k, depth):
-    """``(chunk length, number of chunks)`` of a reduction of length ``k``."""
+def k_chunks(k, depth, quantum=1):
+    """``(chunk length, number of chunks)`` of a reduction of length ``k``: as few chunks
+    of at most ``depth`` as possible, equal but the last, each a multiple of ``quantum``
+    (packed operands: a chunk must start on a bus beat)."""
     count = _ceil(k, depth)
-    return _ceil(k, count), count
+    chunk = _align(_ceil(k, count), quantum)
+    if chunk > depth:
+        chunk = depth // quantum * quantum
+    return chunk, _ceil(k, chunk)
+
+
+@dataclass
+class _Placed:
+    """An operand in host memory: column blocks of ``lanes`` lanes, ``k`` rows each.
+
+    Row-major (``block == 0``): row ``k`` of block ``t`` at ``addr + k * pitch + t * width``.
+    Tiled (words narrower than a beat): block ``t`` is ``k`` packed rows at
+    ``addr + t * block``, ``pitch`` = the row size."""
+    addr: int
+    pitch: int
+    width: int
+    block: int = 0
+
+    def at(self, tile, k0):
+        return self.addr + k0 * self.pitch + tile * (self.block or self.width)
 
 
 @dataclass
@@ -66,8 +87,16 @@ class Output:
     n: int
     dtype: str          # numpy dtype of the stored elements
     kind: str           # int32, int8, float32, float16
+    tile: tuple = None  # (rows, cols, tiles_i, tiles_j, block bytes) when stored tile by tile
 
     def read(self, read_memory):
+        if self.tile is not None:
+            rows, cols, ti, tj, block = self.tile
+            raw = np.frombuffer(read_memory(self.addr, block * ti * tj), dtype=np.uint8)
+            size = rows * cols * np.dtype(self.dtype).itemsize
+            tiles = raw.reshape(ti * tj, block)[:, :size].copy().view(self.dtype)
+            full = tiles.reshape(ti, tj, rows, cols).transpose(0, 2, 1, 3)
+            return np.ascontiguousarray(full.reshape(ti * rows, tj * cols)[:self.m, :self.n])
         raw = read_memory(self.addr, self.pitch * self.m)
         rows = np.frombuffer(raw, dtype=np.uint8).reshape(self.m, self.pitch)
         width = np.dtype(self.dtype).itemsize * self.n
@@ -151,10 +180,6 @@ def _check(spec, config):
         raise UnsupportedError(f"this device has the {'+'.join(config.datapaths)} datapath"
                                f"{'s' if len(config.datapaths) > 1 else ''}, not {spec.dtype}: "
                                f"use a build with {spec.dtype}")
-    for what, lanes in (("A", config.rows), ("B", config.cols)):
-        if lanes * config.lane_bytes % config.beat_bytes:
-            raise UnsupportedError(f"{what} words of {lanes * config.lane_bytes} bytes are "
-                                   f"narrower than the {config.beat_bytes}-byte bus")
 
 
 def compile_gemms(specs, config, allocator):
@@ -166,7 +191,7 @@ def compile_gemms(specs, config, allocator):
     emit = _Emitter(config)
     program = Program([], [], [])
     beat = config.beat_bytes
-    rows, cols, lane = config.rows, config.cols, config.lane_bytes
+    rows, cols = config.rows, config.cols
 
     def place(array, what):
         data = np.ascontiguousarray(array).tobytes()
@@ -174,6 +199,19 @@ def compile_gemms(specs, config, allocator):
         program.allocations.append(at)
         program.buffers.append((at, data))
         return at
+
+    def place_blocks(matrix, lanes, what):
+        """``matrix`` (k x columns, host dtype) as row-major or, when a row of one block is
+        narrower than a beat, block by block (each block padded to whole beats)."""
+        k = matrix.shape[0]
+        width = lanes * matrix.dtype.itemsize
+        if width >= beat:
+            return _Placed(place(matrix, what), matrix.shape[1] * matrix.dtype.itemsize, width)
+        block = _align(k * width, beat)
+        tiles = np.ascontiguousarray(matrix.reshape(k, -1, lanes).transpose(1, 0, 2))
+        data = np.zeros((tiles.shape[0], block), dtype=np.uint8)
+        data[:, :k * width] = tiles.view(np.uint8).reshape(tiles.shape[0], -1)
+        return _Placed(place(data, what), width, width, block)
 
     try:
         for g, spec in enumerate(specs):
@@ -184,26 +222,36 @@ def compile_gemms(specs, config, allocator):
             at[:, :m] = spec.a.T
             bt = np.zeros((k, np_), dtype=host)
             bt[:, :n] = spec.b
-            a_addr = place(at, f"A of GEMM {g} ({k}x{mp})")
-            b_addr = place(bt, f"B of GEMM {g} ({k}x{np_})")
-            a_pitch, b_pitch = mp * lane, np_ * lane
-            p_addr = None
+            a = place_blocks(at, rows, f"A of GEMM {g} ({k}x{mp})")
+            b = place_blocks(bt, cols, f"B of GEMM {g} ({k}x{np_})")
+            p = None
             if spec.out == "int8":
-                zeros = np.zeros(np_, dtype=np.int64)
                 table = np.zeros((3, np_), dtype=np.int64)
-                table[0, :n] = spec.bias if spec.bias is not None else zeros[:n]
+                if spec.bias is not None:
+                    table[0, :n] = spec.bias
                 table[1, :n] = spec.multiplier
                 table[2, :n] = (spec.shift & 0x1F) | ((spec.zero_point & 0xFF) << 8)
-                p_addr = place((table & 0xFFFFFFFF).astype("<u4"), f"parameters of GEMM {g}")
-            c_pitch = _align(np_ * spec.out_bytes, beat)
-            c_addr = allocator.alloc(c_pitch * mp, f"C of GEMM {g} ({mp}x{np_})")
-            program.allocations.append(c_addr)
+                p = place_blocks((table & 0xFFFFFFFF).astype("<u4"), cols,
+                                 f"parameters of GEMM {g}")
+            row_bytes = cols * spec.out_bytes
             out_dtype = {"int32": "<i4", "float32": "<f4", "int8": "i1",
                          "float16": "<f2"}[spec.out]
-            program.outputs.append(Output(c_addr, c_pitch, m, n, out_dtype, spec.out))
+            ti, tj = mp // rows, np_ // cols
+            if row_bytes >= beat:
+                c_pitch = _align(np_ * spec.out_bytes, beat)
+                c = _Placed(allocator.alloc(c_pitch * mp, f"C of GEMM {g} ({mp}x{np_})"),
+                            c_pitch, row_bytes)
+                output = Output(c.addr, c_pitch, m, n, out_dtype, spec.out)
+            else:                  # packed rows: one block of whole beats per tile
+                block = _align(rows * row_bytes, beat)
+                c = _Placed(allocator.alloc(block * ti * tj, f"C of GEMM {g} ({mp}x{np_})"),
+                            row_bytes, row_bytes, block)
+                output = Output(c.addr, row_bytes, m, n, out_dtype, spec.out,
+                                (rows, cols, ti, tj, block))
+            program.allocations.append(c.addr)
+            program.outputs.append(output)
             program.macs += spec.macs
-            _emit_gemm(emit, spec, config, mp, np_, a_addr, a_pitch, b_addr, b_pitch, p_addr,
-                       c_addr, c_pitch)
+            _emit_gemm(emit, spec, config, ti, tj, a, b, p, c)
         emit.descriptors.append(encode(Opcode.END))
         program.descriptors = emit.descriptors
         program.tiles = emit.tile
@@ -217,12 +265,11 @@ def compile_gemms(specs, config, allocator):
     return program
 
 
-def _emit_gemm(emit, spec, config, mp, np_, a_addr, a_pitch, b_addr, b_pitch, p_addr,
-               c_addr, c_pitch):
-    rows, cols, lane = config.rows, config.cols, config.lane_bytes
+def _emit_gemm(emit, spec, config, tiles_i, tiles_j, a, b, p, c):
+    rows, beat = config.rows, config.beat_bytes
     k = spec.k
-    k_chunk, chunks = k_chunks(k, config.depth)
-    tiles_i, tiles_j = mp // rows, np_ // cols
+    quantum = max(beat // x.pitch if x.block else 1 for x in (a, b))
+    k_chunk, chunks = k_chunks(k, config.depth, quantum)
     fp16 = spec.dtype == "fp16"
     reuse_a = tiles_j >= tiles_i          # which operand stays loaded (K in one chunk)
     if reuse_a:
@@ -230,37 +277,35 @@ def _emit_gemm(emit, spec, config, mp, np_, a_addr, a_pitch, b_addr, b_pitch, p_
     else:
         order = [(i, j) for j in range(tiles_j) for i in range(tiles_i)]
 
-    def load_a(i, c):
+    def load(target, x, tile, c):
         k0 = c * k_chunk
-        return dict(target=Target.A, count=min(k_chunk, k - k0), pitch=a_pitch,
-                    addr=a_addr + k0 * a_pitch + i * rows * lane)
-
-    def load_b(j, c):
-        k0 = c * k_chunk
-        return dict(target=Target.B, count=min(k_chunk, k - k0), pitch=b_pitch,
-                    addr=b_addr + k0 * b_pitch + j * cols * lane)
+        return dict(target=target, count=min(k_chunk, k - k0), pitch=x.pitch,
+                    addr=x.at(tile, k0))
 
     previous_outer = None
     for i, j in order:
         outer = i if reuse_a else j
         new_outer = outer != previous_outer
         previous_outer = outer
-        for c in range(chunks):
+        for ch in range(chunks):
             loads = []
             if chunks > 1:
-                loads += [load_a(i, c), load_b(j, c)]
+                loads += [load(Target.A, a, i, ch), load(Target.B, b, j, ch)]
             elif reuse_a:
-                loads += [load_a(i, 0)] if new_outer else []
-                loads.append(load_b(j, 0))
+                loads += [load(Target.A, a, i, 0)] if new_outer else []
+                loads.append(load(Target.B, b, j, 0))
             else:
-                loads += [load_b(j, 0)] if new_outer else []
-                loads.append(load_a(i, 0))
-            if p_addr is not None and c == 0:
+                loads += [load(Target.B, b, j, 0)] if new_outer else []
+                loads.append(load(Target.A, a, i, 0))
+            if p is not None and ch == 0:
                 loads.append(dict(target=Target.PARAMS, slot=emit.tile % config.param_slots,
-                                  count=3, pitch=np_ * 4, addr=p_addr + j * cols * 4))
+                                  count=3, pitch=p.pitch, addr=p.at(j, 0)))
             emit.loads(loads)
-            emit.compute(k=min(k_chunk, k - c * k_chunk), fp16=fp16, first=c == 0,
-                         last=c == chunks - 1)
+            emit.compute(k=min(k_chunk, k - ch * k_chunk), fp16=fp16, first=ch == 0,
+                         last=ch == chunks - 1)
+        if c.block:
+            addr = c.addr + (i * tiles_j + j) * c.block
+        else:
+            addr = c.addr + i * rows * c.pitch + j * c.width
         emit.store(mode=spec.store_mode, relu=int(spec.relu), bias=int(spec.bias is not None),
-                   param_slot=emit.tile % config.param_slots,
-                   addr=c_addr + i * rows * c_pitch + j * cols * spec.out_bytes, pitch=c_pitch)
+                   param_slot=emit.tile % config.param_slots, addr=addr, pitch=c.pitch)

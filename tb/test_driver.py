@@ -16,13 +16,16 @@ from sw import (
     open_device,
 )
 from sw.allocator import Allocator
-from sw.compiler import compile_gemms
+from sw.compiler import compile_gemms, k_chunks
 from sw.gemm import gemm_spec
 from tb.golden import fp16_gemm, int8_gemm, requantize
 
 CONFIGS = {
     "8x8 int8": dict(rows=8, cols=8, depth=48),
     "4x8 dual": dict(rows=4, cols=8, datapaths=("int8", "fp16"), depth=40),
+    "4x4 dual 256": dict(rows=4, cols=4, datapaths=("int8", "fp16"), data_width=128,
+                         depth=40),
+    "16x16 int8 256": dict(rows=16, cols=16, data_width=256, depth=64),
     "16x16 int8 128": dict(rows=16, cols=16, data_width=128, depth=64, slots=3),
 }
 SHAPES = [(1, 1, 1), (1, 37, 1), (5, 3, 70), (33, 9, 17), (8, 48, 8), (9, 49, 9),
@@ -52,20 +55,26 @@ def test_int8_gemms_of_any_shape_match_the_golden_model(name, rng):
         assert dev.allocator.used == 0, "every job frees its host memory"
 
 
-def test_fp16_gemms_match_the_golden_model(rng):
-    dev = open_device("golden", **CONFIGS["4x8 dual"])
-    for m, k, n in [s for s in SHAPES if s[1] <= 40]:
+@pytest.mark.parametrize("name", ["4x8 dual", "4x4 dual 256"])
+def test_fp16_gemms_match_the_golden_model(name, rng):
+    """K beyond the buffer depth is split into chunks accumulated in fp32: the golden GEMM
+    with the compiler's chunk length is the reference."""
+    dev = open_device("golden", **CONFIGS[name])
+    cfg = dev.config
+    quantum = max(1, cfg.beat_bytes // (min(cfg.rows, cfg.cols) * cfg.lane_bytes))
+    for m, k, n in SHAPES:
         a = rng.standard_normal((m, k)).astype(np.float16)
         b = rng.standard_normal((k, n)).astype(np.float16)
         c = dev.matmul(a, b)
         assert c.dtype == np.float32
-        np.testing.assert_array_equal(c.view(np.uint32), fp16_gemm(a, b))
+        chunk, _ = k_chunks(k, cfg.depth, quantum)
+        np.testing.assert_array_equal(c.view(np.uint32), fp16_gemm(a, b, k_chunk=chunk))
         h = dev.matmul(a, b, out="float16")
         np.testing.assert_array_equal(h, c.astype(np.float16))
         # and close to float64 (sanity of the whole path, not only self-consistency)
         ref = a.astype(np.float64) @ b.astype(np.float64)
-        assert np.abs(c - ref).max() <= 1e-5 * (np.abs(a).astype(np.float64) @
-                                                np.abs(b).astype(np.float64)).max() + 1e-6
+        bound = k * 2.0**-23 * (np.abs(a).astype(np.float64) @ np.abs(b).astype(np.float64))
+        assert (np.abs(c - ref) <= bound + 1e-30).all()
 
 
 def test_a_batch_is_one_program_with_every_result(rng):

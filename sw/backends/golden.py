@@ -218,15 +218,28 @@ class GoldenTransport(Transport):
     def _row_bytes_load(self, target):
         return {0: self.rows * self.lane, 1: self.cols * self.lane}.get(target, 4 * self.cols)
 
-    def _region(self, addr, pitch, rows, row_bytes, bad_size):
+    def _footprint(self, addr, pitch, rows, row_bytes, load):
+        """Bytes the DMA touches from ``addr`` (docs/isa.md: row layouts), or None when the
+        pitch is not allowed."""
+        beat = self.beat
+        if row_bytes >= beat:
+            if pitch % beat or (rows > 1 and pitch < row_bytes):
+                return None
+            return (rows - 1) * pitch + row_bytes
+        if pitch == row_bytes:                                  # packed rows
+            return -(-rows * row_bytes // beat) * beat
+        if load and pitch % beat == 0 and (rows == 1 or pitch >= beat):   # strided
+            return (rows - 1) * pitch + beat
+        return None
+
+    def _region(self, addr, pitch, rows, row_bytes, bad_size, load):
         if rows == 0 or bad_size:
             return ERROR["BAD_SIZE"]
-        beat_mask = self.beat - 1
-        if addr & beat_mask or pitch & beat_mask or (rows > 1 and pitch < row_bytes):
+        span = self._footprint(addr, pitch, rows, row_bytes, load)
+        if addr % self.beat or span is None:
             return ERROR["MISALIGNED"]
-        last = addr + (rows - 1) * pitch + row_bytes
         base, limit = self._regs.get("WINDOW_BASE", 0), self._regs.get("WINDOW_LIMIT", 0)
-        if addr < base or last > limit or last > 1 << self.addr_width:
+        if addr < base or addr + span > limit or addr + span > 1 << self.addr_width:
             return ERROR["OUT_OF_WINDOW"]
         return 0
 
@@ -237,7 +250,7 @@ class GoldenTransport(Transport):
             bad = (f["count"] > (PARAM_WORDS if params else self.depth) or target > 2 or
                    f["slot"] >= (2 * self.slots if params else self.slots))
             return self._region(f["addr"], f["pitch"], f["count"],
-                                self._row_bytes_load(target), bad)
+                                self._row_bytes_load(target), bad, load=True)
         if opcode == Opcode.COMPUTE:
             fp16 = f["fp16"]
             bad = (f["k"] == 0 or f["k"] > self.depth or
@@ -249,14 +262,21 @@ class GoldenTransport(Transport):
             mode = f["mode"]
             bad = mode == 3 or f["slot"] >= self.slots or f["param_slot"] >= 2 * self.slots
             return self._region(f["addr"], f["pitch"], self.rows,
-                                self.cols * STORE_BYTES.get(mode, 4), bad)
+                                self.cols * STORE_BYTES.get(mode, 4), bad, load=False)
         return 0
 
     # --- units ---------------------------------------------------------------------------------
+    def _beats(self, pitch, count, row_bytes):
+        """Bus beats a transfer of ``count`` rows moves."""
+        if row_bytes >= self.beat:
+            return count * -(-row_bytes // self.beat)
+        if pitch == row_bytes:
+            return -(-count * row_bytes // self.beat)     # packed
+        return count                                      # strided: a beat per row
+
     def _rows(self, addr, pitch, count, row_bytes):
         index = addr + pitch * np.arange(count)[:, None] + np.arange(row_bytes)[None, :]
-        beats = -(-row_bytes // self.beat)
-        self._count("PERF_DMA_READ_BYTES", count * beats * self.beat)
+        self._count("PERF_DMA_READ_BYTES", self._beats(pitch, count, row_bytes) * self.beat)
         return self.memory[index]
 
     def _load(self, f):
@@ -309,8 +329,8 @@ class GoldenTransport(Transport):
         index = f["addr"] + f["pitch"] * np.arange(self.rows)[:, None] + \
             np.arange(data.shape[1])[None, :]
         self.memory[index] = data
-        beats = -(-data.shape[1] // self.beat)
-        self._count("PERF_DMA_WRITE_BYTES", self.rows * beats * self.beat)
+        self._count("PERF_DMA_WRITE_BYTES",
+                    self._beats(f["pitch"], self.rows, data.shape[1]) * self.beat)
 
 
 def register_value(transport, name):
