@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import DtypeError, ShapeError
+from .errors import DtypeError, ShapeError, UnsupportedError
 from .presets import preset as _preset
 from .quant import quantize_activations, quantize_weights
 
@@ -206,10 +206,10 @@ class LayerResult:
     backend: str
     matmuls: list
     jobs: list
-    input: np.ndarray
-    output: np.ndarray
-    reference: np.ndarray
-    wall_s: float
+    input: np.ndarray = field(repr=False)
+    output: np.ndarray = field(repr=False)
+    reference: np.ndarray = field(repr=False)
+    wall_s: float = 0.0
     raw: list = field(default_factory=list, repr=False)
 
     @property
@@ -253,14 +253,19 @@ class LayerResult:
             job = self.jobs[m.job]
             lines.append(f"{m.name:<10} {'x'.join(map(str, m.shape)):>16} {m.count:>3} "
                          f"{m.max_abs_err:>10.3g} {m.cosine:>9.6f} {m.job:>3} "
-                         f"{job.cycles:>10} {job.utilisation:>6.1%}")
+                         + (f"{job.cycles:>10} {job.utilisation:>6.1%}" if job.cycles
+                            else f"{'-':>10} {'-':>6}"))
         lines.append(f"{'output':<10} {f'{self.seq}x{p.d_model}':>16} {'':>3} "
                      f"{self.max_abs_err:>10.3g} {self.cosine:>9.6f} "
-                     f"{'all':>3} {self.cycles:>10} {self.utilisation:>6.1%}")
+                     f"{'all':>3} " + (f"{self.cycles:>10} {self.utilisation:>6.1%}"
+                                       if self.cycles else f"{'-':>10} {'-':>6}"))
         lines.append(f"{'update':<10} {'output - input':>16} {'':>3} {'':>10} "
                      f"{self.update_cosine:>9.6f}")
         lines.append(f"{self.device_matmuls} matmuls in {len(self.jobs)} device jobs, "
-                     f"{self.macs} MACs, {self.cycles} cycles, wall {self.wall_s:.2f} s")
+                     f"{self.macs} MACs, "
+                     + (f"{self.cycles} cycles" if self.cycles else
+                        "no cycle counts (this backend has no cycle model attached)")
+                     + f", wall {self.wall_s:.2f} s")
         return "\n".join(lines)
 
 
@@ -332,6 +337,11 @@ def run_layer(dev, p, seq=16, *, dtype="int8", seed=0, x=None, weights=None):
     p = _preset(p)
     if dtype not in DTYPES:
         raise DtypeError(f"dtype must be one of {DTYPES}, not {dtype!r}")
+    if not getattr(dev.config, dtype):
+        raise UnsupportedError(f"this device has no {dtype} datapath (it has "
+                               f"{', '.join(dev.config.datapaths)}): run the layer with "
+                               f"dtype={dev.config.datapaths[0]!r} or open a device built with "
+                               f"datapaths=('int8', 'fp16')")
     if not isinstance(seq, int) or seq < 1:
         raise ShapeError(f"seq must be an int >= 1, not {seq!r}")
     rng = np.random.default_rng(seed)

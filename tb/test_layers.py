@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from sw import open_device
+from sw import DtypeError, ShapeError, UnsupportedError, open_device
 from sw.layers import random_weights, reference_layer, run_layer
 from sw.presets import PRESETS, Preset, scaled
 
@@ -93,6 +93,7 @@ def test_a_layer_runs_every_matmul_on_the_device_close_to_float32(name, factor, 
     assert result.update_cosine > limits["update"]
     for m in result.matmuls:
         assert m.cosine > limits["matmul"], m
+        assert m.name in result.table()
     # the host side is the reference's own code: same input, float32 matmuls -> same layer
     w = random_weights(p, np.random.default_rng(seed))
     np.testing.assert_array_equal(reference_layer(result.input, w, p), result.reference)
@@ -117,6 +118,21 @@ def test_a_wrong_device_result_shows_in_the_comparison(seed):
     cosine = {m.name: m.cosine for m in result.matmuls}
     assert cosine["qk"] < 0 and cosine["mlp_down"] < 0
     assert result.max_abs_err > 5 * clean.max_abs_err
+
+
+def test_bad_layer_arguments_raise_specific_errors():
+    p = scaled("gpt2-small", 8)
+    dev = open_device("golden", rows=8, cols=8, depth=64)          # int8 only
+    with pytest.raises(UnsupportedError, match="no fp16 datapath.*datapaths=\\('int8', "
+                                               "'fp16'\\)"):
+        run_layer(dev, p, seq=4, dtype="fp16")
+    with pytest.raises(DtypeError, match="dtype must be one of"):
+        run_layer(dev, p, seq=4, dtype="int4")
+    with pytest.raises(ShapeError, match="seq must be"):
+        run_layer(dev, p, seq=0)
+    with pytest.raises(ShapeError, match=r"takes \(4, 96\)"):
+        run_layer(dev, p, seq=4, x=np.zeros((4, 95)))
+    assert dev.allocator.used == 0 and dev.last_stats is None      # nothing ran
 
 
 def test_rtl_layer_equals_the_golden_backend_bit_exactly():
