@@ -135,19 +135,34 @@ def test_bad_layer_arguments_raise_specific_errors():
     assert dev.allocator.used == 0 and dev.last_stats is None      # nothing ran
 
 
-def test_rtl_layer_equals_the_golden_backend_bit_exactly():
-    """A tiny GPT-2-small layer (d 48, 6 heads of 8, MLP 192, seq 8) on Verilator."""
+def test_full_size_gpt2_small_layer_on_the_golden_backend(seed):
+    """The real GPT-2-small widths (768, 12 x 64, 3072) at seq 16: under a second here."""
+    dev = open_device("golden", rows=16, cols=16, data_width=128, depth=1024)
+    result = run_layer(dev, "gpt2-small", seq=16, dtype="int8", seed=seed)
+    assert result.device_matmuls == len(_expected_matmuls(PRESETS["gpt2-small"], 16)) == 30
+    assert result.update_cosine > THRESHOLDS["int8"]["update"]
+    assert min(m.cosine for m in result.matmuls) > THRESHOLDS["int8"]["matmul"]
+
+
+RTL_BUILDS = {"int8": dict(rows=8, cols=8, depth=64),
+              "fp16": dict(rows=4, cols=8, datapaths=("int8", "fp16"), depth=40)}
+
+
+@pytest.mark.parametrize("dtype", sorted(RTL_BUILDS))
+def test_rtl_layer_equals_the_golden_backend_bit_exactly(dtype):
+    """A tiny GPT-2-small layer (d 48, 6 heads of 8, MLP 192, seq 8) on Verilator: int8 on
+    an 8x8 array, fp16 on a 4x8 dual-datapath one."""
     p = scaled("gpt2-small", 16)
-    config = dict(rows=8, cols=8, depth=64)
+    config = RTL_BUILDS[dtype]
     seed = int(os.environ["LOOM_SEED"])
-    gold = run_layer(open_device("golden", **config), p, seq=8, dtype="int8", seed=seed)
+    gold = run_layer(open_device("golden", **config), p, seq=8, dtype=dtype, seed=seed)
     with open_device("rtl", progress=False, seed=seed, **config) as dev:
-        rtl = run_layer(dev, p, seq=8, dtype="int8", seed=seed)
+        rtl = run_layer(dev, p, seq=8, dtype=dtype, seed=seed)
     print(rtl.table())
     assert len(rtl.raw) == len(gold.raw) == len(_expected_matmuls(p, 8))
     for got, expect in zip(rtl.raw, gold.raw, strict=True):
-        assert got.dtype == np.int32
-        np.testing.assert_array_equal(got, expect)
+        assert got.dtype == (np.int32 if dtype == "int8" else np.float32)
+        np.testing.assert_array_equal(got.view(np.uint32), expect.view(np.uint32))
     np.testing.assert_array_equal(rtl.output, gold.output)
     assert all(job.cycles > 0 for job in rtl.jobs)
     assert [j.macs for j in rtl.jobs] == [j.macs for j in gold.jobs]
