@@ -326,11 +326,12 @@ class _DeviceMatmuls:
         return out
 
 
-def run_layer(dev, p, seq=16, *, dtype="int8", seed=0, x=None, weights=None):
+def run_layer(dev, p, seq=16, *, dtype="int8", seed=0, rng=None, x=None, weights=None):
     """Run one layer of preset ``p`` (a :class:`~sw.presets.Preset` or its name) on ``dev``.
 
-    ``seq``: tokens; ``x``: ``seq x d_model`` input (default: N(0, 1) from ``seed``);
-    ``weights``: from :func:`random_weights` (default: drawn from ``seed``). Returns a
+    ``seq``: tokens; ``x``: ``seq x d_model`` input (default: N(0, 1) drawn after the
+    weights); ``weights``: from :func:`random_weights` (default: drawn from ``rng``, a
+    ``np.random.Generator``, or else from ``np.random.default_rng(seed)``). Returns a
     :class:`LayerResult` with the per-matmul and layer-output comparison against the
     float32 reference and the device's cycles (``dev.last_stats`` of each job).
     """
@@ -344,7 +345,7 @@ def run_layer(dev, p, seq=16, *, dtype="int8", seed=0, x=None, weights=None):
                                f"datapaths=('int8', 'fp16')")
     if not isinstance(seq, int) or seq < 1:
         raise ShapeError(f"seq must be an int >= 1, not {seq!r}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed) if rng is None else rng
     weights = random_weights(p, rng) if weights is None else weights
     x = rng.standard_normal((seq, p.d_model)).astype(np.float32) if x is None else \
         np.asarray(x, np.float32)

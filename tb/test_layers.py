@@ -167,3 +167,13 @@ def test_rtl_layer_equals_the_golden_backend_bit_exactly(dtype):
     assert all(job.cycles > 0 for job in rtl.jobs)
     assert [j.macs for j in rtl.jobs] == [j.macs for j in gold.jobs]
     assert 0 < rtl.utilisation <= 1
+
+
+def test_a_generator_or_a_seed_draws_the_same_layer(seed):
+    p = scaled("minilm-l6", 8)
+    dev = open_device("golden", rows=8, cols=8, depth=64)
+    by_seed = run_layer(dev, p, seq=4, seed=seed)
+    by_rng = run_layer(dev, p, seq=4, rng=np.random.default_rng(seed))
+    np.testing.assert_array_equal(by_seed.output, by_rng.output)
+    other = run_layer(dev, p, seq=4, seed=seed + 1)
+    assert not np.array_equal(other.input, by_seed.input)
