@@ -26,7 +26,7 @@ export YOWASP_CACHE_DIR ?= $(CURDIR)/build/yowasp-cache
 
 SEED_ARG = $(if $(SEED),--seed $(SEED),)
 
-.PHONY: help sim test test-full bench lint verilog pe-cost venv clean distclean
+.PHONY: help sim test test-full bench demo lint verilog pe-cost venv clean distclean
 
 help: ## list the targets
 	@echo "Loom make targets:"
@@ -62,6 +62,10 @@ verilog: $(STAMP) ## write the Verilog of every regression array, fp unit and So
 
 bench: $(STAMP) ## int8 GEMM 256x768x768 through the whole accelerator at 64/128/256-bit buses (slow)
 	$(PY) -m sim.bench $(SEED_ARG) $(BENCH_ARGS)
+
+demo: $(STAMP) ## a GPT-2-small layer (full width, seq 16) on a 16x16 array in Verilator vs float32
+	$(PY) -m sw.cli layer --preset gpt2-small --seq 16 --backend rtl --array 16x16 --bus 128 \
+		--depth 1024 $(SEED_ARG) $(DEMO_ARGS)
 
 pe-cost: $(STAMP) ## yosys + nextpnr cost of one int8 / fp16 / dual PE on ECP5-85F (LUT4, DSP, FF, Fmax)
 	$(PY) -m fpga.pe_cost

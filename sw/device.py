@@ -117,7 +117,8 @@ class Device:
         if self.progress:
             from tqdm import tqdm
             bar = tqdm(total=expected_cycles or timeout_cycles, unit="cyc", unit_scale=True,
-                       desc=f"{self.transport.name} job", leave=False)
+                       desc=f"{self.transport.name} job", leave=False, mininterval=1.0,
+                       disable=None)           # None: no bar when output is not a terminal
         waited = 0
         try:
             status = self.read_reg("STATUS")
