@@ -1,0 +1,572 @@
+"""Cycle model: predicts PERF_TOTAL_CYCLES of a descriptor program (all figures in cycles).
+
+``predict(descriptors, config)`` runs an event simulation of the accelerator at the level of
+commands, not gates, with the hardware's structure:
+
+* **Fetch.** The sequencer reads descriptors by DMA in batches of 4 (``_FETCH_BATCH``), a
+  batch only when the 8-entry descriptor queue has room for it, on the DMA reader it shares
+  with the LOAD unit. The reader runs one command at a time; when both want it, fetch wins
+  (``hw/accelerator.py: _share_reader``).
+* **Dispatch** is in order, one descriptor a cycle, into per-unit queues of 8; FENCE/END wait
+  until every unit is idle.
+* **Units** LOAD, COMPUTE and STORE each run one command at a time, in order, after taking
+  the tokens their ``wait_*`` flags ask for; tokens are given when a command ends
+  (``signal_*``), exactly the ISA's counting semaphores.
+* **DMA.** A read or write command is split into INCR bursts of at most 256 beats that never
+  cross a 4 KiB boundary, one burst per host row; at most 4 bursts are outstanding; data
+  moves at one beat per cycle per direction (slower when a beat carries several narrow
+  buffer words: the buffer takes one word a cycle). The first beat of a read burst arrives
+  ``read_latency`` cycles after its address; a write burst's response ``write_latency``
+  cycles after its last beat.
+* **COMPUTE** streams ``k`` operand beats, then the array drains: the last result row lands
+  ``rows + cols + rows - 1`` cycles after the last beat (``SystolicArray.latency`` plus the
+  rows), plus fixed pipeline cycles. The compute unit reports busy until then, so
+  COMPUTEs do not overlap each other.
+* **STORE** reads the parameter slot (int8 mode), then streams ``rows`` result rows through
+  the 3-stage post-processing pipeline to the DMA writer, and ends when every write response
+  is back.
+
+The fixed per-command overheads (:class:`Timing`) were measured on the Verilator RTL with
+cocotbext-axi ``AxiRam`` host memory (see ``tb/test_cycle_model.py`` and ``sim/sweep.py``);
+``Timing(read_latency=..., write_latency=...)`` models a slower memory. Not modelled: bus
+backpressure from anything but the latencies above, DRAM refresh/page effects, errors.
+"""
+import math
+from dataclasses import dataclass, field
+
+from hw.isa import DESCRIPTOR_BYTES, Opcode, Target, decode
+
+__all__ = ["Timing", "AXIRAM", "Prediction", "predict", "golden_model", "gemm_program",
+           "predict_gemm", "Projection", "project", "Projections",
+           "layer_gemms", "LAYERS", "projection_table"]
+
+_FETCH_BATCH = 4
+_QUEUE_DEPTH = 8
+_MAX_BURST = 256
+_OUTSTANDING = 4
+_PAGE = 4096
+_PARAM_WORDS = 3
+_POST_LATENCY = 3          # Requantizer.latency: every STORE mode goes through it
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Fixed latencies of the hardware and its memory, in cycles.
+
+    ``read_latency``: AR handshake to first R beat of a burst; ``write_latency``: last W beat
+    of a burst to its B response. The rest are pipeline cycles of the units (register stages
+    and FSM states), measured on the RTL: ``start``: CONTROL.start to the first fetch
+    request; ``dispatch``: a descriptor's last fetched beat to the moment its unit may start
+    it; ``load_issue``: LOAD taken to its DMA read granted; ``load_end``: last beat read to
+    the LOAD's tokens given; ``compute``: extra cycles of a COMPUTE besides ``k`` and the
+    array's ``2 * rows + cols - 1``; ``store_start``: STORE taken to its first write address
+    (plus 2 + 3 cycles more to read the int8 parameter words, ``store_params``);
+    ``store_data``: first result row requested to first beat at the writer; ``store_end``:
+    last write response to the STORE's tokens given; ``end``: END dispatch to done.
+    """
+    read_latency: int = 0
+    write_latency: int = 5
+    start: int = 1
+    dispatch: int = 5
+    load_issue: int = 1
+    load_end: int = 2
+    compute: int = 4
+    store_start: int = 2
+    store_params: int = 1
+    store_data: int = 5
+    store_end: int = 2
+    end: int = 2
+    token: int = 1
+
+
+#: calibrated against AxiRam (see module doc)
+AXIRAM = Timing()
+
+
+@dataclass
+class Prediction:
+    """A program's predicted run, in cycles.
+
+    ``cycles``: PERF_TOTAL_CYCLES (start to done). The breakdown: ``compute_cycles``: cycles
+    the array takes operand beats (sum of K, = PERF_ARRAY_ACTIVE_CYCLES);
+    ``fill_drain_cycles``: the array's fill/drain and the COMPUTE pipeline (busy without
+    taking beats); ``dma_read_cycles`` / ``dma_write_cycles``: cycles the reader / writer
+    moves data beats (both directions at one beat a cycle at most); ``fetch_cycles``: reader
+    cycles spent on descriptor fetches; ``load_busy_cycles``, ``store_busy_cycles``: busy time
+    of those units; ``macs``: MAC slots issued (rows * cols per beat).
+    """
+    cycles: int
+    compute_cycles: int = 0
+    fill_drain_cycles: int = 0
+    dma_read_cycles: int = 0
+    dma_write_cycles: int = 0
+    fetch_cycles: int = 0
+    load_busy_cycles: int = 0
+    store_busy_cycles: int = 0
+    macs: int = 0
+    descriptors: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def utilisation(self):
+        """Array-active cycles per total cycle (padding included)."""
+        return self.compute_cycles / self.cycles if self.cycles else 0.0
+
+
+def _bursts(addr, pitch, rows, row_beats, beat):
+    """Lengths in beats of the INCR bursts of a 2-D DMA command (one row after another,
+    <= 256 beats, no 4 KiB crossing)."""
+    out = []
+    # fast path: rows that are one burst each and never cross a page
+    for r in range(rows):
+        a = addr + r * pitch
+        left = row_beats
+        while left:
+            to_page = (_PAGE - a % _PAGE) // beat
+            n = min(left, _MAX_BURST, to_page)
+            out.append(n)
+            a += n * beat
+            left -= n
+    return out
+
+
+def _read_time(grant, bursts, rate, latency):
+    """Times each burst's last data beat is in, for a read of ``bursts`` granted at ``grant``:
+    addresses a cycle apart, at most 4 outstanding, data at ``rate`` cycles a beat."""
+    ar = grant
+    ends = []
+    data_end = grant
+    for i, n in enumerate(bursts):
+        ar = max(ar + 1, ends[i - _OUTSTANDING] if i >= _OUTSTANDING else 0)
+        start = max(ar + latency, data_end)
+        data_end = start + n * rate
+        ends.append(data_end)
+    return ends
+
+
+def _write_time(start, data_ready, bursts, rate, latency):
+    """Time the last write response of ``bursts`` is back: AW a cycle apart with at most 4
+    bursts awaiting responses, W beats at ``rate`` cycles each from ``data_ready`` on."""
+    aw = start
+    data_end = data_ready
+    responses = []
+    for i, n in enumerate(bursts):
+        aw = max(aw + 1, responses[i - _OUTSTANDING] if i >= _OUTSTANDING else 0)
+        first = max(aw + 1, data_end)
+        data_end = first + n * rate
+        responses.append(data_end + latency)
+    return max(responses) if responses else start
+
+
+class _Config:
+    """What the model needs of a :class:`~sw.config.HardwareConfig` (or any object with
+    ``rows, cols, beat_bytes, lane_bytes``)."""
+
+    def __init__(self, config):
+        self.rows, self.cols, self.beat = config.rows, config.cols, config.beat_bytes
+        self.lane = config.lane_bytes
+        self.row_bytes = {Target.A: self.rows * self.lane, Target.B: self.cols * self.lane,
+                          Target.PARAMS: 4 * self.cols}
+        self.store_bytes = {0: 4 * self.cols, 1: self.cols, 2: 2 * self.cols}
+
+
+def _load_shape(cfg, f):
+    """(bursts, cycles per beat, beats) of a LOAD."""
+    s, beat = cfg.row_bytes[Target(f["target"])], cfg.beat
+    count, pitch = f["count"], f["pitch"]
+    if s >= beat:
+        return _bursts(f["addr"], pitch, count, s // beat, beat), 1, count * s // beat
+    per_beat = beat // s
+    if pitch == s:            # packed block, one word a cycle into the buffer
+        beats = -(-count // per_beat)
+        return _bursts(f["addr"], beats * beat, 1, beats, beat), per_beat, beats
+    return _bursts(f["addr"], pitch, count, 1, beat), 1, count
+
+
+def _store_shape(cfg, f):
+    """(bursts, cycles per beat, beats) of a STORE."""
+    s, beat, rows = cfg.store_bytes[f["mode"]], cfg.beat, cfg.rows
+    if s >= beat:
+        return _bursts(f["addr"], f["pitch"], rows, s // beat, beat), 1, rows * s // beat
+    beats = rows * s // beat
+    return _bursts(f["addr"], beats * beat, 1, beats, beat), 1, beats
+
+
+def predict(descriptors, config, timing=AXIRAM):
+    """Predict the run of ``descriptors`` (32-byte descriptors, or ``(Opcode, fields)``
+    pairs from :func:`hw.isa.decode`) on ``config`` (:class:`~sw.config.HardwareConfig`).
+
+    Returns a :class:`Prediction` (cycles from start to done, and where they went).
+    """
+    cfg = _Config(config)
+    t_ = timing
+    prog = [decode(d) if isinstance(d, (bytes, bytearray)) else d for d in descriptors]
+    n = len(prog)
+    if n == 0:
+        return Prediction(cycles=0)
+    fetch_bursts = _bursts(0, DESCRIPTOR_BYTES, 1, DESCRIPTOR_BYTES // cfg.beat, cfg.beat) \
+        if DESCRIPTOR_BYTES >= cfg.beat else [1]
+
+    INF = math.inf
+    arrival = [INF] * n          # when descriptor i may be dispatched
+    # fetch state
+    next_fetch = 0
+    in_flight = 0
+    # reader
+    reader_free = 0
+    # dispatch
+    head = 0
+    last_pop = -INF
+    units = ("load", "compute", "store")
+    queue = {u: [] for u in units}          # (ready time, index)
+    qhead = {u: 0 for u in units}
+    free_at = {u: 0 for u in units}         # when the unit may take its next command
+    running = {u: None for u in units}      # (end time, fields) or pending load
+    load_req = None                         # (request time, fields) waiting for the reader
+    tokens = {k: [] for k in ("l2c", "c2l", "c2s", "s2c")}
+    taken = {k: 0 for k in tokens}
+    chain = {"load": (None, "c2l", None, "l2c"), "compute": ("l2c", "s2c", "c2l", "c2s"),
+             "store": ("c2s", None, "s2c", None)}
+    unit_of = {Opcode.LOAD: "load", Opcode.COMPUTE: "compute", Opcode.STORE: "store"}
+    stats = dict(compute=0, fill=0, read=0, write=0, fetch=0, load_busy=0, store_busy=0,
+                 macs=0)
+    done = None
+    t = 0
+    guard = 0
+    while done is None:
+        guard += 1
+        if guard > 50 * n + 1000:
+            raise RuntimeError("cycle model made no progress (a deadlocked program?)")
+        moved = True
+        while moved:
+            moved = False
+            # units finishing: give tokens
+            for u in units:
+                r = running[u]
+                if r is not None and r[0] is not None and r[0] <= t:
+                    end, f = r
+                    _, _, give_prev, give_next = chain[u]
+                    if give_prev and f.get("signal_prev"):
+                        tokens[give_prev].append(end + t_.token)
+                    if give_next and f.get("signal_next"):
+                        tokens[give_next].append(end + t_.token)
+                    running[u] = None
+                    free_at[u] = end + 1
+                    moved = True
+            # reader grant: fetch first
+            if reader_free <= t:
+                if t >= t_.start and next_fetch < n and \
+                        in_flight + _FETCH_BATCH <= _QUEUE_DEPTH:
+                    batch = min(_FETCH_BATCH, n - next_fetch)
+                    ends = _read_time(t, fetch_bursts * batch, 1, t_.read_latency)
+                    per = len(fetch_bursts)
+                    for j in range(batch):
+                        # each descriptor is usable once its last beat is in
+                        arrival[next_fetch + j] = ends[(j + 1) * per - 1] + t_.dispatch
+                    end = ends[-1]
+                    stats["fetch"] += end - t
+                    next_fetch += batch
+                    in_flight += batch
+                    reader_free = end + 1
+                    moved = True
+                elif load_req is not None and load_req[0] <= t:
+                    _, f = load_req
+                    bursts, rate, beats = _load_shape(cfg, f)
+                    end = _read_time(t, bursts, rate, t_.read_latency)[-1]
+                    stats["read"] += beats
+                    reader_free = end + 1
+                    running["load"] = (end + t_.load_end, f)
+                    stats["load_busy"] += end + t_.load_end - f["_start"]
+                    load_req = None
+                    moved = True
+            # dispatch
+            if head < n and arrival[head] <= t and last_pop + 1 <= t:
+                op, f = prog[head]
+                if op in unit_of:
+                    u = unit_of[op]
+                    if len(queue[u]) - qhead[u] < _QUEUE_DEPTH:
+                        queue[u].append((t + 1, f, op))
+                        head += 1
+                        in_flight -= 1
+                        last_pop = t
+                        moved = True
+                elif op in (Opcode.FENCE, Opcode.END):
+                    idle = all(running[u] is None and qhead[u] == len(queue[u])
+                               and free_at[u] <= t for u in units)
+                    if idle:
+                        head += 1
+                        in_flight -= 1
+                        last_pop = t
+                        moved = True
+                        if op == Opcode.END:
+                            done = t + t_.end
+                else:
+                    raise ValueError(f"descriptor {head}: unknown opcode {op!r}")
+            # units starting
+            for u in units:
+                if running[u] is not None or free_at[u] > t or qhead[u] == len(queue[u]):
+                    continue
+                ready, f, op = queue[u][qhead[u]]
+                if ready > t:
+                    continue
+                wp, wn, _, _ = chain[u]
+                need = [k for k, flag in ((wp, "wait_prev"), (wn, "wait_next"))
+                        if k and f.get(flag)]
+                if any(len(tokens[k]) <= taken[k] or tokens[k][taken[k]] > t for k in need):
+                    continue
+                for k in need:
+                    taken[k] += 1
+                qhead[u] += 1
+                moved = True
+                if u == "load":
+                    f = {**f, "_start": t}
+                    load_req = (t + t_.load_issue, f)
+                    running[u] = (None, f)
+                elif u == "compute":
+                    k = f["k"]
+                    drain = 2 * cfg.rows + cfg.cols - 1 + t_.compute
+                    running[u] = (t + k + drain, f)
+                    stats["compute"] += k
+                    stats["fill"] += drain
+                    stats["macs"] += k * cfg.rows * cfg.cols
+                else:
+                    bursts, rate, beats = _store_shape(cfg, f)
+                    first = t + t_.store_start + (t_.store_params if f["mode"] == 1 else 0)
+                    end = _write_time(first, first + t_.store_data, bursts, rate,
+                                      t_.write_latency) + t_.store_end
+                    running[u] = (end, f)
+                    stats["write"] += beats
+                    stats["store_busy"] += end - t
+        if done is not None:
+            break
+        # next event
+        cands = [reader_free, t_.start, last_pop + 1]
+        if head < n:
+            cands.append(arrival[head])
+        if load_req is not None:
+            cands.append(load_req[0])
+        for u in units:
+            r = running[u]
+            if r is not None and r[0] is not None:
+                cands.append(r[0])
+            cands.append(free_at[u])
+            if qhead[u] < len(queue[u]):
+                cands.append(queue[u][qhead[u]][0])
+        for k, lst in tokens.items():
+            if taken[k] < len(lst):
+                cands.append(lst[taken[k]])
+        future = [c for c in cands if c > t and c != INF]
+        if not future:
+            raise RuntimeError("cycle model deadlocked: the program waits for a token "
+                               "that is never given")
+        t = min(future)
+    return Prediction(cycles=int(done), compute_cycles=stats["compute"],
+                      fill_drain_cycles=stats["fill"], dma_read_cycles=stats["read"],
+                      dma_write_cycles=stats["write"], fetch_cycles=int(stats["fetch"]),
+                      load_busy_cycles=int(stats["load_busy"]),
+                      store_busy_cycles=int(stats["store_busy"]), macs=stats["macs"],
+                      descriptors=n)
+
+
+def golden_model(transport):
+    """The ``cycle_model`` hook of :class:`~sw.backends.golden.GoldenTransport`: its
+    descriptors -> predicted PERF_TOTAL_CYCLES for that transport's configuration."""
+    from types import SimpleNamespace
+    cfg = SimpleNamespace(rows=transport.rows, cols=transport.cols, beat_bytes=transport.beat,
+                          lane_bytes=transport.lane)
+    return lambda descriptors: predict(descriptors, cfg).cycles
+
+
+# --- projections -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Spec:
+    """What :func:`sw.compiler._emit_gemm` reads of a GEMM (no data)."""
+    m: int
+    k: int
+    n: int
+    out: str = "int8"
+    dtype: str = "int8"
+    relu: bool = False
+    bias: object = None
+
+    @property
+    def store_mode(self):
+        return {"int32": 0, "int8": 1, "float32": 0, "float16": 2}[self.out]
+
+    @property
+    def out_bytes(self):
+        return {"int32": 4, "int8": 1, "float32": 4, "float16": 2}[self.out]
+
+
+def gemm_program(m, k, n, config, *, out="int8", outer=None):
+    """The descriptors ``sw.compiler`` emits for an ``m x k x n`` GEMM on ``config``, without
+    placing any data (addresses laid out from 0 as the compiler would). ``outer`` limits the
+    outer loop (row-blocks when A is reused, column-blocks when B is) for extrapolation.
+    Returns ``(descriptors, outer blocks of the full GEMM)``."""
+    from hw.isa import encode
+
+    from .compiler import _align, _emit_gemm, _Emitter, _Placed
+    rows, cols, beat, lane = config.rows, config.cols, config.beat_bytes, config.lane_bytes
+    spec = _Spec(m, k, n, out)
+    mp, np_ = _align(m, rows), _align(n, cols)
+    ti, tj = mp // rows, np_ // cols
+    reuse_a = tj >= ti
+    full_outer = ti if reuse_a else tj
+    if outer is not None:
+        if reuse_a:
+            ti = min(ti, outer)
+        else:
+            tj = min(tj, outer)
+    at = [0]
+
+    def placed(kk, columns, lanes, width_bytes):
+        width = lanes * width_bytes
+        base = _align(at[0], beat)
+        if width >= beat:
+            at[0] = base + kk * columns * width_bytes
+            return _Placed(base, columns * width_bytes, width)
+        block = _align(kk * width, beat)
+        at[0] = base + block * (columns // lanes)
+        return _Placed(base, width, width, block)
+
+    a = placed(k, mp, rows, lane)
+    b = placed(k, np_, cols, lane)
+    p = placed(3, np_, cols, 4) if out == "int8" else None
+    row_bytes = cols * spec.out_bytes
+    if row_bytes >= beat:
+        c = _Placed(_align(at[0], beat), _align(np_ * spec.out_bytes, beat), row_bytes)
+    else:
+        c = _Placed(_align(at[0], beat), row_bytes, row_bytes, _align(rows * row_bytes, beat))
+    emit = _Emitter(config)
+    _emit_gemm(emit, spec, config, ti, tj, a, b, p, c)
+    from hw.isa import Opcode as _Op
+    emit.descriptors.append(encode(_Op.END))
+    return emit.descriptors, full_outer
+
+
+def predict_gemm(m, k, n, config, *, out="int8", timing=AXIRAM, exact_limit=4):
+    """Predicted cycles of one ``m x k x n`` int8 GEMM compiled by ``sw.compiler``.
+
+    Up to ``exact_limit`` outer blocks the whole program is simulated; beyond, the program
+    is periodic in its outer loop, so blocks 2 and 3 give the per-block cost and the total
+    is extrapolated linearly (exact for this compiler's loop order up to a few cycles)."""
+    descriptors, outer = gemm_program(m, k, n, config, out=out, outer=exact_limit)
+    if outer <= exact_limit:
+        return predict(descriptors, config, timing)
+    two = predict(gemm_program(m, k, n, config, out=out, outer=2)[0], config, timing)
+    three = predict(gemm_program(m, k, n, config, out=out, outer=3)[0], config, timing)
+    scale = outer - 2
+
+    def ext(name):
+        x, y = getattr(two, name), getattr(three, name)
+        return x + scale * (y - x)
+    return Prediction(**{name: int(ext(name)) for name in (
+        "cycles", "compute_cycles", "fill_drain_cycles", "dma_read_cycles",
+        "dma_write_cycles", "fetch_cycles", "load_busy_cycles", "store_busy_cycles", "macs",
+        "descriptors")}, extra={"extrapolated_from_blocks": 3, "outer_blocks": outer})
+
+
+def layer_gemms(preset="gpt2-small", seq=512):
+    """The int8 GEMMs of one transformer layer of ``preset`` (a name of
+    :data:`sw.presets.PRESETS` or a Preset) at sequence ``seq``: a list of
+    ``(name, M, K, N, count, output)``. Q, K and V are one fused GEMM; QK^T and AV run per
+    head (``count`` = heads); scores leave as int32 (host softmax), the rest requantised int8;
+    SwiGLU's gate and up are two GEMMs of the same shape."""
+    from .presets import preset as get_preset
+    p = get_preset(preset)
+    d, hd, heads = p.d_model, p.head_dim, p.n_heads
+    gemms = [("QKV", seq, d, 3 * d, 1, "int8"),
+             ("QK^T", seq, hd, seq, heads, "int32"),
+             ("AV", seq, seq, hd, heads, "int8"),
+             ("out proj", seq, d, d, 1, "int8")]
+    if p.mlp == "swiglu":
+        gemms.append(("MLP gate+up", seq, d, p.d_mlp, 2, "int8"))
+    else:
+        gemms.append(("MLP up", seq, d, p.d_mlp, 1, "int8"))
+    gemms.append(("MLP down", seq, p.d_mlp, d, 1, "int8"))
+    return gemms
+
+
+#: the layers the brief asks for: GPT-2 small and a 7B-class (Llama-style) layer
+LAYERS = ("gpt2-small", "llama-7b-style")
+
+
+@dataclass
+class Projection:
+    """One projected GEMM (or layer total): cycles, seconds at ``mhz``, GOPS (2 ops a MAC),
+    utilisation = useful MACs / (rows * cols * cycles)."""
+    layer: str
+    gemm: str
+    array: str
+    bus_bits: int
+    mhz: float
+    macs: int
+    cycles: int
+
+    @property
+    def seconds(self):
+        return self.cycles / (self.mhz * 1e6)
+
+    @property
+    def gops(self):
+        return 2 * self.macs / self.seconds / 1e9 if self.cycles else 0.0
+
+
+class Projections(list):
+    """A list of :class:`Projection`; ``str()`` is :func:`projection_table`."""
+
+    def __str__(self):
+        return projection_table(self)
+
+
+def project(preset="gpt2-small", *, seq=512, array=None, arrays=((16, 16), (32, 32), (128, 128)),
+            bus=None, bus_bits=(128,), mhz=(200,), depth=1024, timing=AXIRAM):
+    """Predict every int8 GEMM of a layer of ``preset`` (:func:`layer_gemms`) at sequence
+    ``seq`` for each array size (``array=(rows, cols)`` or several ``arrays``), AXI bus width
+    in bits (``bus`` or several ``bus_bits``) and clock in MHz (one value or several).
+    Returns :class:`Projections`: one row per GEMM plus a ``total`` row per configuration;
+    ``print()`` it for the table.
+
+    Assumptions: the ``sw.compiler`` program (double buffering, 2 slots, operand ``depth``
+    words per slot), QK^T and AV per head as separate GEMMs run back to back (count times
+    one head's cycles; the few cycles consecutive GEMMs could overlap are ignored), host
+    memory with AxiRam's latencies unless ``timing`` says otherwise, bus and array on one
+    clock. Utilisation = useful MACs / (rows * cols * cycles)."""
+    from .config import HardwareConfig
+    arrays = [array] if array is not None else list(arrays)
+    bus_bits = [bus] if bus is not None else list(bus_bits)
+    mhz = [mhz] if isinstance(mhz, (int, float)) else list(mhz)
+    gemms = layer_gemms(preset, seq)
+    name = preset if isinstance(preset, str) else preset.name
+    out = Projections()
+    for rows, cols in arrays:
+        for bits in bus_bits:
+            config = HardwareConfig(rows=rows, cols=cols, int8=True, fp16=False,
+                                    beat_bytes=bits // 8, addr_bits=64, depth=depth, slots=2)
+            preds = [(g, predict_gemm(m, k, n, config, out=o, timing=timing), m * k * n * cnt,
+                      cnt) for g, m, k, n, cnt, o in gemms]
+            for f in mhz:
+                total_c = total_m = 0
+                for g, p, macs, cnt in preds:
+                    out.append(Projection(name, g, f"{rows}x{cols}", bits, f, macs,
+                                          p.cycles * cnt))
+                    total_c += p.cycles * cnt
+                    total_m += macs
+                out.append(Projection(name, "total", f"{rows}x{cols}", bits, f, total_m,
+                                      total_c))
+    return out
+
+
+def projection_table(projections):
+    """A text table of :func:`project`'s rows."""
+    head = (f"{'layer':<15} {'gemm':<12} {'array':>7} {'bus':>4} {'MHz':>5} {'GMAC':>8} "
+            f"{'cycles':>13} {'time ms':>9} {'GOPS':>8} {'util':>6}")
+    lines = [head, "-" * len(head)]
+    for p in projections:
+        r, c = map(int, p.array.split("x"))
+        util = p.macs / (r * c * p.cycles) if p.cycles else 0.0
+        lines.append(f"{p.layer:<15} {p.gemm:<12} {p.array:>7} {p.bus_bits:>4} {p.mhz:>5g} "
+                     f"{p.macs / 1e9:>8.3f} {p.cycles:>13,} {1e3 * p.seconds:>9.3f} "
+                     f"{p.gops:>8.1f} {100 * util:>5.1f}%")
+    return "\n".join(lines)
