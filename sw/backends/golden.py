@@ -69,7 +69,7 @@ class GoldenTransport(Transport):
                                       | int("fp16" in self.datapaths) << 17)
         self._regs["BUS_CONFIG"] = self.beat | addr_width << 8
         self._regs["BUFFER_CONFIG"] = depth | (rows * slots) << 16
-        from sw.cycle_model import golden_model   # lazy: the model imports hw.isa
+        from sw.cycle_model import golden_model  # lazy: the model imports hw.isa
         self.cycle_model = golden_model(self)   # PERF_TOTAL_CYCLES = its prediction
 
     # --- Transport -------------------------------------------------------------------------
