@@ -34,7 +34,7 @@ help: ## list the targets
 		awk -F'\t' '{ printf "  make %-10s %s\n", $$1, $$2 }'
 	@echo "Variables: SEED=N (repeat a random run), JOBS=N (parallelism, default 2),"
 	@echo "           WAVES=1 (VCD under build/sim/<config>/), PYTEST_ARGS='...',"
-	@echo "           BENCH_ARGS='--m 64 --n 128' (a quicker make bench)"
+	@echo "           BENCH_ARGS='--m 64 --n 128', SWEEP_ARGS='--quick' (a quicker make bench)"
 
 venv: $(STAMP) ## create/refresh .venv with the whole toolchain (done automatically)
 
@@ -60,8 +60,9 @@ lint: $(STAMP) ## verilator --lint-only -Wall on the generated Verilog (one waiv
 verilog: $(STAMP) ## write the Verilog of every regression array, fp unit and SoC block under build/verilog/
 	$(PY) -m sim.lint --generate-only
 
-bench: $(STAMP) ## int8 GEMM 256x768x768 through the whole accelerator at 64/128/256-bit buses (slow)
+bench: $(STAMP) ## GEMM 256x768x768 per bus width, then the cycle-model shape sweep + plots (slow)
 	$(PY) -m sim.bench $(SEED_ARG) $(BENCH_ARGS)
+	$(PY) -m sim.sweep $(SEED_ARG) $(SWEEP_ARGS)
 
 demo: $(STAMP) ## a GPT-2-small layer (full width, seq 16) on a 16x16 array in Verilator vs float32
 	$(PY) -m sw.cli layer --preset gpt2-small --seq 16 --backend rtl --array 16x16 --bus 128 \
