@@ -58,7 +58,8 @@ class Timing:
     and FSM states), measured on the RTL: ``start``: CONTROL.start to the first fetch
     request; ``dispatch``: a descriptor's last fetched beat to the moment its unit may start
     it; ``load_issue``: LOAD taken to its DMA read granted; ``load_end``: last beat read to
-    the LOAD's tokens given; ``compute``: extra cycles of a COMPUTE besides ``k`` and the
+    the LOAD's tokens given (``wide_word`` more when a buffer word takes several beats);
+    ``compute``: extra cycles of a COMPUTE besides ``k`` and the
     array's ``2 * rows + cols - 1``; ``store_start``: STORE taken to its first write address
     (plus 2 + 3 cycles more to read the int8 parameter words, ``store_params``);
     ``store_data``: first result row requested to first beat at the writer; ``store_end``:
@@ -76,6 +77,7 @@ class Timing:
     store_data: int = 5
     store_end: int = 2
     end: int = 2
+    wide_word: int = 1
     token: int = 1
 
 
@@ -275,8 +277,11 @@ def predict(descriptors, config, timing=AXIRAM):
                     end = _read_time(t, bursts, rate, t_.read_latency)[-1]
                     stats["read"] += beats
                     reader_free = end + 1
-                    running["load"] = (end + t_.load_end, f)
-                    stats["load_busy"] += end + t_.load_end - f["_start"]
+                    # words of several beats: one more register stage (BeatsToWords)
+                    wide = cfg.row_bytes[Target(f["target"])] > cfg.beat
+                    finish = end + t_.load_end + (t_.wide_word if wide else 0)
+                    running["load"] = (finish, f)
+                    stats["load_busy"] += finish - f["_start"]
                     load_req = None
                     moved = True
             # dispatch
