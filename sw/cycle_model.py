@@ -53,17 +53,25 @@ _POST_LATENCY = 3          # Requantizer.latency: every STORE mode goes through 
 class Timing:
     """Fixed latencies of the hardware and its memory, in cycles.
 
-    ``read_latency``: AR handshake to first R beat of a burst; ``write_latency``: last W beat
-    of a burst to its B response. The rest are pipeline cycles of the units (register stages
-    and FSM states), measured on the RTL: ``start``: CONTROL.start to the first fetch
-    request; ``dispatch``: a descriptor's last fetched beat to the moment its unit may start
-    it; ``load_issue``: LOAD taken to its DMA read granted; ``load_end``: last beat read to
-    the LOAD's tokens given (``wide_word`` more when a buffer word takes several beats);
-    ``compute``: extra cycles of a COMPUTE besides ``k`` and the
-    array's ``2 * rows + cols - 1``; ``store_start``: STORE taken to its first write address
-    (plus 2 + 3 cycles more to read the int8 parameter words, ``store_params``);
-    ``store_data``: first result row requested to first beat at the writer; ``store_end``:
-    last write response to the STORE's tokens given; ``end``: END dispatch to done.
+    Memory: ``read_latency``: cycles a read burst's first data beat comes after the cycle
+    its address is issued, beyond the one the model always counts (0 for AxiRam, which
+    answers in the next cycle); ``write_latency``: last W beat of a burst to its B response.
+    The rest are pipeline cycles of the units (register stages and FSM states), measured on
+    the RTL with single-command programs (``end`` alone, LOADs of 1/8/64 words, COMPUTEs of
+    k = 1/8/64, STOREs per mode, and chains of two or three with tokens) and then fitted on
+    whole GEMM programs: ``start``: CONTROL.start to the first fetch request;
+    ``dispatch``: a descriptor's last fetched beat to its entry in its unit's queue;
+    ``load_issue``: LOAD taken to its DMA read granted; ``load_end``: last beat read to the
+    LOAD's tokens given (``wide_word`` more when a buffer word takes several beats:
+    ``BeatsToWords`` registers it); ``params``: extra cycles of a LOAD of requantisation
+    parameters (fitted on the int8 sweeps: such LOADs cost about 2 cycles more inside
+    programs than alone; cause not isolated); ``fetch_gap``: reader cycles lost after a
+    descriptor fetch (0 measured); ``compute``: cycles of a COMPUTE besides ``k`` and the
+    array's ``2 * rows + cols - 1``; ``store_start``: STORE taken to its first write
+    address (``store_params`` more in int8 mode, which reads the parameter words first);
+    ``store_data``: cycles from then to the first beat at the writer; ``store_end``: last
+    write response to the STORE's tokens given; ``end``: END dispatch to done; ``token``:
+    a command's end to its token being usable.
     """
     read_latency: int = 0
     write_latency: int = 5
@@ -78,6 +86,8 @@ class Timing:
     store_end: int = 2
     end: int = 2
     wide_word: int = 1
+    fetch_gap: int = 0
+    params: int = 2
     token: int = 1
 
 
@@ -269,7 +279,7 @@ def predict(descriptors, config, timing=AXIRAM):
                     stats["fetch"] += end - t
                     next_fetch += batch
                     in_flight += batch
-                    reader_free = end + 1
+                    reader_free = end + 1 + t_.fetch_gap
                     moved = True
                 elif load_req is not None and load_req[0] <= t:
                     _, f = load_req
@@ -279,7 +289,8 @@ def predict(descriptors, config, timing=AXIRAM):
                     reader_free = end + 1
                     # words of several beats: one more register stage (BeatsToWords)
                     wide = cfg.row_bytes[Target(f["target"])] > cfg.beat
-                    finish = end + t_.load_end + (t_.wide_word if wide else 0)
+                    finish = end + t_.load_end + (t_.wide_word if wide else 0) + \
+                        (t_.params if Target(f["target"]) == Target.PARAMS else 0)
                     running["load"] = (finish, f)
                     stats["load_busy"] += finish - f["_start"]
                     load_req = None
