@@ -49,6 +49,7 @@ def simulate(buffer, writes, reads, ready_rate, rng, timeout=20_000):
 
 
 @pytest.mark.parametrize("ready_rate", [1.0, 0.5])
+
 def test_streams_the_requested_words_of_each_slot(rng, ready_rate):
     depth, slots = 32, 3
     buffer = OperandBuffer(width=24, depth=depth, slots=slots)
@@ -102,17 +103,7 @@ def test_result_buffer_overwrites_and_accumulates_with_wraparound(rng):
         ctx.set(buffer.write.valid, 0)
         await ctx.tick()
         ctx.set(buffer.words.ready, 1)
-        for slot in range(slots):
-            ctx.set(buffer.read.valid, 1)
-            ctx.set(buffer.read.payload, {"slot": slot, "count": depth})
-            await ctx.tick()
-            ctx.set(buffer.read.valid, 0)
-            rows = []
-            while len(rows) < depth:
-                if ctx.get(buffer.words.valid):
-                    rows.append(ctx.get(buffer.words.payload.data))
-                await ctx.tick()
-            got[slot] = rows
+        got.update(await _read_slots(ctx, buffer, slots, depth))
 
     sim = Simulator(buffer)
     sim.add_clock(1e-8)
@@ -168,17 +159,7 @@ def test_result_buffer_accumulates_fp32_and_int32_back_to_back(rng, depth):
         ctx.set(buffer.write.valid, 0)
         await ctx.tick().repeat(buffer.write_latency)
         ctx.set(buffer.words.ready, 1)
-        for slot in range(slots):
-            ctx.set(buffer.read.valid, 1)
-            ctx.set(buffer.read.payload, {"slot": slot, "count": depth})
-            await ctx.tick()
-            ctx.set(buffer.read.valid, 0)
-            rows = []
-            while len(rows) < depth:
-                if ctx.get(buffer.words.valid):
-                    rows.append(ctx.get(buffer.words.payload.data))
-                await ctx.tick()
-            got[slot] = rows
+        got.update(await _read_slots(ctx, buffer, slots, depth))
 
     sim = Simulator(buffer)
     sim.add_clock(1e-8)
@@ -195,3 +176,20 @@ def test_result_buffer_rejects_fp32_on_narrow_lanes():
         ResultBuffer(lanes=2, lane_width=16, depth=4, fp32=True)
     with pytest.raises(ValueError, match="fp32"):
         ResultBuffer(lanes=2, depth=4, fp32=1)
+
+
+async def _read_slots(ctx, buffer, slots, depth):
+    """Stream every slot of a result buffer out; ``{slot: [row data, ...]}``."""
+    got = {}
+    for slot in range(slots):
+        ctx.set(buffer.read.valid, 1)
+        ctx.set(buffer.read.payload, {"slot": slot, "count": depth})
+        await ctx.tick()
+        ctx.set(buffer.read.valid, 0)
+        rows = []
+        while len(rows) < depth:
+            if ctx.get(buffer.words.valid):
+                rows.append(ctx.get(buffer.words.payload.data))
+            await ctx.tick()
+        got[slot] = rows
+    return got
