@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from hw.requantizer import Requantizer
+from hw.serial_requantizer import SerialRequantizer
 from sim.vector_harness import VectorHarness
 from tb.golden import INT32_MAX, INT32_MIN, requantize
 
@@ -99,4 +100,55 @@ def test_requantizer_mutant_is_caught(rng, mutant):
     harness = VectorHarness(mutant(), "requantizer_mutant_floor", latency=Requantizer.latency)
     cases = random_cases(rng, 100_000)
     got = run_rtl(harness, *cases)
+    assert (got != requantize(*cases[:5], relu=cases[5])).any()
+
+
+_GROUP = 68     # cycles given to each value of the serial requantiser (its latency is <= 65)
+
+
+class UnsignedSerialRequantizer(SerialRequantizer):
+    """Mutant: the last multiply step adds instead of subtracting (the multiplier's top bit
+    read with weight +2**31, as if unsigned)."""
+
+    def _top_bit_subtracts(self):
+        return False
+
+
+def run_serial(harness, acc, multiplier, shift, zero_point, bias, relu):
+    """One value every ``_GROUP`` cycles, inputs held; returns (results, latency per value)."""
+    u32 = 0xFFFFFFFF
+    n = len(acc)
+    repeat = lambda v: np.repeat(np.asarray(v).astype(np.int64), _GROUP)  # noqa: E731
+    valid = np.zeros(n * _GROUP, dtype=np.uint64)
+    valid[::_GROUP] = 1
+    out = harness.run(acc=repeat(acc) & u32, bias=repeat(bias) & u32,
+                      multiplier=repeat(multiplier) & u32, shift=repeat(shift),
+                      zero_point=repeat(zero_point) & 0xFF,
+                      relu=repeat(relu.astype(np.int64)), valid_in=valid)
+    hits = np.nonzero(out["valid_out"] == 1)[0]
+    assert len(hits) == n, f"{len(hits)} results for {n} values"
+    assert (hits // _GROUP == np.arange(n)).all(), "a result fell outside its value's group"
+    assert (out["ready"][_GROUP - 1::_GROUP] == 1).all(), "not idle again within the group"
+    result = ((out["result"][hits].astype(np.int64) + 128) % 256) - 128
+    return result, hits % _GROUP
+
+
+def test_serial_requantizer_matches_golden_and_its_latency(rng):
+    harness = VectorHarness(SerialRequantizer(), "serial_requantizer", latency=1)
+    cases = random_cases(rng, 10_000)
+    got, latency = run_serial(harness, *cases)
+    expected = requantize(*cases[:5], relu=cases[5])
+    bad = np.nonzero(got != expected)[0]
+    assert len(bad) == 0, (f"{len(bad)} differ; first: inputs "
+                           f"{[int(c[bad[0]]) for c in cases]}, got {got[bad[0]]}, "
+                           f"expected {expected[bad[0]]}")
+    # valid_out rises latency + shift cycles after the take (the record with valid_in)
+    assert (latency + 1 == SerialRequantizer.latency + cases[2]).all()
+
+
+def test_serial_requantizer_mutant_is_caught(rng):
+    harness = VectorHarness(UnsignedSerialRequantizer(), "serial_requantizer_mutant",
+                            latency=1)
+    cases = random_cases(rng, 2_000)
+    got, _ = run_serial(harness, *cases)
     assert (got != requantize(*cases[:5], relu=cases[5])).any()
