@@ -103,7 +103,7 @@ class Sequencer(wiring.Component):
             fetch.payload.rows.eq(batch),
             fetch.payload.row_beats.eq(DESCRIPTOR_BYTES // self.beat_bytes),
         ]
-        popped = Signal()
+        popped = Signal(2)       # descriptors leaving the check stages (dispatched or dropped)
         m.d.sync += in_flight.eq(in_flight + Mux(fetch.valid & fetch.ready, batch, 0) - popped)
         with m.If(fetch.valid & fetch.ready):
             m.d.sync += [to_fetch.eq(to_fetch - batch),
@@ -136,11 +136,11 @@ class Sequencer(wiring.Component):
                                                give_next, unit))
         all_idle = Cat(*idle_units).all()
 
-        # --- dispatch ------------------------------------------------------------------------
-        d = queue.r_data
+        # --- check (two register stages), then dispatch --------------------------------------
+        consume = Signal()       # dispatch takes the checked descriptor
+        d, head_valid, check_code, dropped = self._check_stages(m, queue, consume, restart)
         opcode = d[:8]
-        check_code = self._check(m, d, opcode)
-        m.d.comb += popped.eq(queue.r_en)
+        m.d.comb += popped.eq(consume + dropped)
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
@@ -153,13 +153,13 @@ class Sequencer(wiring.Component):
                     with m.Else():
                         m.next = "DISPATCH"
             with m.State("DISPATCH"):
-                with m.If(queue.r_rdy):
+                with m.If(head_valid):
                     with m.If(check_code != 0):
                         m.d.sync += [self.error.eq(1), self.error_code.eq(check_code)]
                         m.next = "ABORT"
                     with m.Elif((opcode == Opcode.FENCE.value) | (opcode == Opcode.END.value)):
                         with m.If(all_idle):
-                            m.d.comb += queue.r_en.eq(1)
+                            m.d.comb += consume.eq(1)
                             with m.If(opcode == Opcode.END.value):
                                 m.d.sync += [self.done.eq(1), running.eq(0)]
                                 m.next = "IDLE"
@@ -171,7 +171,7 @@ class Sequencer(wiring.Component):
                                 decoded = self._decode(m, d, op, getattr(self, f"{unit}_cmd"))
                                 m.d.comb += [fifo.w_data.eq(decoded),
                                              fifo.w_en.eq(fifo.w_rdy),
-                                             queue.r_en.eq(fifo.w_rdy)]
+                                             consume.eq(fifo.w_rdy)]
             with m.State("ABORT"):
                 # stop everything new; wait for what runs to finish, then go idle
                 with m.If(all_idle):
@@ -191,9 +191,79 @@ class Sequencer(wiring.Component):
                       ("wait_prev", "wait_next", "signal_prev", "signal_next")))
         return Cat(payload.as_value(), flags)
 
-    def _check(self, m, d, opcode):
-        """Error code of the descriptor at the queue head (0 if it may run)."""
+    def _check_stages(self, m, queue, consume, restart):
+        """The descriptor check as two register stages between the queue and dispatch.
+
+        Stage 1 registers the descriptor with its span ``(rows - 1) * pitch`` (LOAD: rows =
+        ``count``; STORE: the array's rows): the low ``addr_width`` bits and whether it is
+        larger, and whether the 64-bit address has bits above ``addr_width``. Stage 2 does
+        the rest of the check in ``addr_width + 2``-bit arithmetic and registers the error
+        code. A stage advances when the next one is empty or being emptied (one descriptor a
+        cycle, two cycles of latency). ``restart`` drops what the stages hold.
+
+        Returns the checked descriptor, its valid, its error code (``_check``) and how many
+        descriptors were dropped this cycle.
+        """
+        aw = self.addr_width
+        width = 8 * DESCRIPTOR_BYTES
+        # Same fields at the same bits for LOAD and STORE.
+        for name in ("addr", "pitch"):
+            assert {(f.bit, f.width) for op in (Opcode.LOAD, Opcode.STORE)
+                    for f in FIELDS[op] if f.name == name} == {
+                        (f.bit, f.width) for f in FIELDS[Opcode.LOAD] if f.name == name}
+        # The window as this stage compares it: clamped to 2**aw (addresses are below it).
+        window_base = Signal(range((1 << aw) + 1))
+        window_limit = Signal(range((1 << aw) + 1))
+        m.d.sync += [window_base.eq(Mux(self.window_base > (1 << aw), 1 << aw,
+                                        self.window_base)),
+                     window_limit.eq(Mux(self.window_limit > (1 << aw), 1 << aw,
+                                         self.window_limit))]
+
+        s1_valid, s1_desc = Signal(), Signal(width, name="s1_desc")
+        s1_span, s1_span_big, s1_addr_big = Signal(aw), Signal(), Signal()
+        s2_valid, s2_desc, s2_code = Signal(), Signal(width, name="s2_desc"), Signal(8)
+        advance2 = s1_valid & (~s2_valid | consume)
+        advance1 = queue.r_rdy & (~s1_valid | advance2) & ~restart
+
+        # Stage 1. Only rows the later size check lets through (1 .. max(depth, 3) for a
+        # LOAD) need a right span, so the multiplier takes the low bits of count - 1.
+        d = queue.r_data
+        count_bits = (max(self.depth, 3) - 1).bit_length()
+        count_m1 = Signal(count_bits)
+        rows_m1 = Signal(max(count_bits, (self.rows - 1).bit_length()))
+        span = Signal(len(rows_m1) + 32)
+        m.d.comb += [
+            count_m1.eq(_field(d, Opcode.LOAD, "count") - 1),
+            rows_m1.eq(Mux(d[:8] == Opcode.STORE.value, self.rows - 1, count_m1)),
+            span.eq(rows_m1 * _field(d, Opcode.LOAD, "pitch")),
+        ]
+        m.d.comb += queue.r_en.eq(advance1)
+        with m.If(advance1):
+            m.d.sync += [s1_valid.eq(1), s1_desc.eq(d), s1_span.eq(span),
+                         s1_span_big.eq((span >> aw) != 0),
+                         s1_addr_big.eq((_field(d, Opcode.LOAD, "addr") >> aw) != 0)]
+        with m.Elif(advance2):
+            m.d.sync += s1_valid.eq(0)
+
+        # Stage 2
+        code = self._check(m, s1_desc, s1_desc[:8], s1_span, s1_span_big, s1_addr_big,
+                           window_base, window_limit)
+        with m.If(advance2):
+            m.d.sync += [s2_valid.eq(1), s2_desc.eq(s1_desc), s2_code.eq(code)]
+        with m.Elif(consume):
+            m.d.sync += s2_valid.eq(0)
+
+        dropped = Signal(2)
+        with m.If(restart):
+            m.d.sync += [s1_valid.eq(0), s2_valid.eq(0)]
+            m.d.comb += dropped.eq(s1_valid + s2_valid)
+        return s2_desc, s2_valid, s2_code, dropped
+
+    def _check(self, m, d, opcode, span, span_big, addr_big, window_base, window_limit):
+        """Error code of descriptor ``d`` (0 if it may run), given stage 1's span and flags
+        and the clamped window."""
         code = Signal(8)
+        window = (span, span_big, addr_big, window_base, window_limit)
         with m.Switch(opcode):
             with m.Case(Opcode.LOAD.value):
                 count, addr, pitch = (_field(d, Opcode.LOAD, n) for n in ("count", "addr",
@@ -206,7 +276,8 @@ class Sequencer(wiring.Component):
                             self._check_region(
                                 m, code, addr, pitch, count, row_bytes,
                                 count > (3 if params else self.depth),
-                                load_slot >= (self.param_slots if params else self.slots))
+                                load_slot >= (self.param_slots if params else self.slots),
+                                *window)
                     with m.Default():
                         m.d.comb += code.eq(ERROR["BAD_SIZE"])
             with m.Case(Opcode.COMPUTE.value):
@@ -228,7 +299,7 @@ class Sequencer(wiring.Component):
                         with m.Case(mode):
                             self._check_region(m, code, _field(d, Opcode.STORE, "addr"),
                                                _field(d, Opcode.STORE, "pitch"), self.rows,
-                                               lane_bytes * self.cols, 0, slot_bad,
+                                               lane_bytes * self.cols, 0, slot_bad, *window,
                                                packed_only=True)
                     with m.Default():
                         m.d.comb += code.eq(ERROR["BAD_SIZE"])
@@ -242,8 +313,8 @@ class Sequencer(wiring.Component):
         """Bytes of a host row (one buffer word) of targets A, B and PARAMS."""
         return (self.rows * self.lane_bytes, self.cols * self.lane_bytes, 4 * self.cols)
 
-    def _check_region(self, m, code, addr, pitch, rows, row_bytes, too_big, slot_bad, *,
-                      packed_only=False):
+    def _check_region(self, m, code, addr, pitch, rows, row_bytes, too_big, slot_bad, span,
+                      span_big, addr_big, window_base, window_limit, *, packed_only=False):
         """Sizes, alignment, then the whole footprint inside the DMA window.
 
         ``rows`` host rows of ``row_bytes`` (a constant) at ``addr + n * pitch``. ``addr``
@@ -252,31 +323,44 @@ class Sequencer(wiring.Component):
         (``pitch == row_bytes``: one block of ``ceil(rows * row_bytes / beat)`` whole beats)
         or, unless ``packed_only`` (stores: no byte strobes), strided with a ``pitch`` as
         for wide rows, each row read as one whole beat. The window check covers every whole
-        beat the DMA will touch.
+        beat the DMA will touch: ``[addr, last)`` inside ``[window_base, window_limit)``
+        and below ``2**addr_width``.
+
+        ``span`` is ``(rows - 1) * pitch`` modulo ``2**addr_width``, ``span_big`` whether it
+        is larger, ``addr_big`` whether ``addr`` is; the window comes clamped to
+        ``2**addr_width``. Then the footprint ends beyond ``2**addr_width`` if ``addr_big``
+        (or ``span_big`` where the span counts), else ``last`` is exact in ``addr_width + 2``
+        bits, and ``addr < base``, ``last > limit or last > 2**addr_width`` are
+        ``addr < clamped base`` and ``last > clamped limit``.
         """
         beat = self.beat_bytes
         mask = beat - 1
-        last = Signal(66, name="footprint_end")     # one past the last byte touched
+        low = addr[:self.addr_width]
+        last = Signal(self.addr_width + 2, name="footprint_end")  # one past the last byte
         beat_pitch = ((pitch & mask) == 0) & ((rows <= 1) | (pitch >= row_bytes))
         if row_bytes >= beat:
             pitch_ok = beat_pitch
-            m.d.comb += last.eq(addr + (rows - 1) * pitch + row_bytes)
+            beyond = addr_big | span_big
+            m.d.comb += last.eq(low + span + row_bytes)
         else:
             shift = (beat // row_bytes).bit_length() - 1
             packed = pitch == row_bytes
-            block = ((rows + (1 << shift) - 1) >> shift) * beat     # whole beats read
+            # whole beats read; rows past the size check need not be right
+            count = rows if isinstance(rows, int) else rows[:(max(self.depth, 3)).bit_length()]
+            block = ((count + (1 << shift) - 1) >> shift) * beat
             if packed_only:
                 pitch_ok = packed
-                m.d.comb += last.eq(addr + block)
+                beyond = addr_big
+                m.d.comb += last.eq(low + block)
             else:
                 pitch_ok = packed | beat_pitch
-                m.d.comb += last.eq(Mux(packed, addr + block, addr + (rows - 1) * pitch + beat))
+                beyond = addr_big | (span_big & ~packed)
+                m.d.comb += last.eq(Mux(packed, low + block, low + span + beat))
         with m.If((rows == 0) | too_big | slot_bad):
             m.d.comb += code.eq(ERROR["BAD_SIZE"])
         with m.Elif(((addr & mask) != 0) | ~pitch_ok):
             m.d.comb += code.eq(ERROR["MISALIGNED"])
-        with m.Elif((addr < self.window_base) | (last > self.window_limit) |
-                    (last > (1 << self.addr_width))):
+        with m.Elif(beyond | (low < window_base) | (last > window_limit)):
             m.d.comb += code.eq(ERROR["OUT_OF_WINDOW"])
 
     def _unit_front(self, m, fifo, port, busy, tokens, takes, gives, wait_prev, wait_next,
