@@ -1,5 +1,8 @@
-"""A Python model of the host bridge behind a serial-port-like object, with fault injection,
-and a port object that runs the real HostBridge in Amaranth's simulator."""
+"""Serial-port-like objects for the serial backend's tests: a Python model of the host bridge
+with fault injection, and ports that run the real HostBridge (or a whole design at its UART
+pins) in Amaranth's simulator. All share the pyserial surface of :class:`BytePort`.
+
+(``sim/board_sim.py`` has the same surface for the board design in Verilator.)"""
 from amaranth.sim import Simulator
 
 from hw.bridge_protocol import (
@@ -13,14 +16,83 @@ from hw.bridge_protocol import (
     status_code,
 )
 
-__all__ = ["ModelPort", "SimulatedBridgePort", "UartPinPort"]
+__all__ = ["BytePort", "ModelPort", "SimulatedPort", "SimulatedBridgePort", "UartPinPort"]
 
 _BY_CODE = {}
 for _name in ("INFO", "CSR_READ", "CSR_WRITE", "MEM_READ", "MEM_WRITE"):
     _BY_CODE[command(_name).code] = command(_name)
 
 
-class ModelPort:
+class BytePort:
+    """The pyserial surface the serial backend uses: ``write(data)``, ``read(n)`` (at most
+    ``n`` bytes, fewer after a timeout), ``timeout``, ``reset_input_buffer()``, ``close()``.
+
+    Bytes the device sent wait in ``_out``; ``read`` first calls :meth:`_fill` to let the
+    device produce up to ``n`` of them.
+    """
+
+    def __init__(self):
+        self.timeout = 1.0
+        self._out = bytearray()
+
+    def write(self, data):
+        raise NotImplementedError
+
+    def _fill(self, n):
+        """Let the device answer until ``_out`` holds ``n`` bytes or it times out."""
+
+    def read(self, n):
+        self._fill(n)
+        data, self._out = bytes(self._out[:n]), self._out[n:]
+        return data
+
+    def reset_input_buffer(self):
+        self._out.clear()
+
+    def close(self):
+        pass
+
+
+class SimulatedPort(BytePort):
+    """A :class:`BytePort` in front of ``design`` in Amaranth's simulator (``sim``, 100 MHz;
+    more testbenches can be added to it). ``write`` queues bytes in ``_in`` for the
+    subclass's testbenches; ``read(n)`` runs the simulation in steps of ``step`` cycles until
+    ``n`` bytes came out or ``timeout_cycles`` passed (a serial timeout);
+    ``reset_input_buffer`` first lets ``quiet_cycles`` pass."""
+
+    step = 100
+    quiet_cycles = 0
+
+    def __init__(self, design, timeout_cycles):
+        super().__init__()
+        self.timeout_cycles = timeout_cycles
+        self._in = bytearray()
+        self.sim = Simulator(design)
+        self.sim.add_clock(1e-8)
+        self._cycles = 0
+
+    def run(self, cycles):
+        """Let ``cycles`` clock cycles pass."""
+        self._cycles += cycles
+        self.sim.run_until(self._cycles * 1e-8)
+
+    def write(self, data):
+        self._in += data
+        return len(data)
+
+    def _fill(self, n):
+        cycles = 0
+        while len(self._out) < n and cycles < self.timeout_cycles:
+            self.run(self.step)
+            cycles += self.step
+
+    def reset_input_buffer(self):
+        if self.quiet_cycles:
+            self.run(self.quiet_cycles)
+        super().reset_input_buffer()
+
+
+class ModelPort(BytePort):
     """What a serial port to a board would do, with the bridge modelled in Python.
 
     ``registers`` (offset -> word; offsets in ``bad_registers`` answer a bus error) and
@@ -30,12 +102,12 @@ class ModelPort:
     """
 
     def __init__(self, memory_size=4096, clock_hz=24_000_000, max_words=16, timeout=0.01):
+        super().__init__()
         self.registers, self.bad_registers = {}, set()
         self.memory = bytearray(memory_size)
         self.clock_hz, self.max_words, self.timeout = clock_hz, max_words, timeout
         self.corrupt_requests = self.corrupt_replies = self.drop_replies = 0
         self.requests = []            # (command name, addr, count) executed
-        self._out = bytearray()
 
     # the pyserial surface
     def write(self, data):
@@ -53,16 +125,6 @@ class ModelPort:
             reply[-3] ^= 0x01
         self._out += reply
         return len(data)
-
-    def read(self, n):
-        data, self._out = bytes(self._out[:n]), self._out[n:]
-        return data
-
-    def reset_input_buffer(self):
-        self._out.clear()
-
-    def close(self):
-        pass
 
     # the bridge
     def _execute(self, frame):
@@ -105,7 +167,7 @@ class ModelPort:
         return encode_reply(status_code("OK"), tag, out)
 
 
-class SimulatedBridgePort:
+class SimulatedBridgePort(SimulatedPort):
     """A serial-port-like object in front of a :class:`~hw.host_bridge.HostBridge` running in
     Amaranth's simulator, its CSR and memory ports on
     :class:`~tb.bridge_tb.LiteSubordinate` models (``csr``, ``mem``).
@@ -114,15 +176,13 @@ class SimulatedBridgePort:
     ``n`` reply bytes came out or ``timeout_cycles`` passed (a serial timeout).
     """
 
+    quiet_cycles = 1000
+
     def __init__(self, bridge, csr, mem, rng, timeout_cycles=4000):
+        super().__init__(bridge, timeout_cycles)
         self.bridge, self.csr, self.mem = bridge, csr, mem
-        self.timeout, self.timeout_cycles = 1.0, timeout_cycles
-        self._in, self._out = bytearray(), bytearray()
-        self._sim = Simulator(bridge)
-        self._sim.add_clock(1e-8)
-        self._time = 0.0
-        self._sim.add_testbench(self._feeder, background=True)
-        self._sim.add_testbench(self._drain, background=True)
+        self.sim.add_testbench(self._feeder, background=True)
+        self.sim.add_testbench(self._drain, background=True)
 
         async def csr_model(ctx):
             await csr.run(ctx, bridge.csr, rng)
@@ -130,8 +190,8 @@ class SimulatedBridgePort:
         async def mem_model(ctx):
             await mem.run(ctx, bridge.mem, rng)
 
-        self._sim.add_testbench(csr_model, background=True)
-        self._sim.add_testbench(mem_model, background=True)
+        self.sim.add_testbench(csr_model, background=True)
+        self.sim.add_testbench(mem_model, background=True)
 
     async def _feeder(self, ctx):
         while True:
@@ -153,41 +213,18 @@ class SimulatedBridgePort:
                 self._out.append(ctx.get(self.bridge.tx.payload))
             await ctx.tick()
 
-    def write(self, data):
-        self._in += data
-        return len(data)
 
-    def read(self, n):
-        cycles = 0
-        while len(self._out) < n and cycles < self.timeout_cycles:
-            self._time += 100e-8
-            self._sim.run_until(self._time)
-            cycles += 100
-        data, self._out = bytes(self._out[:n]), self._out[n:]
-        return data
-
-    def reset_input_buffer(self):
-        self._time += 1000e-8
-        self._sim.run_until(self._time)
-        self._out.clear()
-
-    def close(self):
-        pass
-
-
-class UartPinPort:
+class UartPinPort(SimulatedPort):
     """A serial-port-like object driving a design's UART pins in Amaranth's simulator:
     ``write`` bytes go out 8N1 on ``rx`` at ``divisor`` cycles per bit, and bytes the design
     sends on ``tx`` are decoded for ``read(n)``, which gives up after ``timeout_cycles``.
     ``dut`` has ``rx`` and ``tx`` ports; its other testbenches can be added to ``sim``."""
 
+    step = 200
+
     def __init__(self, dut, divisor, timeout_cycles=20_000):
+        super().__init__(dut, timeout_cycles)
         self.dut, self.divisor = dut, divisor
-        self.timeout, self.timeout_cycles = 1.0, timeout_cycles
-        self._in, self._out = bytearray(), bytearray()
-        self.sim = Simulator(dut)
-        self.sim.add_clock(1e-8)
-        self._time = 0.0
         self.sim.add_testbench(self._send, background=True)
         self.sim.add_testbench(self._receive, background=True)
 
@@ -213,22 +250,3 @@ class UartPinPort:
                 await ctx.tick().repeat(self.divisor)
             assert ctx.get(self.dut.tx) == 1, "stop bit"
             self._out.append(byte)
-
-    def write(self, data):
-        self._in += data
-        return len(data)
-
-    def read(self, n):
-        cycles = 0
-        while len(self._out) < n and cycles < self.timeout_cycles:
-            self._time += 200e-8
-            self.sim.run_until(self._time)
-            cycles += 200
-        data, self._out = bytes(self._out[:n]), self._out[n:]
-        return data
-
-    def reset_input_buffer(self):
-        self._out.clear()
-
-    def close(self):
-        pass
