@@ -144,3 +144,36 @@ def test_corrupted_and_truncated_frames_get_an_error_reply_and_change_nothing(bo
     port.write(desc)
     assert port.read(6) == encode_reply(status_code("OK"), 0xC3)
     assert dev.read_reg("DESC_ADDR") == 0x2A0
+
+
+class _NoisyLine:
+    """A serial port that flips one bit of every ``every``-th request frame on its way to the
+    board (past the count byte, so the bridge still sees the frame and answers BAD_CRC)."""
+
+    def __init__(self, port, rng, every):
+        self.port, self.rng, self.every = port, rng, every
+        self.timeout = port.timeout
+        self.frames = self.corrupted = 0
+
+    def write(self, data):
+        self.frames += 1
+        if self.frames % self.every == 0:
+            self.corrupted += 1
+            data = _flip(data, int(self.rng.integers(4, len(data))), int(self.rng.integers(8)))
+        return self.port.write(data)
+
+    def read(self, n):
+        return self.port.read(n)
+
+    def reset_input_buffer(self):
+        self.port.reset_input_buffer()
+
+
+def test_a_gemm_over_a_noisy_line_is_retried_to_the_exact_result(board, rng):
+    name, config, port, dev, gold = board
+    line = _NoisyLine(port, rng, every=5)
+    noisy = Device(SerialTransport(port_object=line, quiet_time=0), progress=False)
+    a, b = rng.integers(-128, 128, size=(9, 13)), rng.integers(-128, 128, size=(13, 6))
+    np.testing.assert_array_equal(noisy.matmul(a, b), int8_gemm(a, b))
+    assert line.corrupted >= 5
+    np.testing.assert_array_equal(dev.matmul(b.T, a.T), int8_gemm(b.T, a.T))
