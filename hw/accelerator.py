@@ -46,10 +46,14 @@ class Accelerator(wiring.Component):
         AXI4 address width (32).
     timeout : int
         DMA watchdog in cycles.
+    requantizer : str
+        ``"parallel"``: a pipelined requantiser per column (a row per cycle, DSP multipliers);
+        ``"serial"``: a bit-serial one per column (``35 + shift`` cycles a row, no DSPs; for
+        parts whose multipliers all go to the array). ``ARRAY_CONFIG.serial_requant`` tells.
     """
 
     def __init__(self, rows, cols, *, datapaths=("int8",), data_width=128, depth=1024,
-                 slots=2, addr_width=32, timeout=1 << 16):
+                 slots=2, addr_width=32, timeout=1 << 16, requantizer="parallel"):
         datapaths = check_datapaths(datapaths)
         lane_bits = operand_shape(datapaths).width
         for name, bits in (("an A word (rows lanes)", rows * lane_bits),
@@ -65,7 +69,8 @@ class Accelerator(wiring.Component):
         self.addr_width, self.lane_bits = addr_width, lane_bits
         self.compute = ComputeUnit(rows, cols, datapaths=datapaths, depth=depth, slots=slots)
         self.store = StoreUnit(rows=rows, cols=cols, beat_width=data_width,
-                               addr_width=addr_width, slots=slots)
+                               addr_width=addr_width, slots=slots, requantizer=requantizer)
+        self.requantizer = requantizer
         self.timeout = timeout
         super().__init__({
             "csr": In(AxiLiteSignature(addr_width=12)),
@@ -185,7 +190,8 @@ class Accelerator(wiring.Component):
             csr.version.eq(VERSION[0] << 16 | VERSION[1] << 8 | VERSION[2]),
             csr.array_config.eq(self.rows | self.cols << 8 |
                                 int("int8" in self.datapaths) << 16 |
-                                int("fp16" in self.datapaths) << 17),
+                                int("fp16" in self.datapaths) << 17 |
+                                int(self.requantizer == "serial") << 18),
             csr.bus_config.eq(beat_bytes | self.addr_width << 8),
             csr.buffer_config.eq(self.depth | (self.rows * self.slots) << 16),
             csr.status.eq(seq.busy | seq.done << 1 | seq.error << 2 | seq.error_code << 8),

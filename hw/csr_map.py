@@ -20,7 +20,7 @@ __all__ = ["Field", "Register", "REGISTERS", "ERROR_CODES", "ID_MAGIC", "VERSION
            "register", "markdown"]
 
 ID_MAGIC = 0x4C4F4F4D   # "LOOM"
-VERSION = (0, 1, 0)     # major, minor, patch of the register interface
+VERSION = (0, 2, 0)     # major, minor, patch of the register interface
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,9 @@ REGISTERS = (
     Register("ARRAY_CONFIG", 0x008, "ro", "The systolic array's shape and datapaths.",
              (Field("rows", 0, 8, "array rows"), Field("cols", 8, 8, "array columns"),
               Field("int8", 16, 1, "int8 datapath present"),
-              Field("fp16", 17, 1, "fp16 datapath present"))),
+              Field("fp16", 17, 1, "fp16 datapath present"),
+              Field("serial_requant", 18, 1, "the int8 requantiser is bit-serial: an INT8 "
+                    "STORE takes 35 + shift cycles per result row (no DSP multipliers)"))),
     Register("BUS_CONFIG", 0x00C, "ro", "The AXI4 memory port.",
              (Field("data_bytes", 0, 8, "data bus width in bytes (8, 16 or 32)"),
               Field("addr_bits", 8, 8, "address width in bits"))),

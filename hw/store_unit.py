@@ -1,5 +1,5 @@
 """STORE: result rows -> post-processing -> host memory, one 2-D DMA write per command."""
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import C, Cat, Module, Mux, Signal
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -7,9 +7,10 @@ from amaranth.lib.wiring import In, Out
 from .dma_reader import dma_command_layout
 from .fp32_to_fp16 import Fp32ToFp16
 from .requantizer import Requantizer
+from .serial_requantizer import SerialRequantizer
 from .width_converter import WordsToBeats, word_ratio
 
-__all__ = ["StoreMode", "StoreUnit", "PARAM_WORDS"]
+__all__ = ["StoreMode", "StoreUnit", "PARAM_WORDS", "REQUANTIZERS"]
 
 #: Words of a parameter slot: per-column bias, multiplier, and shift | zero_point << 8.
 PARAM_WORDS = 3
@@ -19,6 +20,11 @@ class StoreMode(enum.Enum, shape=2):
     RAW32 = 0   #: the int32 (or binary32) lane as it is: 4 bytes
     INT8 = 1    #: requantised to int8 (bias, multiplier, shift, zero point, ReLU): 1 byte
     FP16 = 2    #: binary32 rounded to binary16 (nearest even): 2 bytes
+
+#: ``requantizer`` choices: one pipelined :class:`Requantizer` per column (a row per cycle,
+#: four 18x18 multipliers each) or one :class:`SerialRequantizer` per column (a row every
+#: 35 + shift cycles, no multiplier: for parts whose DSPs all go to the array).
+REQUANTIZERS = ("parallel", "serial")
 
 #: bits a lane takes in host memory, per mode
 _LANE_BITS = {StoreMode.RAW32: 32, StoreMode.INT8: 8, StoreMode.FP16: 16}
@@ -49,9 +55,17 @@ class StoreUnit(wiring.Component):
     pipeline when the bus stalls, and rows are only read while it has room for them.
     The command ends when the DMA writer is idle again (``dma_idle``): every write response
     is back, so a following semaphore signal or "done" never overtakes the data.
+
+    With ``requantizer="serial"``, INT8 rows go one at a time through a
+    :class:`SerialRequantizer` per column instead (``35 + max(shift)`` cycles a row, no
+    multipliers); the other modes keep the pipeline.
     """
 
-    def __init__(self, *, rows, cols, beat_width, addr_width, slots=2, param_slots=None):
+    def __init__(self, *, rows, cols, beat_width, addr_width, slots=2, param_slots=None,
+                 requantizer="parallel"):
+        if requantizer not in REQUANTIZERS:
+            raise ValueError(f"requantizer must be one of {REQUANTIZERS}, not {requantizer!r}")
+        self.requantizer = requantizer
         param_slots = 2 * slots if param_slots is None else param_slots
         #: mode -> (beats per row, rows per beat) on this bus
         self.ratios = {}
@@ -164,8 +178,11 @@ class StoreUnit(wiring.Component):
         words = self.result_words
         m.submodules.rows_out = fifo = SyncFIFOBuffered(width=cols * 32 + 1, depth=latency + 4)
         take = Signal()
-        m.d.comb += [words.ready.eq(fifo.level <= fifo.depth - 1 - latency),
-                     take.eq(words.valid & words.ready)]
+        room = fifo.level <= fifo.depth - 1 - latency
+        if self.requantizer == "serial":
+            self._row_in_units = Signal()     # a row is in the serial requantisers
+            room = room & ~self._row_in_units
+        m.d.comb += [words.ready.eq(room), take.eq(words.valid & words.ready)]
 
         valid, last = Signal(latency), Signal(latency)
         m.d.sync += [valid.eq(Cat(take, valid[:-1])), last.eq(Cat(words.payload.last, last[:-1]))]
@@ -173,11 +190,13 @@ class StoreUnit(wiring.Component):
         half = [Signal(cols * 16, name=f"fp16_d{n}") for n in range(latency)]
         int8 = Signal(cols * 8)
         m.d.sync += [raw[0].eq(words.payload.data)]
-        halves = []
+        serial = self.requantizer == "serial"
+        unit_class = SerialRequantizer if serial else Requantizer
+        halves, serial_units = [], []
         for j in range(cols):
             lane = words.payload.data[32 * j:32 * j + 32]
             narrow = Fp32ToFp16()
-            requant = Requantizer()
+            requant = unit_class()
             m.submodules[f"fp16_{j}"], m.submodules[f"requant_{j}"] = narrow, requant
             m.d.comb += [
                 narrow.a.eq(lane),
@@ -187,10 +206,12 @@ class StoreUnit(wiring.Component):
                 requant.shift.eq(params[2][32 * j:32 * j + 5]),
                 requant.zero_point.eq(params[2][32 * j + 8:32 * j + 16]),
                 requant.relu.eq(relu),
-                requant.valid_in.eq(take),
+                requant.valid_in.eq(take & (mode == StoreMode.INT8) if serial else take),
                 int8[8 * j:8 * j + 8].eq(requant.result),
             ]
             halves.append(narrow.result)
+            serial_units.append(requant)
+        int8_done = self._collect_serial(m, serial_units, take, mode) if serial else None
         m.d.sync += half[0].eq(Cat(*halves))
         for n in range(1, latency):
             m.d.sync += [raw[n].eq(raw[n - 1]), half[n].eq(half[n - 1])]
@@ -202,7 +223,18 @@ class StoreUnit(wiring.Component):
                 m.d.comb += row.eq(half[-1])
             with m.Default():
                 m.d.comb += row.eq(raw[-1])
-        m.d.comb += [fifo.w_en.eq(valid[-1]), fifo.w_data.eq(Cat(row, last[-1]))]
+        if serial:
+            # INT8 rows come from the serial units, one row at a time, when all have finished
+            row_last = Signal()
+            with m.If(take):
+                m.d.sync += row_last.eq(words.payload.last)
+            with m.If(mode == StoreMode.INT8):
+                m.d.comb += [fifo.w_en.eq(int8_done),
+                             fifo.w_data.eq(Cat(int8, C(0, cols * 24), row_last))]
+            with m.Else():
+                m.d.comb += [fifo.w_en.eq(valid[-1]), fifo.w_data.eq(Cat(row, last[-1]))]
+        else:
+            m.d.comb += [fifo.w_en.eq(valid[-1]), fifo.w_data.eq(Cat(row, last[-1]))]
 
         # Serialise rows into beats (only the row's meaningful low bytes): rows of one beat
         # or more beat by beat; narrower rows packed several to a beat.
@@ -226,6 +258,22 @@ class StoreUnit(wiring.Component):
                     ]
             with m.Default():
                 self._serialise(m, fifo, beats_per_row, done)
+        return done
+
+    def _collect_serial(self, m, units, take, mode):
+        """INT8 with serial requantisers: a taken row is in the units until every column has
+        its result. Returns the one-cycle "row done" pulse (results on the units' ports)."""
+        busy = self._row_in_units
+        finished = Signal(len(units))
+        done = Signal()
+        all_done = Cat(*(finished[j] | unit.valid_out for j, unit in enumerate(units))).all()
+        m.d.comb += done.eq(busy & all_done)
+        with m.If(take & (mode == StoreMode.INT8)):
+            m.d.sync += [busy.eq(1), finished.eq(0)]
+        with m.Elif(done):
+            m.d.sync += [busy.eq(0), finished.eq(0)]
+        with m.Else():
+            m.d.sync += finished.eq(finished | Cat(*(unit.valid_out for unit in units)))
         return done
 
     def _serialise(self, m, fifo, beats_per_row, done):

@@ -23,7 +23,8 @@ class HardwareConfig:
     per operand slot; ``slots``: operand and result slots (double buffering = 2), with
     ``2 * slots`` requantisation parameter slots; ``lane_bytes``: bytes per operand lane in
     host memory (2 when the build has the fp16 datapath, whose int8 operands are stored
-    widened to 16 bits; else 1).
+    widened to 16 bits; else 1); ``serial_requant``: INT8 stores go through bit-serial
+    requantisers (same results, ``35 + shift`` cycles a row).
     """
     rows: int
     cols: int
@@ -34,6 +35,7 @@ class HardwareConfig:
     depth: int
     slots: int
     version: tuple = VERSION
+    serial_requant: bool = False
 
     @property
     def datapaths(self):
@@ -81,4 +83,4 @@ def read_config(read_word):
         addr_bits=_field(bus, "BUS_CONFIG", "addr_bits"),
         depth=_field(buffers, "BUFFER_CONFIG", "operand_depth"),
         slots=max(1, _field(buffers, "BUFFER_CONFIG", "acc_depth") // rows),
-        version=version)
+        version=version, serial_requant=bool(_field(array, "ARRAY_CONFIG", "serial_requant")))

@@ -12,19 +12,22 @@ from hw.result_buffer import ResultBuffer
 from hw.store_unit import PARAM_WORDS, StoreUnit
 from sim.cocotb_run import run_cocotb
 
-#: (rows, cols, bus bits): rows of one beat and more; and on a 256-bit bus int8 and fp16
-#: rows narrower than a beat (four and two rows a beat, packed)
-CONFIGS = {"64": (4, 8, 64), "256": (8, 8, 256)}
+#: (rows, cols, bus bits, requantiser): rows of one beat and more; on a 256-bit bus int8
+#: and fp16 rows narrower than a beat (four and two rows a beat, packed); and the serial
+#: requantiser (one row at a time) on a 64-bit bus with int8 rows packed two a beat
+CONFIGS = {"64": (4, 8, 64, "parallel"), "256": (8, 8, 256, "parallel"),
+           "64-serial": (4, 4, 64, "serial")}
 
 
 class StorePath(wiring.Component):
     """Test top: result and parameter buffers (written by the testbench) -> StoreUnit ->
     DmaWriter -> AXI4 write port."""
 
-    def __init__(self, rows, cols, beat_bits):
+    def __init__(self, rows, cols, beat_bits, requantizer="parallel"):
         self.results = ResultBuffer(lanes=cols, depth=rows)
         self.params = OperandBuffer(width=cols * 32, depth=PARAM_WORDS, slots=4)
-        self.store = StoreUnit(rows=rows, cols=cols, beat_width=beat_bits, addr_width=32)
+        self.store = StoreUnit(rows=rows, cols=cols, beat_width=beat_bits, addr_width=32,
+                               requantizer=requantizer)
         self.writer = DmaWriter(data_width=beat_bits, timeout=1024)
         super().__init__({
             "cmd": In(self.store.cmd.signature.flip()),
@@ -58,10 +61,10 @@ class StorePath(wiring.Component):
 @pytest.mark.parametrize("bus", sorted(CONFIGS))
 def test_store_path(bus):
     seed = int(os.environ["LOOM_SEED"])
-    rows, cols, beat_bits = CONFIGS[bus]
+    rows, cols, beat_bits, requantizer = CONFIGS[bus]
     env = {"LOOM_ROWS": str(rows), "LOOM_COLS": str(cols), "LOOM_BEAT_BITS": str(beat_bits)}
     name = "store_path" if bus == "64" else f"store_path_{bus}"
-    result = run_cocotb(StorePath(rows, cols, beat_bits), "store_path", "tb.store_unit_tb",
-                        name, seed, env=env)
+    result = run_cocotb(StorePath(rows, cols, beat_bits, requantizer), "store_path",
+                        "tb.store_unit_tb", name, seed, env=env)
     assert result.failed == {}, f"seed {seed}: {result.failed}"
     assert result.passed == ["every_mode_writes_the_golden_bytes_and_nothing_else"]

@@ -47,10 +47,11 @@ class GoldenTransport(Transport):
     name = "golden"
 
     def __init__(self, rows=8, cols=8, *, datapaths=("int8",), data_width=64, depth=1024,
-                 slots=2, addr_width=32, memory_size=64 << 20):
+                 slots=2, addr_width=32, memory_size=64 << 20, requantizer="parallel"):
         from hw.accelerator import Accelerator
         Accelerator(rows, cols, datapaths=datapaths, data_width=data_width, depth=depth,
-                    slots=slots, addr_width=addr_width)   # the same parameter checks
+                    slots=slots, addr_width=addr_width,
+                    requantizer=requantizer)   # the same parameter checks
         self.rows, self.cols, self.datapaths = rows, cols, tuple(datapaths)
         self.beat = data_width // 8
         self.depth, self.slots, self.addr_width = depth, slots, addr_width
@@ -66,7 +67,8 @@ class GoldenTransport(Transport):
         self._regs["ID"] = ID_MAGIC
         self._regs["VERSION"] = VERSION[0] << 16 | VERSION[1] << 8 | VERSION[2]
         self._regs["ARRAY_CONFIG"] = (rows | cols << 8 | int("int8" in self.datapaths) << 16
-                                      | int("fp16" in self.datapaths) << 17)
+                                      | int("fp16" in self.datapaths) << 17
+                                      | int(requantizer == "serial") << 18)
         self._regs["BUS_CONFIG"] = self.beat | addr_width << 8
         self._regs["BUFFER_CONFIG"] = depth | (rows * slots) << 16
         from sw.cycle_model import golden_model  # lazy: the model imports hw.isa

@@ -25,23 +25,26 @@ _TOPLEVEL = "accelerator"
 
 class RtlTransport(Transport):
     """Loom in Verilator. Parameters as ``hw.accelerator.Accelerator`` (``rows``, ``cols``,
-    ``datapaths``, ``data_width``, ``depth``, ``slots``, ``timeout``), plus ``memory_size``
+    ``datapaths``, ``data_width``, ``depth``, ``slots``, ``timeout``, ``requantizer``), plus
+    ``memory_size``
     (bytes of simulated host memory), ``seed`` (cocotb's) and ``waves`` (VCD under the
     build directory). ``start_timeout``: seconds to wait for the build and start-up."""
 
     name = "rtl"
 
     def __init__(self, rows=8, cols=8, *, datapaths=("int8",), data_width=64, depth=256,
-                 slots=2, timeout=1 << 16, memory_size=4 << 20, seed=0, waves=False,
-                 start_timeout=900):
+                 slots=2, timeout=1 << 16, requantizer="parallel", memory_size=4 << 20, seed=0,
+                 waves=False, start_timeout=900):
         from hw.accelerator import Accelerator
         from sim.toolchain import BUILD_DIR, setup_verilator
 
         setup_verilator()
         self.memory_base, self.memory_size = 0, memory_size
         top = Accelerator(rows, cols, datapaths=datapaths, data_width=data_width, depth=depth,
-                          slots=slots, timeout=timeout)
+                          slots=slots, timeout=timeout, requantizer=requantizer)
         tag = f"{rows}x{cols}_{'_'.join(top.datapaths)}_{data_width}b_d{depth}_s{slots}"
+        if requantizer != "parallel":
+            tag += f"_{requantizer}"
         self.build_dir = BUILD_DIR / "sim" / f"rtl_{tag}"
         self._build(top, waves)
         self._run_dir = Path(tempfile.mkdtemp(prefix="run_", dir=self.build_dir))
