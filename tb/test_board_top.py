@@ -1,5 +1,7 @@
 """The board design (fpga/board_top.py: accelerator + host RAM + bridge + UART) in Amaranth's
-simulator, driven at its UART pins by the serial backend."""
+simulator, driven at its UART pins by the serial backend: a check of the design itself,
+before Verilog generation. ``tb/test_board_system.py`` runs GEMMs and frame faults on the same
+design in Verilator, where it is fast enough for whole jobs."""
 from fpga.board_top import LoomSystem, SystemConfig
 from hw.csr_map import ID_MAGIC, register
 from sw.backends.serial import SerialTransport
