@@ -1,6 +1,11 @@
 """``make bitstream BOARD=...``: build a board's bitstream and its resource/timing report.
 
-Usage: ``python -m fpga.bitstream BOARD [--measure] [--seed N] [--clock-mhz F]``
+Usage: ``python -m fpga.bitstream BOARD [--measure] [--seed N] [--clock-mhz F]
+[--set FIELD=VALUE ...] [--tag NAME]``
+
+``--set`` overrides fields of the board's :class:`~fpga.board_top.SystemConfig` (e.g.
+``--set rows=16 --set requantizer=serial``) to explore configurations; ``--tag`` builds
+into ``build/fpga/<board>-<tag>/`` so such runs keep the board's own products.
 
 Each board row fixes the accelerator configuration and the design clock. The clock was
 chosen from a measured run (``--measure`` places and routes with ``--timing-allow-fail``
@@ -15,6 +20,7 @@ import os
 import sys
 import traceback
 from dataclasses import dataclass, field, replace
+from dataclasses import fields as dataclass_fields
 
 from amaranth_boards.icebreaker import ICEBreakerPlatform
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
@@ -94,16 +100,37 @@ def _report(board_name, board, clock_hz, out):
     return text, worst
 
 
-def build(board_name, measure=False, seed=1, clock_mhz=None):
+def parse_overrides(pairs):
+    """``["rows=16", "requantizer=serial", "datapaths=int8+fp16"]`` -> SystemConfig fields."""
+    fields = {f.name: f for f in dataclass_fields(SystemConfig)}
+    overrides = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or name not in fields:
+            raise ValueError(f"--set {pair!r}: expected FIELD=VALUE with FIELD one of "
+                             f"{sorted(fields)}")
+        default = getattr(SystemConfig(), name)
+        if isinstance(default, tuple):
+            value = tuple(text.split("+"))
+        elif isinstance(default, (int, float)) and not isinstance(default, bool):
+            value = type(default)(float(text)) if isinstance(default, int) else float(text)
+        else:
+            value = text
+        overrides[name] = value
+    return overrides
+
+
+def build(board_name, measure=False, seed=1, clock_mhz=None, overrides=None, tag=None):
     """Build ``board_name``; return (report text, worst achieved Fmax in MHz)."""
     board = BOARDS[board_name]
-    config = board.config
+    config = replace(board.config, **(overrides or {}))
     if clock_mhz is not None:
         config = replace(config, clock_hz=int(clock_mhz * 1e6))
+    board = replace(board, config=config)
     for name, tool in TOOLS.items():
         os.environ.setdefault(name, tool)
     os.environ.setdefault("YOWASP_CACHE_DIR", str(BUILD_DIR / "yowasp-cache"))
-    out = BUILD_DIR / "fpga" / board_name
+    out = BUILD_DIR / "fpga" / (f"{board_name}-{tag}" if tag else board_name)
     out.mkdir(parents=True, exist_ok=True)
     nextpnr = f"--report report.json --seed {seed}"
     if measure:
@@ -121,9 +148,17 @@ def main(argv=None):
                         help="allow missed timing (to find Fmax); never for a real build")
     parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
     parser.add_argument("--clock-mhz", type=float, help="override the board's design clock")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="override a SystemConfig field (repeatable), e.g. rows=16")
+    parser.add_argument("--tag", help="build into build/fpga/BOARD-TAG/")
     args = parser.parse_args(argv)
     try:
-        text, _ = build(args.board, args.measure, args.seed, args.clock_mhz)
+        overrides = parse_overrides(args.set)
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
+        text, _ = build(args.board, args.measure, args.seed, args.clock_mhz, overrides,
+                        args.tag)
     except Exception as exc:  # the build's own error names the failing tool and its log
         traceback.print_exc()
         print(f"bitstream for {args.board} failed: {exc}\n(see build/fpga/{args.board}/"

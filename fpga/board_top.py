@@ -44,6 +44,7 @@ class SystemConfig:
     baud: int = 115_200
     max_words: int = 64
     byte_timeout_s: float = 0.05
+    requantizer: str = "parallel"
 
     @property
     def divisor(self):
@@ -64,7 +65,8 @@ class LoomSystem(wiring.Component):
     def __init__(self, config):
         self.config = config
         self.accelerator = Accelerator(config.rows, config.cols, datapaths=config.datapaths,
-                                       data_width=config.data_width, depth=config.depth)
+                                       data_width=config.data_width, depth=config.depth,
+                                       requantizer=config.requantizer)
         super().__init__()
 
     def elaborate(self, platform):
