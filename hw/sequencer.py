@@ -35,7 +35,9 @@ class Sequencer(wiring.Component):
     range, addresses aligned to the bus, pitches aligned to the bus or, for rows narrower
     than a beat, equal to the row size (packed rows, ``docs/isa.md``), the whole footprint
     (every whole beat the DMA touches) inside ``[window_base, window_limit)``. The first
-    failing check stops the job with its error code; nothing more is dispatched.
+    failing check stops the job with its error code; nothing more is dispatched. The check
+    takes two register stages between the queue and dispatch (``_check_stages``): one
+    descriptor a cycle, two cycles of latency.
 
     LOAD, COMPUTE and STORE commands go to per-unit queues and run concurrently. Before a
     unit starts a command it takes the tokens its ``wait_*`` flags ask for (counting
