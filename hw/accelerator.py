@@ -50,10 +50,14 @@ class Accelerator(wiring.Component):
         ``"parallel"``: a pipelined requantiser per column (a row per cycle, DSP multipliers);
         ``"serial"``: a bit-serial one per column (``35 + shift`` cycles a row, no DSPs; for
         parts whose multipliers all go to the array). ``ARRAY_CONFIG.serial_requant`` tells.
+    lut_multipliers : int
+        PEs whose int8 multiply is built from LUTs rather than a DSP (see
+        :class:`~hw.systolic_array.SystolicArray`); results are the same.
     """
 
     def __init__(self, rows, cols, *, datapaths=("int8",), data_width=128, depth=1024,
-                 slots=2, addr_width=32, timeout=1 << 16, requantizer="parallel"):
+                 slots=2, addr_width=32, timeout=1 << 16, requantizer="parallel",
+                 lut_multipliers=0):
         datapaths = check_datapaths(datapaths)
         lane_bits = operand_shape(datapaths).width
         for name, bits in (("an A word (rows lanes)", rows * lane_bits),
@@ -67,7 +71,8 @@ class Accelerator(wiring.Component):
         self.rows, self.cols, self.datapaths = rows, cols, datapaths
         self.data_width, self.depth, self.slots = data_width, depth, slots
         self.addr_width, self.lane_bits = addr_width, lane_bits
-        self.compute = ComputeUnit(rows, cols, datapaths=datapaths, depth=depth, slots=slots)
+        self.compute = ComputeUnit(rows, cols, datapaths=datapaths, depth=depth, slots=slots,
+                                   lut_multipliers=lut_multipliers)
         self.store = StoreUnit(rows=rows, cols=cols, beat_width=data_width,
                                addr_width=addr_width, slots=slots, requantizer=requantizer)
         self.requantizer = requantizer

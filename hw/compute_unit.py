@@ -35,9 +35,11 @@ class ComputeUnit(wiring.Component):
     accepts (``rows * cols`` MACs each), for the performance counters.
     """
 
-    def __init__(self, rows, cols, *, datapaths=("int8",), depth=1024, slots=2, in_flight=8):
+    def __init__(self, rows, cols, *, datapaths=("int8",), depth=1024, slots=2, in_flight=8,
+                 lut_multipliers=0):
         datapaths = check_datapaths(datapaths)
-        self.array = SystolicArray(rows, cols, datapaths=datapaths)
+        self.array = SystolicArray(rows, cols, datapaths=datapaths,
+                                   lut_multipliers=lut_multipliers)
         lane_bits = operand_shape(datapaths).width
         self.a_buffer = OperandBuffer(width=rows * lane_bits, depth=depth, slots=slots)
         self.b_buffer = OperandBuffer(width=cols * lane_bits, depth=depth, slots=slots)

@@ -7,7 +7,25 @@ from .fp16_multiplier import Fp16Multiplier
 from .fp32_adder import Fp32Adder
 from .layouts import BeatControl, check_datapaths, operand_shape
 
-__all__ = ["ProcessingElement", "check_acc_width"]
+__all__ = ["ProcessingElement", "check_acc_width", "MULTIPLIERS", "lut_product"]
+
+#: How a PE's int8 multiply is built: ``"dsp"`` writes ``a * b`` and lets synthesis map it to
+#: a hard multiplier (one MULT18X18D on ECP5, one SB_MAC16 on iCE40); ``"lut"`` writes the
+#: partial products out (:func:`lut_product`), which synthesis never turns into a DSP: for
+#: arrays with more PEs than the part has multipliers.
+MULTIPLIERS = ("dsp", "lut")
+
+
+def lut_product(a, b):
+    """The 16-bit signed product of signed 8-bit ``a`` and ``b`` as a sum of shifted partial
+    products: ``sum(b[i] * a << i for i < 7) - b[7] * a << 7`` (bit 7 of ``b`` weighs
+    ``-2**7``). No ``*`` operator, so no multiplier cell for synthesis to map to a DSP."""
+    terms = [Mux(b[i], a << i, 0) for i in range(7)]
+    terms.append(Mux(b[7], -(a << 7), 0))
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total
 
 
 def check_acc_width(acc_width, datapaths=("int8",)):
@@ -68,11 +86,16 @@ class ProcessingElement(wiring.Component):
         Accumulator and result width in bits: at least 16; 32 when fp16 is present.
     datapaths : collection of str
         ``("int8",)`` (default), ``("fp16",)`` or ``("int8", "fp16")``.
+    multiplier : str
+        ``"dsp"`` (default) or ``"lut"``: how the int8 multiply is built (:data:`MULTIPLIERS`).
     """
 
-    def __init__(self, *, acc_width=32, datapaths=("int8",)):
+    def __init__(self, *, acc_width=32, datapaths=("int8",), multiplier="dsp"):
         datapaths = check_datapaths(datapaths)
         check_acc_width(acc_width, datapaths)
+        if multiplier not in MULTIPLIERS:
+            raise ValueError(f"multiplier must be one of {MULTIPLIERS}, not {multiplier!r}")
+        self.multiplier = multiplier
         self.acc_width = acc_width
         self.datapaths = datapaths
         operand = operand_shape(datapaths)
@@ -97,7 +120,7 @@ class ProcessingElement(wiring.Component):
 
     def _multiply(self, a, b):
         """The int8 product expression; mutation tests override it to prove the tests fail."""
-        return a * b
+        return lut_product(a, b) if self.multiplier == "lut" else a * b
 
     def elaborate(self, platform):
         m = Module()

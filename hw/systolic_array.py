@@ -53,10 +53,18 @@ class SystolicArray(wiring.Component):
     pe_class : type
         The cell to instantiate; mutation tests substitute a faulty
         :class:`ProcessingElement` subclass here.
+    lut_multipliers : int
+        How many PEs build their int8 multiply from LUTs instead of a DSP (the bottom rows,
+        right to left): for arrays with more PEs than the FPGA has multipliers (an ECP5-85F
+        has 156 MULT18X18D; a 16x16 array needs 256 products a cycle).
     """
 
     def __init__(self, rows, cols, *, acc_width=32, datapaths=("int8",),
-                 pe_class=ProcessingElement):
+                 pe_class=ProcessingElement, lut_multipliers=0):
+        if not isinstance(lut_multipliers, int) or not 0 <= lut_multipliers <= rows * cols:
+            raise ValueError(f"lut_multipliers must be an integer in 0..{rows * cols}, not "
+                             f"{lut_multipliers!r}")
+        self.lut_multipliers = lut_multipliers
         _check_dimension("rows", rows)
         _check_dimension("cols", cols)
         datapaths = check_datapaths(datapaths)
@@ -107,9 +115,11 @@ class SystolicArray(wiring.Component):
             m.d.comb += [a_skew.i[i].a.eq(beat["a"][i]), a_skew.i[i].ctl.eq(beat["ctl"])]
         m.d.comb += b_skew.i.eq(beat["b"])
 
-        pes = [[self._pe_class(acc_width=self.acc_width, datapaths=self.datapaths)
-                for _ in range(cols)]
-               for _ in range(rows)]
+        dsp_pes = rows * cols - self.lut_multipliers
+        pes = [[self._pe_class(acc_width=self.acc_width, datapaths=self.datapaths,
+                               multiplier="dsp" if i * cols + j < dsp_pes else "lut")
+                for j in range(cols)]
+               for i in range(rows)]
         for i in range(rows):
             for j in range(cols):
                 m.submodules[f"pe_{i}_{j}"] = pes[i][j]

