@@ -61,12 +61,12 @@ class SystolicArray(wiring.Component):
 
     def __init__(self, rows, cols, *, acc_width=32, datapaths=("int8",),
                  pe_class=ProcessingElement, lut_multipliers=0):
+        _check_dimension("rows", rows)
+        _check_dimension("cols", cols)
         if not isinstance(lut_multipliers, int) or not 0 <= lut_multipliers <= rows * cols:
             raise ValueError(f"lut_multipliers must be an integer in 0..{rows * cols}, not "
                              f"{lut_multipliers!r}")
         self.lut_multipliers = lut_multipliers
-        _check_dimension("rows", rows)
-        _check_dimension("cols", cols)
         datapaths = check_datapaths(datapaths)
         check_acc_width(acc_width, datapaths)
         if not (isinstance(pe_class, type) and issubclass(pe_class, ProcessingElement)):

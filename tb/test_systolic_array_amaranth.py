@@ -74,3 +74,8 @@ def test_back_to_back_tiles_meet_the_ideal_cycle_count(rng, rows, cols):
 def test_rejects_bad_parameters(kwargs, error, message):
     with pytest.raises(error, match=message):
         SystolicArray(**kwargs)
+
+
+def test_lut_multipliers_must_fit_the_array():
+    with pytest.raises(ValueError, match="lut_multipliers"):
+        SystolicArray(2, 2, lut_multipliers=5)
