@@ -48,7 +48,7 @@ class Accelerator(wiring.Component):
         DMA watchdog in cycles.
     requantizer : str
         ``"parallel"``: a pipelined requantiser per column (a row per cycle, DSP multipliers);
-        ``"serial"``: a bit-serial one per column (``35 + shift`` cycles a row, no DSPs; for
+        ``"serial"``: a bit-serial one per column (66 cycles a row, no DSPs; for
         parts whose multipliers all go to the array). ``ARRAY_CONFIG.serial_requant`` tells.
     lut_multipliers : int
         PEs whose int8 multiply is built from LUTs rather than a DSP (see

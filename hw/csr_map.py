@@ -89,7 +89,7 @@ REGISTERS = (
               Field("int8", 16, 1, "int8 datapath present"),
               Field("fp16", 17, 1, "fp16 datapath present"),
               Field("serial_requant", 18, 1, "the int8 requantiser is bit-serial: an INT8 "
-                    "STORE takes 35 + shift cycles per result row (no DSP multipliers)"))),
+                    "STORE takes 66 cycles per result row (no DSP multipliers)"))),
     Register("BUS_CONFIG", 0x00C, "ro", "The AXI4 memory port.",
              (Field("data_bytes", 0, 8, "data bus width in bytes (8, 16 or 32)"),
               Field("addr_bits", 8, 8, "address width in bits"))),

@@ -27,15 +27,17 @@ class SerialRequantizer(wiring.Component):
       a negative product's nudge ``1 - 2**30`` plus C's round-toward-zero correction
       ``2**31 - 1`` is again ``2**30``. (The one overflowing case, ``x == multiplier ==
       -2**31``, saturates to ``2**31 - 1`` as in gemmlowp.)
-    * **Shift** (``shift`` cycles): arithmetic shift right one bit a cycle, keeping the last
-      bit shifted out (``half``) and the OR of the ones before it (``sticky``). Rounding half
-      away from zero adds one when ``half`` is set and, for a negative word, ``sticky`` too.
+    * **Shift** (31 cycles, whatever the shift): arithmetic shift right one bit a cycle while
+      bits remain to be shifted, keeping the last bit shifted out (``half``) and the OR of the
+      ones before it (``sticky``). Rounding half away from zero adds one when ``half`` is set
+      and, for a negative word, ``sticky`` too. The fixed length makes the timing independent
+      of the data, so the cycle model (``sw/cycle_model.py``) predicts stores exactly.
     * **Finish** (1 cycle): ``+ round + zero_point``, clamp, ``result`` registered. Words
       beyond +-511 are first saturated to 10 bits (the clamp to int8 cannot tell them apart
       after adding an 8-bit zero point), so this add is 11 bits wide.
 
-    Timing: ``valid_out`` is high for one cycle ``34 + shift`` cycles after the take (35 to
-    65); ``ready`` is high only while idle, one value at a time.
+    Timing: ``valid_out`` is high for one cycle :attr:`latency` (65) cycles after the take;
+    ``ready`` is high again from the cycle after, one value at a time.
 
     Ports: as :class:`~hw.requantizer.Requantizer`, plus ``ready`` out.
     """
@@ -51,8 +53,8 @@ class SerialRequantizer(wiring.Component):
     result: Out(signed(8))
     valid_out: Out(1)
 
-    #: cycles from a take to ``valid_out`` for shift 0 (add the shift)
-    latency = 34
+    #: cycles from a take to ``valid_out``, for every input
+    latency = 65
 
     def _top_bit_subtracts(self):
         """Whether the last step subtracts (multiplier bit 31 weighs ``-2**31``); mutation
@@ -100,27 +102,30 @@ class SerialRequantizer(wiring.Component):
                     m.next = "SHIFT"
                 with m.Else():
                     m.d.sync += [high.eq(total >> 1), low.eq(Cat(low[1:], total[0]))]
-            with m.State("SHIFT"):
+            with m.State("SHIFT"):       # step counts on from 0: 31 cycles, then finish
+                m.d.sync += step.eq(step + 1)
                 with m.If(shift != 0):
                     m.d.sync += [high.eq(high >> 1), half.eq(high[0]), sticky.eq(sticky | half),
                                  shift.eq(shift - 1)]
+                with m.If(step == 30):
+                    m.next = "FINISH"
+            with m.State("FINISH"):
+                # Words beyond +-511 clamp the same whatever zero point (int8) is added:
+                # saturate to 10 bits first, so the add and compares are 11 bits wide.
+                sign = high[31]
+                beyond = high[9:32] != Mux(sign, (1 << 23) - 1, 0)
+                near = Signal(signed(10))
+                m.d.comb += near.eq(Mux(beyond, Mux(sign, -512, 511), high[:10]))
+                round_up = half & (~sign | sticky) & ~beyond
+                shifted = Signal(signed(11))
+                m.d.comb += shifted.eq(near + zero_point + round_up)
+                floor = Mux(relu, zero_point, -128)
+                with m.If(shifted > 127):
+                    m.d.sync += self.result.eq(127)
+                with m.Elif(shifted < floor):
+                    m.d.sync += self.result.eq(floor)
                 with m.Else():
-                    # Words beyond +-511 clamp the same whatever zero point (int8) is added:
-                    # saturate to 10 bits first, so the add and compares are 11 bits wide.
-                    sign = high[31]
-                    beyond = high[9:32] != Mux(sign, (1 << 23) - 1, 0)
-                    near = Signal(signed(10))
-                    m.d.comb += near.eq(Mux(beyond, Mux(sign, -512, 511), high[:10]))
-                    round_up = half & (~sign | sticky) & ~beyond
-                    shifted = Signal(signed(11))
-                    m.d.comb += shifted.eq(near + zero_point + round_up)
-                    floor = Mux(relu, zero_point, -128)
-                    with m.If(shifted > 127):
-                        m.d.sync += self.result.eq(127)
-                    with m.Elif(shifted < floor):
-                        m.d.sync += self.result.eq(floor)
-                    with m.Else():
-                        m.d.sync += self.result.eq(shifted)
-                    m.d.sync += self.valid_out.eq(1)
-                    m.next = "IDLE"
+                    m.d.sync += self.result.eq(shifted)
+                m.d.sync += self.valid_out.eq(1)
+                m.next = "IDLE"
         return m

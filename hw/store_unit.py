@@ -23,7 +23,7 @@ class StoreMode(enum.Enum, shape=2):
 
 #: ``requantizer`` choices: one pipelined :class:`Requantizer` per column (a row per cycle,
 #: four 18x18 multipliers each) or one :class:`SerialRequantizer` per column (a row every
-#: 35 + shift cycles, no multiplier: for parts whose DSPs all go to the array).
+#: 66 cycles, no multiplier: for parts whose DSPs all go to the array).
 REQUANTIZERS = ("parallel", "serial")
 
 #: bits a lane takes in host memory, per mode
@@ -57,8 +57,8 @@ class StoreUnit(wiring.Component):
     is back, so a following semaphore signal or "done" never overtakes the data.
 
     With ``requantizer="serial"``, INT8 rows go one at a time through a
-    :class:`SerialRequantizer` per column instead (``35 + max(shift)`` cycles a row, no
-    multipliers); the other modes keep the pipeline.
+    :class:`SerialRequantizer` per column instead (``SerialRequantizer.latency + 1`` = 66
+    cycles a row, whatever the data; no multipliers); the other modes keep the pipeline.
     """
 
     def __init__(self, *, rows, cols, beat_width, addr_width, slots=2, param_slots=None,

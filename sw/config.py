@@ -24,7 +24,7 @@ class HardwareConfig:
     ``2 * slots`` requantisation parameter slots; ``lane_bytes``: bytes per operand lane in
     host memory (2 when the build has the fp16 datapath, whose int8 operands are stored
     widened to 16 bits; else 1); ``serial_requant``: INT8 stores go through bit-serial
-    requantisers (same results, ``35 + shift`` cycles a row).
+    requantisers (same results, 66 cycles a row).
     """
     rows: int
     cols: int

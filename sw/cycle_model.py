@@ -35,6 +35,7 @@ import math
 from dataclasses import dataclass, field
 
 from hw.isa import DESCRIPTOR_BYTES, Opcode, Target, decode
+from hw.serial_requantizer import SerialRequantizer
 
 __all__ = ["Timing", "AXIRAM", "Prediction", "predict", "golden_model", "gemm_program",
            "predict_gemm", "Projection", "project", "Projections",
@@ -73,7 +74,10 @@ class Timing:
     address (``store_params`` more in int8 mode, which reads the parameter words first);
     ``store_data``: cycles from then to the first beat at the writer; ``store_end``: last
     write response to the STORE's tokens given; ``end``: END dispatch to done; ``token``:
-    a command's end to its token being usable.
+    a command's end to its token being usable; ``serial_row``: with bit-serial requantisers
+    (``ARRAY_CONFIG.serial_requant``), cycles from an INT8 STORE's first beat time (as
+    above) to its first row's bytes at the writer, each further row
+    ``SerialRequantizer.latency + 1`` later.
     """
     read_latency: int = 0
     write_latency: int = 5
@@ -91,6 +95,7 @@ class Timing:
     fetch_gap: int = 0
     params: int = 2
     token: int = 1
+    serial_row: int = 66
 
 
 #: calibrated against AxiRam (see module doc)
@@ -182,6 +187,7 @@ class _Config:
         self.row_bytes = {Target.A: self.rows * self.lane, Target.B: self.cols * self.lane,
                           Target.PARAMS: 4 * self.cols}
         self.store_bytes = {0: 4 * self.cols, 1: self.cols, 2: 2 * self.cols}
+        self.serial_requant = bool(getattr(config, "serial_requant", False))
 
 
 def _load_shape(cfg, f):
@@ -204,6 +210,29 @@ def _store_shape(cfg, f):
         return _bursts(f["addr"], f["pitch"], rows, s // beat, beat), 1, rows * s // beat
     beats = rows * s // beat
     return _bursts(f["addr"], beats * beat, 1, beats, beat), 1, beats
+
+
+def _serial_store_end(first, data_ready, cfg, f, t_):
+    """Last write response of an INT8 STORE through bit-serial requantisers: row ``r``'s
+    bytes reach the writer at ``data_ready + r * period``; a beat leaves once its bytes are
+    in (packed beats wait for their last row), bursts as in :func:`_write_time`."""
+    period = SerialRequantizer.latency + 1
+    s, beat, rows = cfg.store_bytes[1], cfg.beat, cfg.rows
+    if s >= beat:
+        ready = [data_ready + r * period + b for r in range(rows) for b in range(s // beat)]
+    else:
+        per_beat = beat // s
+        ready = [data_ready + ((b + 1) * per_beat - 1) * period
+                 for b in range(rows * s // beat)]
+    bursts, _, _ = _store_shape(cfg, f)
+    aw, w, responses, beat_index = first, 0, [], 0
+    for i, n in enumerate(bursts):
+        aw = max(aw + 1, responses[i - _OUTSTANDING] if i >= _OUTSTANDING else 0)
+        for _ in range(n):
+            w = max(w + 1, aw + 1, ready[beat_index])
+            beat_index += 1
+        responses.append(w + 1 + t_.write_latency)
+    return max(responses)
 
 
 def predict(descriptors, config, timing=AXIRAM):
@@ -350,8 +379,12 @@ def predict(descriptors, config, timing=AXIRAM):
                 else:
                     bursts, rate, beats = _store_shape(cfg, f)
                     first = t + t_.store_start + (t_.store_params if f["mode"] == 1 else 0)
-                    end = _write_time(first, first + t_.store_data, bursts, rate,
-                                      t_.write_latency) + t_.store_end
+                    if cfg.serial_requant and f["mode"] == 1:
+                        end = _serial_store_end(first, first + t_.store_data + t_.serial_row,
+                                                cfg, f, t_) + t_.store_end
+                    else:
+                        end = _write_time(first, first + t_.store_data, bursts, rate,
+                                          t_.write_latency) + t_.store_end
                     running[u] = (end, f)
                     stats["write"] += beats
                     stats["store_busy"] += end - t
@@ -391,7 +424,8 @@ def golden_model(transport):
     descriptors -> predicted PERF_TOTAL_CYCLES for that transport's configuration."""
     from types import SimpleNamespace
     cfg = SimpleNamespace(rows=transport.rows, cols=transport.cols, beat_bytes=transport.beat,
-                          lane_bytes=transport.lane)
+                          lane_bytes=transport.lane,
+                          serial_requant=transport.requantizer == "serial")
     return lambda descriptors: predict(descriptors, cfg).cycles
 
 

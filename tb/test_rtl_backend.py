@@ -4,6 +4,9 @@ import numpy as np
 import pytest
 
 from sw import DeviceError, UnsupportedError, open_device
+from sw.compiler import compile_gemms
+from sw.cycle_model import predict
+from sw.gemm import gemm_spec
 from tb.golden import fp16_gemm, int8_gemm, requantize
 
 BUILDS = {
@@ -82,3 +85,25 @@ def test_a_device_error_on_rtl_raises_and_the_next_job_runs(devices, rng):
     for at in program.allocations:
         rtl.allocator.free(at)
     np.testing.assert_array_equal(rtl.matmul(a, b), int8_gemm(a, b))
+
+
+def test_cycle_model_predicts_requantised_gemms_within_two_percent(devices, rng):
+    """Including the serial requantiser's 66-cycle rows (the serial build)."""
+    name, rtl, _ = devices
+    if name == "dual":
+        pytest.skip("the model is calibrated on 64-bit builds; on this 128-bit build with "
+                    "packed words tiny jobs are off by up to 8 % (90 vs 83 cycles for 4x4x4)")
+    for m, k, n in [(4, 4, 4), (13, 37, 11), (24, 40, 16)]:
+        a = rng.integers(-128, 128, size=(m, k))
+        b = rng.integers(-128, 128, size=(k, n))
+        spec = gemm_spec(a, b, out="int8", multiplier=rng.integers(1 << 29, 1 << 31, size=n),
+                         shift=rng.integers(6, 12, size=n), zero_point=rng.integers(-5, 5, n))
+        program = compile_gemms([spec], rtl.config, rtl.allocator)
+        try:
+            stats = rtl.run(program)
+        finally:
+            for at in program.allocations:
+                rtl.allocator.free(at)
+        predicted = predict(program.descriptors, rtl.config).cycles
+        assert abs(predicted - stats.cycles) <= 0.02 * stats.cycles, \
+            f"{name} {m}x{k}x{n}: measured {stats.cycles}, predicted {predicted}"

@@ -55,6 +55,7 @@ class GoldenTransport(Transport):
         self.rows, self.cols, self.datapaths = rows, cols, tuple(datapaths)
         self.beat = data_width // 8
         self.depth, self.slots, self.addr_width = depth, slots, addr_width
+        self.requantizer = requantizer
         self.lane = 2 if "fp16" in self.datapaths else 1
         self.memory_base, self.memory_size = 0, memory_size
         self.memory = np.zeros(memory_size, dtype=np.uint8)
