@@ -17,10 +17,15 @@ class Requantizer(wiring.Component):
     the output zero point is added and the result clamped to int8, or to
     ``[max(zero_point, -128), 127]`` with ``relu``.
 
-    Pipeline: 3 stages, one input per cycle. Stage 1 adds the bias and forms the 64-bit
-    product (DSP multipliers); stage 2 rounds to the high word and divides by the power of
-    two; stage 3 adds the zero point and clamps. ``valid_out`` follows ``valid_in`` three
-    cycles later; the other inputs must be valid in the same cycle as ``valid_in``.
+    Pipeline: 5 stages, one input per cycle, each stage between registers so the clock is
+    set by the array, not here. 1: the wrapped bias add. 2: the four 16x16 partial products
+    of the 32x32 multiply (one 18x18 DSP each, registered). 3: their sum plus ``2**30`` and
+    the high word ``floor((x * multiplier + 2**30) / 2**31)``: gemmlowp's nudged,
+    truncating division for both signs (a negative product's nudge ``1 - 2**30`` plus the
+    round-toward-zero correction ``2**31 - 1`` is again ``2**30``), or the saturated case.
+    4: the rounding shift right. 5: zero point and clamp. ``valid_out`` follows ``valid_in``
+    :attr:`latency` cycles later; the other inputs must be valid in the same cycle as
+    ``valid_in``.
 
     Ports: ``acc``, ``bias``, ``multiplier`` (signed 32 bit), ``shift`` (unsigned 5 bit),
     ``zero_point`` (signed 8 bit), ``relu``, ``valid_in`` in; ``result`` (signed 8 bit),
@@ -37,56 +42,72 @@ class Requantizer(wiring.Component):
     result: Out(signed(8))
     valid_out: Out(1)
 
-    latency = 3
+    latency = 5
 
-    def _high_word(self, nudged):
-        """C's truncating division by 2**31; mutation tests use a flooring shift instead."""
-        return (nudged + Mux(nudged < 0, (1 << 31) - 1, 0)) >> 31
+    def _high_word(self, product):
+        """``floor((product + 2**30) / 2**31)``; mutation tests substitute the classic slip
+        (nudge by sign, then floor instead of C's truncation)."""
+        return (product + (1 << 30)) >> 31
 
     def elaborate(self, platform):
         m = Module()
 
-        # Stage 1: wrapped bias add, full product, the saturating case flagged.
-        x = Signal(signed(32))
-        m.d.comb += x.eq(self.acc + self.bias)
-        product = Signal(signed(64))
-        saturate = Signal()
-        shift1, zp1, relu1, valid1 = (Signal.like(s) for s in (self.shift, self.zero_point,
-                                                                 self.relu, self.valid_in))
-        m.d.sync += [
-            product.eq(x * self.multiplier),
-            saturate.eq((x == _INT32_MIN) & (self.multiplier == _INT32_MIN)),
-            shift1.eq(self.shift), zp1.eq(self.zero_point), relu1.eq(self.relu),
-            valid1.eq(self.valid_in),
-        ]
+        def delay(signal, name):
+            """``signal`` one cycle later."""
+            out = Signal.like(signal, name=name)
+            m.d.sync += out.eq(signal)
+            return out
 
-        # Stage 2: high word rounded half away from zero (C's truncating division by 2**31),
-        # then the rounding shift right.
-        nudged = Signal(signed(65))
-        m.d.comb += nudged.eq(product + Mux(product >= 0, 1 << 30, 1 - (1 << 30)))
+        # Stage 1: wrapped bias add.
+        x = Signal(signed(32))
+        m.d.sync += x.eq(self.acc + self.bias)
+        mult1 = delay(self.multiplier, "multiplier1")
+        shift, zp, relu, valid = self.shift, self.zero_point, self.relu, self.valid_in
+        shift, zp, relu, valid = (delay(v, f"{n}1") for v, n in
+                                  ((shift, "shift"), (zp, "zp"), (relu, "relu"), (valid, "v")))
+
+        # Stage 2: partial products of the 16-bit halves (low halves unsigned, high signed).
+        halves = {"x": (x[:16], x[16:].as_signed()), "m": (mult1[:16], mult1[16:].as_signed())}
+        partial = {}
+        for a in (0, 1):
+            for b in (0, 1):
+                p = Signal(signed(34), name=f"partial_{a}{b}")
+                m.d.sync += p.eq(halves["x"][a] * halves["m"][b])
+                partial[a, b] = p
+        saturate = Signal()
+        m.d.sync += saturate.eq((x == _INT32_MIN) & (mult1 == _INT32_MIN))
+        shift, zp, relu, valid = (delay(v, f"{n}2") for v, n in
+                                  ((shift, "shift"), (zp, "zp"), (relu, "relu"), (valid, "v")))
+
+        # Stage 3: the product and its high word.
+        product = Signal(signed(64))
+        m.d.comb += product.eq((partial[1, 1] << 32) + ((partial[0, 1] + partial[1, 0]) << 16)
+                               + partial[0, 0])
         high = Signal(signed(32))
-        m.d.comb += high.eq(Mux(saturate, _INT32_MAX, self._high_word(nudged)))
+        m.d.sync += high.eq(Mux(saturate, _INT32_MAX, self._high_word(product)))
+        shift, zp, relu, valid = (delay(v, f"{n}3") for v, n in
+                                  ((shift, "shift"), (zp, "zp"), (relu, "relu"), (valid, "v")))
+
+        # Stage 4: the rounding shift right (ties away from zero).
         mask = Signal(32)
-        m.d.comb += mask.eq((1 << shift1) - 1)
+        m.d.comb += mask.eq((1 << shift) - 1)
         remainder = high.as_unsigned() & mask
         threshold = (mask >> 1) + (high < 0)
         scaled = Signal(signed(32))
-        zp2, relu2, valid2 = (Signal.like(s) for s in (zp1, relu1, valid1))
-        m.d.sync += [
-            scaled.eq((high >> shift1) + (remainder > threshold)),
-            zp2.eq(zp1), relu2.eq(relu1), valid2.eq(valid1),
-        ]
+        m.d.sync += scaled.eq((high >> shift) + (remainder > threshold))
+        zp, relu, valid = (delay(v, f"{n}4") for v, n in
+                           ((zp, "zp"), (relu, "relu"), (valid, "v")))
 
-        # Stage 3: zero point and clamp.
+        # Stage 5: zero point and clamp.
         shifted = Signal(signed(34))
-        m.d.comb += shifted.eq(scaled + zp2)
+        m.d.comb += shifted.eq(scaled + zp)
         low = Signal(signed(9))
-        m.d.comb += low.eq(Mux(relu2, zp2, -128))
+        m.d.comb += low.eq(Mux(relu, zp, -128))
         with m.If(shifted > 127):
             m.d.sync += self.result.eq(127)
         with m.Elif(shifted < low):
             m.d.sync += self.result.eq(low)
         with m.Else():
             m.d.sync += self.result.eq(shifted)
-        m.d.sync += self.valid_out.eq(valid2)
+        m.d.sync += self.valid_out.eq(valid)
         return m

@@ -47,7 +47,6 @@ _MAX_BURST = 256
 _OUTSTANDING = 4
 _PAGE = 4096
 _PARAM_WORDS = 3
-_POST_LATENCY = 3          # Requantizer.latency: every STORE mode goes through it
 
 
 @dataclass(frozen=True)
@@ -72,7 +71,9 @@ class Timing:
     descriptor fetch (0 measured); ``compute``: cycles of a COMPUTE besides ``k`` and the
     array's ``2 * rows + cols - 1``; ``store_start``: STORE taken to its first write
     address (``store_params`` more in int8 mode, which reads the parameter words first);
-    ``store_data``: cycles from then to the first beat at the writer; ``store_end``: last
+    ``store_data``: cycles from then to the first beat at the writer (7: five of them are the
+    post-processing pipeline, the requantiser's depth; 5 before it was pipelined for the
+    ECP5 clock); ``store_end``: last
     write response to the STORE's tokens given; ``end``: END dispatch to done; ``token``:
     a command's end to its token being usable; ``serial_row``: with bit-serial requantisers
     (``ARRAY_CONFIG.serial_requant``), cycles from an INT8 STORE's first beat time (as
@@ -88,14 +89,14 @@ class Timing:
     compute: int = 4
     store_start: int = 2
     store_params: int = 1
-    store_data: int = 5
+    store_data: int = 7
     store_end: int = 2
     end: int = 2
     wide_word: int = 1
     fetch_gap: int = 0
     params: int = 2
     token: int = 1
-    serial_row: int = 66
+    serial_row: int = 64
 
 
 #: calibrated against AxiRam (see module doc)

@@ -2,6 +2,7 @@
 and against real arithmetic, and the Requantizer RTL (Verilator) against the golden model."""
 import numpy as np
 import pytest
+from amaranth.hdl import Mux
 
 from hw.requantizer import Requantizer
 from hw.serial_requantizer import SerialRequantizer
@@ -69,10 +70,11 @@ def test_golden_is_within_one_step_of_real_arithmetic(rng):
 
 
 class FlooringRequantizer(Requantizer):
-    """Mutant: the high word floors (arithmetic shift) instead of truncating toward 0."""
+    """Mutant: the high word nudged by the product's sign and then floored (an arithmetic
+    shift) instead of truncated toward zero as C does."""
 
-    def _high_word(self, nudged):
-        return nudged >> 31
+    def _high_word(self, product):
+        return (product + Mux(product >= 0, 1 << 30, 1 - (1 << 30))) >> 31
 
 
 def run_rtl(harness, acc, multiplier, shift, zero_point, bias, relu):
