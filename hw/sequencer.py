@@ -36,8 +36,8 @@ class Sequencer(wiring.Component):
     than a beat, equal to the row size (packed rows, ``docs/isa.md``), the whole footprint
     (every whole beat the DMA touches) inside ``[window_base, window_limit)``. The first
     failing check stops the job with its error code; nothing more is dispatched. The check
-    takes two register stages between the queue and dispatch (``_check_stages``): one
-    descriptor a cycle, two cycles of latency.
+    takes three register stages between the queue and dispatch (``_check_stages``): one
+    descriptor a cycle, three cycles of latency.
 
     LOAD, COMPUTE and STORE commands go to per-unit queues and run concurrently. Before a
     unit starts a command it takes the tokens its ``wait_*`` flags ask for (counting
@@ -138,7 +138,7 @@ class Sequencer(wiring.Component):
                                                give_next, unit))
         all_idle = Cat(*idle_units).all()
 
-        # --- check (two register stages), then dispatch --------------------------------------
+        # --- check (three register stages), then dispatch ------------------------------------
         consume = Signal()       # dispatch takes the checked descriptor
         d, head_valid, check_code, dropped = self._check_stages(m, queue, consume, restart)
         opcode = d[:8]
@@ -194,14 +194,15 @@ class Sequencer(wiring.Component):
         return Cat(payload.as_value(), flags)
 
     def _check_stages(self, m, queue, consume, restart):
-        """The descriptor check as two register stages between the queue and dispatch.
+        """The descriptor check as three register stages between the queue and dispatch.
 
-        Stage 1 registers the descriptor with its span ``(rows - 1) * pitch`` (LOAD: rows =
-        ``count``; STORE: the array's rows): the low ``addr_width`` bits and whether it is
+        Stage 0 registers the descriptor with ``rows - 1`` (LOAD: rows = ``count``; STORE:
+        the array's rows), so the multiply has registers on both sides. Stage 1 registers
+        the span ``(rows - 1) * pitch``: the low ``addr_width`` bits and whether it is
         larger, and whether the 64-bit address has bits above ``addr_width``. Stage 2 does
         the rest of the check in ``addr_width + 2``-bit arithmetic and registers the error
         code. A stage advances when the next one is empty or being emptied (one descriptor a
-        cycle, two cycles of latency). ``restart`` drops what the stages hold.
+        cycle, three cycles of latency). ``restart`` drops what the stages hold.
 
         Returns the checked descriptor, its valid, its error code (``_check``) and how many
         descriptors were dropped this cycle.
@@ -221,29 +222,35 @@ class Sequencer(wiring.Component):
                      window_limit.eq(Mux(self.window_limit > (1 << aw), 1 << aw,
                                          self.window_limit))]
 
+        count_bits = (max(self.depth, 3) - 1).bit_length()
+        s0_valid, s0_desc = Signal(), Signal(width, name="s0_desc")
+        s0_rows_m1 = Signal(max(count_bits, (self.rows - 1).bit_length()))
         s1_valid, s1_desc = Signal(), Signal(width, name="s1_desc")
         s1_span, s1_span_big, s1_addr_big = Signal(aw), Signal(), Signal()
         s2_valid, s2_desc, s2_code = Signal(), Signal(width, name="s2_desc"), Signal(8)
         advance2 = s1_valid & (~s2_valid | consume)
-        advance1 = queue.r_rdy & (~s1_valid | advance2) & ~restart
+        advance1 = s0_valid & (~s1_valid | advance2)
+        advance0 = queue.r_rdy & (~s0_valid | advance1) & ~restart
 
-        # Stage 1. Only rows the later size check lets through (1 .. max(depth, 3) for a
-        # LOAD) need a right span, so the multiplier takes the low bits of count - 1.
+        # Stage 0: the multiplier's row operand. Only rows the later size check lets through
+        # (1 .. max(depth, 3) for a LOAD) need a right span, so it is the low bits of
+        # count - 1.
         d = queue.r_data
-        count_bits = (max(self.depth, 3) - 1).bit_length()
-        count_m1 = Signal(count_bits)
-        rows_m1 = Signal(max(count_bits, (self.rows - 1).bit_length()))
-        span = Signal(len(rows_m1) + 32)
-        m.d.comb += [
-            count_m1.eq(_field(d, Opcode.LOAD, "count") - 1),
-            rows_m1.eq(Mux(d[:8] == Opcode.STORE.value, self.rows - 1, count_m1)),
-            span.eq(rows_m1 * _field(d, Opcode.LOAD, "pitch")),
-        ]
-        m.d.comb += queue.r_en.eq(advance1)
+        m.d.comb += queue.r_en.eq(advance0)
+        with m.If(advance0):
+            m.d.sync += [s0_valid.eq(1), s0_desc.eq(d),
+                         s0_rows_m1.eq(Mux(d[:8] == Opcode.STORE.value, self.rows - 1,
+                                           _field(d, Opcode.LOAD, "count") - 1))]
+        with m.Elif(advance1):
+            m.d.sync += s0_valid.eq(0)
+
+        # Stage 1: the span, multiplied between registers.
+        span = Signal(len(s0_rows_m1) + 32)
+        m.d.comb += span.eq(s0_rows_m1 * _field(s0_desc, Opcode.LOAD, "pitch"))
         with m.If(advance1):
-            m.d.sync += [s1_valid.eq(1), s1_desc.eq(d), s1_span.eq(span),
+            m.d.sync += [s1_valid.eq(1), s1_desc.eq(s0_desc), s1_span.eq(span),
                          s1_span_big.eq((span >> aw) != 0),
-                         s1_addr_big.eq((_field(d, Opcode.LOAD, "addr") >> aw) != 0)]
+                         s1_addr_big.eq((_field(s0_desc, Opcode.LOAD, "addr") >> aw) != 0)]
         with m.Elif(advance2):
             m.d.sync += s1_valid.eq(0)
 
@@ -257,8 +264,8 @@ class Sequencer(wiring.Component):
 
         dropped = Signal(2)
         with m.If(restart):
-            m.d.sync += [s1_valid.eq(0), s2_valid.eq(0)]
-            m.d.comb += dropped.eq(s1_valid + s2_valid)
+            m.d.sync += [s0_valid.eq(0), s1_valid.eq(0), s2_valid.eq(0)]
+            m.d.comb += dropped.eq(s0_valid + s1_valid + s2_valid)
         return s2_desc, s2_valid, s2_code, dropped
 
     def _check(self, m, d, opcode, span, span_big, addr_big, window_base, window_limit):

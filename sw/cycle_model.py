@@ -60,9 +60,9 @@ class Timing:
     the RTL with single-command programs (``end`` alone, LOADs of 1/8/64 words, COMPUTEs of
     k = 1/8/64, STOREs per mode, and chains of two or three with tokens) and then fitted on
     whole GEMM programs: ``start``: CONTROL.start to the first fetch request;
-    ``dispatch``: a descriptor's last fetched beat to its entry in its unit's queue (7:
-    two of them are the Sequencer's register stages of the descriptor check, added to clock
-    the ECP5 build higher; 5 before);
+    ``dispatch``: a descriptor's last fetched beat to its entry in its unit's queue (8:
+    three of them are the Sequencer's register stages of the descriptor check, added to
+    clock the ECP5 build higher; 5 before);
     ``load_issue``: LOAD taken to its DMA read granted; ``load_end``: last beat read to the
     LOAD's tokens given (``wide_word`` more when a buffer word takes several beats:
     ``BeatsToWords`` registers it); ``params``: extra cycles of a LOAD of requantisation
@@ -83,7 +83,7 @@ class Timing:
     read_latency: int = 0
     write_latency: int = 5
     start: int = 1
-    dispatch: int = 7
+    dispatch: int = 8
     load_issue: int = 1
     load_end: int = 2
     compute: int = 4
