@@ -15,19 +15,11 @@ Simulated time passes only inside ``read`` and ``reset_input_buffer`` (and :meth
 margin), so the ``quiet_time`` the serial backend sleeps before a retry happens in simulated
 time and the transport can be given ``quiet_time=0``.
 """
-import fcntl
 import hashlib
-import os
-import secrets
-import select
-import shutil
-import tempfile
-import threading
-from multiprocessing.connection import Listener
 from pathlib import Path
 
-from .toolchain import BUILD_DIR, setup_verilator, verilator_waiver_args
-from .verilog import write_verilog
+from .simulation_server import SimulationServer
+from .toolchain import BUILD_DIR
 
 __all__ = ["BoardSimPort", "build_name", "top_ports_only_args"]
 
@@ -72,7 +64,6 @@ class BoardSimPort:
                  waves=False, start_timeout=900):
         from fpga.board_top import LoomSystem
 
-        setup_verilator()
         self.config = config
         self.timeout = 1.0                  # what a pyserial port has; reads use cycles
         self.timeout_cycles = timeout_cycles
@@ -80,72 +71,14 @@ class BoardSimPort:
         self.quiet_cycles = (byte_timeout + 64 * config.divisor if quiet_cycles is None
                              else quiet_cycles)
         self.build_dir = BUILD_DIR / "sim" / build_name(config)
-        self._build(LoomSystem(config), waves)
-        self._run_dir = Path(tempfile.mkdtemp(prefix="run_", dir=self.build_dir))
-        key = secrets.token_hex(16)
-        address = str(self._run_dir / "socket")
-        self._listener = Listener(address, family="AF_UNIX", authkey=key.encode())
-        self._conn = None
-        self._failure = None
-        env = {"LOOM_BOARD_ADDRESS": address, "LOOM_BOARD_KEY": key,
-               "LOOM_BOARD_DIVISOR": str(config.divisor), "LOOM_SEED": str(seed)}
-        self._thread = threading.Thread(target=self._simulate, args=(env, seed, waves),
-                                        daemon=True, name=f"loom-{self.build_dir.name}")
-        self._thread.start()
-        self._accept(start_timeout)
-
-    # --- simulator life cycle ----------------------------------------------------------------
-    def _build(self, top, waves):
-        from cocotb_tools.runner import get_runner
-
         self.build_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.build_dir / "build.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)       # one build per configuration at a time
-            source = write_verilog(top, TOPLEVEL, self.build_dir / f"{TOPLEVEL}.v")
-            self._runner = get_runner("verilator")
-            self._runner.build(
-                sources=[source], hdl_toplevel=TOPLEVEL, build_dir=self.build_dir,
-                build_args=[*verilator_waiver_args(), "-O3", "--x-assign", "fast",
-                            "--x-initial", "fast",
-                            *top_ports_only_args(self.build_dir, TOPLEVEL)],
-                timescale=("1ns", "1ps"), waves=waves, log_file=self.build_dir / "build.log")
-
-    def _simulate(self, env, seed, waves):
-        try:
-            self._runner.test(
-                test_module=TEST_MODULE, hdl_toplevel=TOPLEVEL, build_dir=self.build_dir,
-                test_dir=self._run_dir, seed=seed, extra_env=env,
-                results_xml=str(self._run_dir / "results.xml"), waves=waves,
-                log_file=self._run_dir / "sim.log")
-        except BaseException as exc:  # noqa: BLE001 - reported by the next request
-            self._failure = exc
-
-    def _accept(self, start_timeout):
-        sock = self._listener._listener._socket
-        waited = 0.0
-        while self._conn is None:
-            ready, _, _ = select.select([sock], [], [], 1.0)
-            waited += 1.0
-            if ready:
-                self._conn = self._listener.accept()
-            elif not self._thread.is_alive() or waited > start_timeout:
-                self._failure = self._failure or "no connection"     # keeps the run files
-                self.close()
-                raise OSError(f"the board simulation did not start (see "
-                              f"{self._run_dir / 'sim.log'}): {self._failure}")
-
-    def _request(self, *message):
-        if self._conn is None:
-            raise OSError("the simulated board is closed")
-        try:
-            self._conn.send(message)
-            reply = self._conn.recv()
-        except (EOFError, OSError) as exc:
-            raise OSError(f"the board simulation stopped (see {self._run_dir / 'sim.log'})"
-                          ) from exc
-        if isinstance(reply, tuple) and reply and reply[0] == "error":
-            raise OSError(reply[1])
-        return reply
+        self._server = SimulationServer(
+            LoomSystem(config), toplevel=TOPLEVEL, test_module=TEST_MODULE,
+            build_dir=self.build_dir, env_prefix="LOOM_BOARD",
+            env={"LOOM_BOARD_DIVISOR": str(config.divisor), "LOOM_SEED": str(seed)},
+            seed=seed, waves=waves, build_args=top_ports_only_args(self.build_dir, TOPLEVEL),
+            what="the board simulation", start_timeout=start_timeout)
+        self._request = self._server.request
 
     # --- the pyserial surface ----------------------------------------------------------------
     def write(self, data):
@@ -160,20 +93,7 @@ class BoardSimPort:
         self._request("flush", self.quiet_cycles)
 
     def close(self):
-        if self._conn is not None:
-            try:
-                self._request("close")
-            except OSError:
-                pass
-            self._conn.close()
-            self._conn = None
-            self._thread.join(timeout=60)
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
-        if (os.environ.get("LOOM_KEEP_RUNS") is None and not self._thread.is_alive()
-                and self._failure is None):
-            shutil.rmtree(self._run_dir, ignore_errors=True)
+        self._server.close()
 
     # --- for tests ---------------------------------------------------------------------------
     def run(self, cycles):
