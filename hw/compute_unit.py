@@ -41,8 +41,11 @@ class ComputeUnit(wiring.Component):
         self.array = SystolicArray(rows, cols, datapaths=datapaths,
                                    lut_multipliers=lut_multipliers)
         lane_bits = operand_shape(datapaths).width
-        self.a_buffer = OperandBuffer(width=rows * lane_bits, depth=depth, slots=slots)
-        self.b_buffer = OperandBuffer(width=cols * lane_bits, depth=depth, slots=slots)
+        # output registers: the block RAMs' clock-to-output must not reach the array's inputs
+        self.a_buffer = OperandBuffer(width=rows * lane_bits, depth=depth, slots=slots,
+                                      output_register=True)
+        self.b_buffer = OperandBuffer(width=cols * lane_bits, depth=depth, slots=slots,
+                                      output_register=True)
         self.result_buffer = ResultBuffer(lanes=cols, depth=rows, slots=slots,
                                           fp32="fp16" in datapaths)
         self.rows, self.cols, self.datapaths, self.depth = rows, cols, datapaths, depth

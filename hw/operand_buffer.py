@@ -17,6 +17,12 @@ class OperandBuffer(wiring.Component):
     ``last``. The RAM's own read register is the output register: a stall holds the word,
     so no beat is lost or repeated and no skid buffer is needed.
 
+    With ``output_register=True`` a second register follows the RAM's (the block RAM's own
+    output register on ECP5, DP16KD ``OUTREG``): the RAM's slow clock-to-output then ends
+    in a register instead of in the logic the words feed (the array's operand inputs, on
+    the ECP5 critical path without it). Both registers hold on a stall; the first word
+    comes one cycle later.
+
     Writes and reads of *different* slots never interfere; writing the slot being read is
     the sequencer's mistake to avoid (its dependency flags do), not something this buffer
     arbitrates.
@@ -31,10 +37,13 @@ class OperandBuffer(wiring.Component):
     #: Further fields of the ``write`` port (subclasses with other write behaviour add some).
     _extra_write_fields = {}
 
-    def __init__(self, *, width, depth, slots=2):
+    def __init__(self, *, width, depth, slots=2, output_register=False):
         for name, value, low in (("width", width, 1), ("depth", depth, 1), ("slots", slots, 1)):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{name} must be a positive integer, not {value!r}")
+        if not isinstance(output_register, bool):
+            raise ValueError(f"output_register must be True or False, not {output_register!r}")
+        self.output_register = output_register
         self.width, self.depth, self.slots = width, depth, slots
         slot_shape = range(slots)
         super().__init__({
@@ -74,12 +83,23 @@ class OperandBuffer(wiring.Component):
             self.read.ready.eq(~active & advance),
             rd.addr.eq(base + index),
             rd.en.eq(advance),
+        ]
+        ram_valid, ram_last = out_valid, out_last     # what the RAM's read register holds
+        if self.output_register:
+            ram_valid, ram_last = Signal(), Signal()
+            out_data = Signal(self.width)
+            with m.If(advance):
+                m.d.sync += [out_valid.eq(ram_valid), out_last.eq(ram_last),
+                             out_data.eq(rd.data)]
+        else:
+            out_data = rd.data
+        m.d.comb += [
             self.words.valid.eq(out_valid),
-            self.words.payload.data.eq(rd.data),
+            self.words.payload.data.eq(out_data),
             self.words.payload.last.eq(out_last),
         ]
         with m.If(advance):
-            m.d.sync += [out_valid.eq(active), out_last.eq(active & (index == count - 1))]
+            m.d.sync += [ram_valid.eq(active), ram_last.eq(active & (index == count - 1))]
             with m.If(active):
                 m.d.sync += index.eq(index + 1)
                 with m.If(index == count - 1):

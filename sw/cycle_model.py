@@ -86,7 +86,7 @@ class Timing:
     dispatch: int = 8
     load_issue: int = 1
     load_end: int = 2
-    compute: int = 4
+    compute: int = 5
     store_start: int = 2
     store_params: int = 1
     store_data: int = 7

@@ -48,11 +48,11 @@ def simulate(buffer, writes, reads, ready_rate, rng, timeout=20_000):
     return got
 
 
+@pytest.mark.parametrize("output_register", [False, True])
 @pytest.mark.parametrize("ready_rate", [1.0, 0.5])
-
-def test_streams_the_requested_words_of_each_slot(rng, ready_rate):
+def test_streams_the_requested_words_of_each_slot(rng, ready_rate, output_register):
     depth, slots = 32, 3
-    buffer = OperandBuffer(width=24, depth=depth, slots=slots)
+    buffer = OperandBuffer(width=24, depth=depth, slots=slots, output_register=output_register)
     contents = {(s, i): int(rng.integers(0, 2**24)) for s in range(slots) for i in range(depth)}
     writes = [(s, i, v) for (s, i), v in contents.items()]
     rng.shuffle(writes)
