@@ -31,6 +31,7 @@ def generate():
     from hw.fp32_to_fp16 import Fp32ToFp16
     from hw.load_unit import LoadUnit
     from hw.requantizer import Requantizer
+    from hw.serial_requantizer import SerialRequantizer
     from hw.store_unit import StoreUnit
     from hw.systolic_array import SystolicArray
 
@@ -45,7 +46,11 @@ def generate():
                    store_unit=StoreUnit(rows=16, cols=16, beat_width=128, addr_width=32),
                    accelerator=Accelerator(16, 16, data_width=128, depth=256),
                    # 128-bit words on a 256-bit bus: the packed load and store paths
-                   accelerator_256=Accelerator(16, 16, data_width=256, depth=256))
+                   accelerator_256=Accelerator(16, 16, data_width=256, depth=256),
+                   # the small-FPGA options: bit-serial requantisers, LUT multipliers
+                   serial_requantizer=SerialRequantizer(),
+                   accelerator_serial=Accelerator(4, 4, data_width=64, depth=64,
+                                                  requantizer="serial", lut_multipliers=8))
     return [(write_verilog(design, name, out / f"{name}.v"), name)
             for name, design in designs.items()]
 
