@@ -4,9 +4,7 @@ import numpy as np
 import pytest
 
 from sw import DeviceError, UnsupportedError, open_device
-from sw.compiler import compile_gemms
-from sw.cycle_model import predict
-from sw.gemm import gemm_spec
+from sw.cycle_model import predict_gemm
 from tb.golden import fp16_gemm, int8_gemm, requantize
 
 BUILDS = {
@@ -96,14 +94,9 @@ def test_cycle_model_predicts_requantised_gemms_within_two_percent(devices, rng)
     for m, k, n in [(4, 4, 4), (13, 37, 11), (24, 40, 16)]:
         a = rng.integers(-128, 128, size=(m, k))
         b = rng.integers(-128, 128, size=(k, n))
-        spec = gemm_spec(a, b, out="int8", multiplier=rng.integers(1 << 29, 1 << 31, size=n),
-                         shift=rng.integers(6, 12, size=n), zero_point=rng.integers(-5, 5, n))
-        program = compile_gemms([spec], rtl.config, rtl.allocator)
-        try:
-            stats = rtl.run(program)
-        finally:
-            for at in program.allocations:
-                rtl.allocator.free(at)
-        predicted = predict(program.descriptors, rtl.config).cycles
-        assert abs(predicted - stats.cycles) <= 0.02 * stats.cycles, \
-            f"{name} {m}x{k}x{n}: measured {stats.cycles}, predicted {predicted}"
+        rtl.matmul(a, b, out="int8", multiplier=rng.integers(1 << 29, 1 << 31, size=n),
+                   shift=rng.integers(6, 12, size=n), zero_point=rng.integers(-5, 5, n))
+        measured = rtl.last_stats.cycles
+        predicted = predict_gemm(m, k, n, rtl.config, out="int8").cycles
+        assert abs(predicted - measured) <= 0.02 * measured, \
+            f"{name} {m}x{k}x{n}: measured {measured}, predicted {predicted}"
