@@ -3,7 +3,14 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["Requantizer"]
+__all__ = ["Requantizer", "REQUANTIZER_PORTS"]
+
+#: The ports of every requantiser (the serial one adds ``ready``).
+REQUANTIZER_PORTS = {
+    "acc": In(signed(32)), "bias": In(signed(32)), "multiplier": In(signed(32)),
+    "shift": In(unsigned(5)), "zero_point": In(signed(8)), "relu": In(1), "valid_in": In(1),
+    "result": Out(signed(8)), "valid_out": Out(1),
+}
 
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 
@@ -32,17 +39,10 @@ class Requantizer(wiring.Component):
     ``valid_out`` out.
     """
 
-    acc: In(signed(32))
-    bias: In(signed(32))
-    multiplier: In(signed(32))
-    shift: In(unsigned(5))
-    zero_point: In(signed(8))
-    relu: In(1)
-    valid_in: In(1)
-    result: Out(signed(8))
-    valid_out: Out(1)
-
     latency = 5
+
+    def __init__(self):
+        super().__init__(REQUANTIZER_PORTS)
 
     def _high_word(self, product):
         """``floor((product + 2**30) / 2**31)``; mutation tests substitute the classic slip

@@ -1,7 +1,9 @@
 """int32 -> int8 requantisation without a multiplier: one bit of the product per cycle."""
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import Out
+
+from .requantizer import REQUANTIZER_PORTS
 
 __all__ = ["SerialRequantizer"]
 
@@ -42,19 +44,11 @@ class SerialRequantizer(wiring.Component):
     Ports: as :class:`~hw.requantizer.Requantizer`, plus ``ready`` out.
     """
 
-    acc: In(signed(32))
-    bias: In(signed(32))
-    multiplier: In(signed(32))
-    shift: In(unsigned(5))
-    zero_point: In(signed(8))
-    relu: In(1)
-    valid_in: In(1)
-    ready: Out(1)
-    result: Out(signed(8))
-    valid_out: Out(1)
-
     #: cycles from a take to ``valid_out``, for every input
     latency = 65
+
+    def __init__(self):
+        super().__init__({**REQUANTIZER_PORTS, "ready": Out(1)})
 
     def _top_bit_subtracts(self):
         """Whether the last step subtracts (multiplier bit 31 weighs ``-2**31``); mutation
