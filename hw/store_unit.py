@@ -178,10 +178,11 @@ class StoreUnit(wiring.Component):
         words = self.result_words
         m.submodules.rows_out = fifo = SyncFIFOBuffered(width=cols * 32 + 1, depth=latency + 4)
         take = Signal()
+        serial = self.requantizer == "serial"
+        row_in_units = Signal()       # serial: a row is in the requantisers
         room = fifo.level <= fifo.depth - 1 - latency
-        if self.requantizer == "serial":
-            self._row_in_units = Signal()     # a row is in the serial requantisers
-            room = room & ~self._row_in_units
+        if serial:
+            room = room & ~row_in_units
         m.d.comb += [words.ready.eq(room), take.eq(words.valid & words.ready)]
 
         valid, last = Signal(latency), Signal(latency)
@@ -190,7 +191,6 @@ class StoreUnit(wiring.Component):
         half = [Signal(cols * 16, name=f"fp16_d{n}") for n in range(latency)]
         int8 = Signal(cols * 8)
         m.d.sync += [raw[0].eq(words.payload.data)]
-        serial = self.requantizer == "serial"
         unit_class = SerialRequantizer if serial else Requantizer
         halves, serial_units = [], []
         for j in range(cols):
@@ -211,7 +211,8 @@ class StoreUnit(wiring.Component):
             ]
             halves.append(narrow.result)
             serial_units.append(requant)
-        int8_done = self._collect_serial(m, serial_units, take, mode) if serial else None
+        int8_done = (self._collect_serial(m, serial_units, take, mode, row_in_units)
+                     if serial else None)
         m.d.sync += half[0].eq(Cat(*halves))
         for n in range(1, latency):
             m.d.sync += [raw[n].eq(raw[n - 1]), half[n].eq(half[n - 1])]
@@ -260,10 +261,10 @@ class StoreUnit(wiring.Component):
                 self._serialise(m, fifo, beats_per_row, done)
         return done
 
-    def _collect_serial(self, m, units, take, mode):
-        """INT8 with serial requantisers: a taken row is in the units until every column has
-        its result. Returns the one-cycle "row done" pulse (results on the units' ports)."""
-        busy = self._row_in_units
+    def _collect_serial(self, m, units, take, mode, busy):
+        """INT8 with serial requantisers: a taken row is in the units (``busy``) until every
+        column has its result. Returns the one-cycle "row done" pulse (results on the units'
+        ports)."""
         finished = Signal(len(units))
         done = Signal()
         all_done = Cat(*(finished[j] | unit.valid_out for j, unit in enumerate(units))).all()
