@@ -111,12 +111,12 @@ def parse_overrides(pairs):
             raise ValueError(f"--set {pair!r}: expected FIELD=VALUE with FIELD one of "
                              f"{sorted(fields)}")
         default = getattr(SystemConfig(), name)
-        if isinstance(default, tuple):
-            value = tuple(text.split("+"))
-        elif isinstance(default, (int, float)) and not isinstance(default, bool):
-            value = type(default)(float(text)) if isinstance(default, int) else float(text)
-        else:
-            value = text
+        kind = type(default)
+        try:
+            value = tuple(text.split("+")) if kind is tuple else kind(text)
+        except ValueError:
+            raise ValueError(f"--set {pair!r}: {name} takes a {kind.__name__}, like "
+                             f"{default!r}") from None
         overrides[name] = value
     return overrides
 

@@ -34,3 +34,17 @@ def test_the_serial_backend_reaches_registers_and_memory_over_the_uart_pins(rng)
     # The LEDs show an idle accelerator without error (STATUS polled by the bridge).
     assert len(leds) > 2048
     assert leds[-1] == 0b001
+
+
+def test_bitstream_config_overrides_parse_and_reject_bad_fields():
+    import pytest
+
+    from fpga.bitstream import parse_overrides
+    assert parse_overrides(["rows=16", "datapaths=int8+fp16", "requantizer=serial",
+                            "byte_timeout_s=0.1"]) == {
+        "rows": 16, "datapaths": ("int8", "fp16"), "requantizer": "serial",
+        "byte_timeout_s": 0.1}
+    with pytest.raises(ValueError, match="rows takes a int"):
+        parse_overrides(["rows=16.5"])
+    with pytest.raises(ValueError, match="FIELD one of"):
+        parse_overrides(["bogus=1"])
