@@ -115,7 +115,7 @@ def parse_overrides(pairs):
         try:
             value = tuple(text.split("+")) if kind is tuple else kind(text)
         except ValueError:
-            raise ValueError(f"--set {pair!r}: {name} takes a {kind.__name__}, like "
+            raise ValueError(f"--set {pair!r}: {name} takes {kind.__name__} values like "
                              f"{default!r}") from None
         overrides[name] = value
     return overrides

@@ -44,7 +44,7 @@ def test_bitstream_config_overrides_parse_and_reject_bad_fields():
                             "byte_timeout_s=0.1"]) == {
         "rows": 16, "datapaths": ("int8", "fp16"), "requantizer": "serial",
         "byte_timeout_s": 0.1}
-    with pytest.raises(ValueError, match="rows takes a int"):
+    with pytest.raises(ValueError, match="rows takes int values"):
         parse_overrides(["rows=16.5"])
     with pytest.raises(ValueError, match="FIELD one of"):
         parse_overrides(["bogus=1"])
