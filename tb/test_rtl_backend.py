@@ -85,12 +85,15 @@ def test_a_device_error_on_rtl_raises_and_the_next_job_runs(devices, rng):
     np.testing.assert_array_equal(rtl.matmul(a, b), int8_gemm(a, b))
 
 
-def test_cycle_model_predicts_requantised_gemms_within_two_percent(devices, rng):
+#: The cycle model's bound per build: calibrated on 64-bit builds (2 %); on the 128-bit build
+#: with packed words it is known to be up to 8 % off on tiny jobs (90 vs 83 cycles, 4x4x4).
+MODEL_TOLERANCE = {"int8": 0.02, "serial": 0.02, "dual": 0.10}
+
+
+def test_cycle_model_predicts_requantised_gemms(devices, rng):
     """Including the serial requantiser's 66-cycle rows (the serial build)."""
     name, rtl, _ = devices
-    if name == "dual":
-        pytest.skip("the model is calibrated on 64-bit builds; on this 128-bit build with "
-                    "packed words tiny jobs are off by up to 8 % (90 vs 83 cycles for 4x4x4)")
+    tolerance = MODEL_TOLERANCE[name]
     for m, k, n in [(4, 4, 4), (13, 37, 11), (24, 40, 16)]:
         a = rng.integers(-128, 128, size=(m, k))
         b = rng.integers(-128, 128, size=(k, n))
@@ -98,5 +101,5 @@ def test_cycle_model_predicts_requantised_gemms_within_two_percent(devices, rng)
                    shift=rng.integers(6, 12, size=n), zero_point=rng.integers(-5, 5, n))
         measured = rtl.last_stats.cycles
         predicted = predict_gemm(m, k, n, rtl.config, out="int8").cycles
-        assert abs(predicted - measured) <= 0.02 * measured, \
+        assert abs(predicted - measured) <= tolerance * measured, \
             f"{name} {m}x{k}x{n}: measured {measured}, predicted {predicted}"
