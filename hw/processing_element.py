@@ -1,5 +1,5 @@
 """One multiply-accumulate cell of the output-stationary systolic array."""
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -16,16 +16,47 @@ __all__ = ["ProcessingElement", "check_acc_width", "MULTIPLIERS", "lut_product"]
 MULTIPLIERS = ("dsp", "lut")
 
 
-def lut_product(a, b):
-    """The 16-bit signed product of signed 8-bit ``a`` and ``b`` as a sum of shifted partial
-    products: ``sum(b[i] * a << i for i < 7) - b[7] * a << 7`` (bit 7 of ``b`` weighs
-    ``-2**7``). No ``*`` operator, so no multiplier cell for synthesis to map to a DSP."""
-    terms = [Mux(b[i], a << i, 0) for i in range(7)]
-    terms.append(Mux(b[7], -(a << 7), 0))
-    total = terms[0]
-    for term in terms[1:]:
-        total = total + term
-    return total
+def lut_product(a, b, m=None):
+    """The 16-bit signed product of signed 8-bit ``a`` and ``b`` from LUTs and carry chains: no
+    ``*`` operator, so no multiplier cell for synthesis to map to a DSP.
+
+    Radix-4 Booth: ``b`` is read as four digits ``d_k = b[2k-1] + b[2k] - 2*b[2k+1]`` in
+    ``{-2..2}`` (``b[-1] = 0``), so ``a*b = sum(d_k * a << 2k)``: four partial products instead
+    of eight. A negative digit takes the ones' complement of ``|d_k|*a`` and adds the missing
+    1 at the partial product's lowest bit, placed in the zero low bits of the operand it is
+    added to (the last one needs its own small add). Three adds of at most 16 bits and an
+    increment, each on its own carry chain: with ``m`` (the module being elaborated) the
+    intermediate values are kept signals, so yosys cannot merge them into one multi-operand
+    adder built from LUTs. A LUT PE (ECP5, ``synth_ecp5``) measured 130 LUT4 + 40 CCU2C with
+    this product, against 370 + 32 for a plain sum of eight shifted rows (a DSP PE: 67 + 16
+    and one MULT18X18D). Exact for all 65,536 operand pairs (``tb/test_dsp_mapping.py``)."""
+    parts, negs = [], []
+    for k in range(4):
+        hi, mid = b[2 * k + 1], b[2 * k]
+        lo = b[2 * k - 1] if k else Const(0, 1)
+        one = mid ^ lo                                   # |d_k| == 1
+        two = (hi & ~mid & ~lo) | (~hi & mid & lo)       # |d_k| == 2
+        neg = hi & ~(mid & lo)                           # d_k < 0
+        magnitude = Mux(one, a, Mux(two, a << 1, 0))       # signed, 9 bits
+        parts.append(_named(m, f"booth_{k}", Mux(neg, ~magnitude, magnitude)))
+        negs.append(neg)
+    # d0 + 4 d1 and d2 + 4 d3 (12 bits each), then low + 16 high; arithmetic modulo 2**16
+    # is exact since every product fits 16 signed bits.
+    low = _named(m, "booth_low", parts[0] + Cat(negs[0], Const(0, 1), parts[1]).as_signed())
+    high = _named(m, "booth_high", parts[2] + Cat(negs[2], Const(0, 1), parts[3]).as_signed())
+    total = _named(m, "booth_total",
+                   (low + Cat(Const(0, 2), negs[1], Const(0, 1), high).as_signed())[:16])
+    return (total + Cat(Const(0, 6), negs[3]))[:16].as_signed()
+
+
+def _named(m, name, value):
+    """``value`` through a kept signal of ``m`` (when given): each add stays its own carry
+    chain instead of being merged into one multi-operand adder of LUTs."""
+    if m is None:
+        return value
+    signal = Signal(value.shape(), name=name, attrs={"keep": 1})
+    m.d.comb += signal.eq(value)
+    return signal
 
 
 def check_acc_width(acc_width, datapaths=("int8",)):
@@ -118,9 +149,10 @@ class ProcessingElement(wiring.Component):
     #: The binary32 adder of the fp16 accumulation; mutation tests substitute faulty ones.
     adder_class = Fp32Adder
 
-    def _multiply(self, a, b):
-        """The int8 product expression; mutation tests override it to prove the tests fail."""
-        return lut_product(a, b) if self.multiplier == "lut" else a * b
+    def _multiply(self, m, a, b):
+        """The int8 product expression (``m``: the PE's module, for the LUT product's
+        intermediate signals); mutation tests override it to prove the tests fail."""
+        return lut_product(a, b, m) if self.multiplier == "lut" else a * b
 
     def elaborate(self, platform):
         m = Module()
@@ -139,7 +171,7 @@ class ProcessingElement(wiring.Component):
         m.d.sync += ctl.eq(self.ctl_in)
         if has_int8:
             int_product = Signal(signed(16))
-            m.d.sync += int_product.eq(self._multiply(self.a_in[:8].as_signed(),
+            m.d.sync += int_product.eq(self._multiply(m, self.a_in[:8].as_signed(),
                                                       self.b_in[:8].as_signed()))
         if has_fp16:
             m.submodules.multiplier = multiplier = Fp16Multiplier()

@@ -12,14 +12,14 @@ __all__ = ["MUTANTS"]
 class ProductBitFlip(ProcessingElement):
     """Bit 3 of every product inverted."""
 
-    def _multiply(self, a, b):
+    def _multiply(self, m, a, b):
         return (a * b) ^ 0b1000
 
 
 class UnsignedProduct(ProcessingElement):
     """Operands multiplied as unsigned bytes (a classic sign-extension bug)."""
 
-    def _multiply(self, a, b):
+    def _multiply(self, m, a, b):
         return a.as_unsigned() * b.as_unsigned()
 
 
