@@ -46,7 +46,8 @@ BOARDS = {
         ICEBreakerPlatform,
         SystemConfig(rows=4, cols=4, datapaths=("int8",), data_width=64, depth=128,
                      ram_size=128 * 1024, ram_primitive="spram", clock_hz=24_000_000,
-                     baud=115_200),
+                     baud=115_200, requantizer="serial", counter_width=32,
+                     paired_multipliers=True),
         leds=(("led_g", 0), ("led_g", 1), ("led_r", 0)),
         resources={"ICESTORM_LC": "LUT4+FF", "ICESTORM_RAM": "EBR (4 kbit)",
                    "ICESTORM_SPRAM": "SPRAM (256 kbit)", "ICESTORM_DSP": "SB_MAC16",
@@ -155,8 +156,9 @@ def main(argv=None):
                         args.tag)
     except Exception as exc:  # the build's own error names the failing tool and its log
         traceback.print_exc()
-        print(f"bitstream for {args.board} failed: {exc}\n(see build/fpga/{args.board}/"
-              f"loom.tim for nextpnr's log)", file=sys.stderr)
+        out = f"build/fpga/{args.board}" + (f"-{args.tag}" if args.tag else "")
+        print(f"bitstream for {args.board} failed: {exc}\n(see {out}/loom.rpt for yosys's "
+              f"log and {out}/loom.tim for nextpnr's)", file=sys.stderr)
         return 1
     print(text, end="")
     return 0

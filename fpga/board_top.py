@@ -46,6 +46,8 @@ class SystemConfig:
     byte_timeout_s: float = 0.05
     requantizer: str = "parallel"
     lut_multipliers: int = 0
+    paired_multipliers: bool = False
+    counter_width: int = 64
 
     @property
     def divisor(self):
@@ -68,7 +70,9 @@ class LoomSystem(wiring.Component):
         self.accelerator = Accelerator(config.rows, config.cols, datapaths=config.datapaths,
                                        data_width=config.data_width, depth=config.depth,
                                        requantizer=config.requantizer,
-                                       lut_multipliers=config.lut_multipliers)
+                                       lut_multipliers=config.lut_multipliers,
+                                       paired_multipliers=config.paired_multipliers,
+                                       counter_width=config.counter_width)
         super().__init__()
 
     def elaborate(self, platform):

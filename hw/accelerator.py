@@ -53,11 +53,18 @@ class Accelerator(wiring.Component):
     lut_multipliers : int
         PEs whose int8 multiply is built from LUTs rather than a DSP (see
         :class:`~hw.systolic_array.SystolicArray`); results are the same.
+    paired_multipliers : bool
+        Two PEs share one DSP (iCE40 SB_MAC16 in 8x8 mode; see
+        :class:`~hw.systolic_array.SystolicArray`); int8 only; results are the same.
+    counter_width : int
+        Bits of each ``PERF_*`` counter, 32 to 64 (``BUS_CONFIG.counter_bits``). 32-bit
+        counters wrap sooner (total cycles after 2**32: 86 s at 50 MHz) and cost half the
+        adders and flip-flops, which matters on small parts.
     """
 
     def __init__(self, rows, cols, *, datapaths=("int8",), data_width=128, depth=1024,
                  slots=2, addr_width=32, timeout=1 << 16, requantizer="parallel",
-                 lut_multipliers=0):
+                 lut_multipliers=0, paired_multipliers=False, counter_width=64):
         datapaths = check_datapaths(datapaths)
         lane_bits = operand_shape(datapaths).width
         for name, bits in (("an A word (rows lanes)", rows * lane_bits),
@@ -68,13 +75,20 @@ class Accelerator(wiring.Component):
             except ValueError:
                 raise ValueError(f"{name} is {bits} bits: it must be a power-of-two multiple "
                                  f"or fraction of the {data_width}-bit bus") from None
+        if (not isinstance(counter_width, int) or isinstance(counter_width, bool)
+                or not 32 <= counter_width <= 64):
+            raise ValueError(f"counter_width must be an integer from 32 to 64, not "
+                             f"{counter_width!r}")
+        self.counter_width = counter_width
         self.rows, self.cols, self.datapaths = rows, cols, datapaths
         self.data_width, self.depth, self.slots = data_width, depth, slots
         self.addr_width, self.lane_bits = addr_width, lane_bits
         self.compute = ComputeUnit(rows, cols, datapaths=datapaths, depth=depth, slots=slots,
-                                   lut_multipliers=lut_multipliers)
+                                   lut_multipliers=lut_multipliers,
+                                   paired_multipliers=paired_multipliers)
         self.store = StoreUnit(rows=rows, cols=cols, beat_width=data_width,
-                               addr_width=addr_width, slots=slots, requantizer=requantizer)
+                               addr_width=addr_width, slots=slots, requantizer=requantizer,
+                               fp16_output="fp16" in datapaths)
         self.requantizer = requantizer
         self.timeout = timeout
         super().__init__({
@@ -197,7 +211,7 @@ class Accelerator(wiring.Component):
                                 int("int8" in self.datapaths) << 16 |
                                 int("fp16" in self.datapaths) << 17 |
                                 int(self.requantizer == "serial") << 18),
-            csr.bus_config.eq(beat_bytes | self.addr_width << 8),
+            csr.bus_config.eq(beat_bytes | self.addr_width << 8 | self.counter_width << 16),
             csr.buffer_config.eq(self.depth | (self.rows * self.slots) << 16),
             csr.status.eq(seq.busy | seq.done << 1 | seq.error << 2 | seq.error_code << 8),
             self.irq.eq((seq.done & csr.irq_enable[0]) | (seq.error & csr.irq_enable[1])),
@@ -211,13 +225,14 @@ class Accelerator(wiring.Component):
             "perf_dma_stall_cycles": seq.busy & ~compute.busy & (reader.busy | writer.busy),
         }
         scale = {"perf_dma_read_bytes": beat_bytes, "perf_dma_write_bytes": beat_bytes}
+        counters["perf_macs"] = compute.beat
+        scale["perf_macs"] = self.rows * self.cols
         for name, event in counters.items():
-            port = getattr(csr, name)
+            # counter_width bits, zero-extended to the 64-bit register (the constant high
+            # bits cost nothing)
+            count = Signal(self.counter_width, name=name)
+            m.d.comb += getattr(csr, name).eq(count)
             with m.If(csr.control[0] | soft_reset):
-                m.d.sync += port.eq(0)
+                m.d.sync += count.eq(0)
             with m.Elif(event):
-                m.d.sync += port.eq(port + scale.get(name, 1))
-        with m.If(csr.control[0] | soft_reset):
-            m.d.sync += csr.perf_macs.eq(0)
-        with m.Elif(compute.beat):
-            m.d.sync += csr.perf_macs.eq(csr.perf_macs + self.rows * self.cols)
+                m.d.sync += count.eq(count + scale.get(name, 1))

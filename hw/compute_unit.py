@@ -36,10 +36,11 @@ class ComputeUnit(wiring.Component):
     """
 
     def __init__(self, rows, cols, *, datapaths=("int8",), depth=1024, slots=2, in_flight=8,
-                 lut_multipliers=0):
+                 lut_multipliers=0, paired_multipliers=False):
         datapaths = check_datapaths(datapaths)
         self.array = SystolicArray(rows, cols, datapaths=datapaths,
-                                   lut_multipliers=lut_multipliers)
+                                   lut_multipliers=lut_multipliers,
+                                   paired_multipliers=paired_multipliers)
         lane_bits = operand_shape(datapaths).width
         # output registers: the block RAMs' clock-to-output must not reach the array's inputs
         self.a_buffer = OperandBuffer(width=rows * lane_bits, depth=depth, slots=slots,

@@ -20,7 +20,9 @@ __all__ = ["Field", "Register", "REGISTERS", "ERROR_CODES", "ID_MAGIC", "VERSION
            "register", "markdown"]
 
 ID_MAGIC = 0x4C4F4F4D   # "LOOM"
-VERSION = (0, 2, 0)     # major, minor, patch of the register interface
+VERSION = (0, 3, 0)     # major, minor, patch of the register interface (0.3.0:
+#                         BUS_CONFIG.counter_bits; int8-only builds answer STORE mode 2,
+#                         fp16 output, with BAD_SIZE)
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,9 @@ REGISTERS = (
                     "STORE takes 66 cycles per result row (no DSP multipliers)"))),
     Register("BUS_CONFIG", 0x00C, "ro", "The AXI4 memory port.",
              (Field("data_bytes", 0, 8, "data bus width in bytes (8, 16 or 32)"),
-              Field("addr_bits", 8, 8, "address width in bits"))),
+              Field("addr_bits", 8, 8, "address width in bits"),
+              Field("counter_bits", 16, 8, "width of the PERF_* counters, which wrap at "
+                    "2**counter_bits (32 to 64; 0 on devices before 0.3.0 means 64)"))),
     Register("BUFFER_CONFIG", 0x010, "ro", "On-chip buffer sizes.",
              (Field("operand_depth", 0, 16, "beats (K) one operand buffer holds"),
               Field("acc_depth", 16, 16, "result rows the accumulator buffer holds, all slots "

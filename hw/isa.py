@@ -140,7 +140,8 @@ FIELDS = {
     ),
     Opcode.STORE: (
         DescField("slot", 0, 16, 4, "result slot to store"),
-        DescField("mode", 0, 20, 2, "0 raw int32/fp32, 1 int8 requantised, 2 fp16"),
+        DescField("mode", 0, 20, 2, "0 raw int32/fp32, 1 int8 requantised, 2 fp16 "
+                  "(builds with the fp16 datapath: BAD_SIZE in int8-only builds)"),
         DescField("relu", 0, 22, 1, "int8 mode: clamp below at the zero point"),
         DescField("bias", 0, 23, 1, "int8 mode: add the parameter slot's bias"),
         DescField("param_slot", 0, 24, 4, "int8 mode: parameter slot"),

@@ -12,8 +12,10 @@ __all__ = ["ProcessingElement", "check_acc_width", "MULTIPLIERS", "lut_product"]
 #: How a PE's int8 multiply is built: ``"dsp"`` writes ``a * b`` and lets synthesis map it to
 #: a hard multiplier (one MULT18X18D on ECP5, one SB_MAC16 on iCE40); ``"lut"`` writes the
 #: partial products out (:func:`lut_product`), which synthesis never turns into a DSP: for
-#: arrays with more PEs than the part has multipliers.
-MULTIPLIERS = ("dsp", "lut")
+#: arrays with more PEs than the part has multipliers; ``"external"`` takes the registered
+#: product from the ``product_in`` port (a multiplier shared with another PE, e.g. two
+#: products per iCE40 SB_MAC16: :class:`~hw.ice40_dual_multiplier.Ice40DualMultiplier`).
+MULTIPLIERS = ("dsp", "lut", "external")
 
 
 def lut_product(a, b, m=None):
@@ -54,7 +56,7 @@ def _named(m, name, value):
     chain instead of being merged into one multi-operand adder of LUTs."""
     if m is None:
         return value
-    signal = Signal(value.shape(), name=name, attrs={"keep": 1})
+    signal = Signal(value.shape(), name=name)
     m.d.comb += signal.eq(value)
     return signal
 
@@ -118,7 +120,11 @@ class ProcessingElement(wiring.Component):
     datapaths : collection of str
         ``("int8",)`` (default), ``("fp16",)`` or ``("int8", "fp16")``.
     multiplier : str
-        ``"dsp"`` (default) or ``"lut"``: how the int8 multiply is built (:data:`MULTIPLIERS`).
+        ``"dsp"`` (default), ``"lut"`` or ``"external"``: how the int8 multiply is built
+        (:data:`MULTIPLIERS`). ``"external"`` (int8 only) adds the input ``product_in``
+        (signed, 16 bits): the product of the int8 ``a_in`` and ``b_in`` of the previous
+        cycle, registered by whoever computes it, used where the PE's own registered product
+        would be.
     """
 
     def __init__(self, *, acc_width=32, datapaths=("int8",), multiplier="dsp"):
@@ -126,6 +132,8 @@ class ProcessingElement(wiring.Component):
         check_acc_width(acc_width, datapaths)
         if multiplier not in MULTIPLIERS:
             raise ValueError(f"multiplier must be one of {MULTIPLIERS}, not {multiplier!r}")
+        if multiplier == "external" and datapaths != ("int8",):
+            raise ValueError(f"an external multiplier serves int8-only PEs, not {datapaths}")
         self.multiplier = multiplier
         self.acc_width = acc_width
         self.datapaths = datapaths
@@ -144,6 +152,7 @@ class ProcessingElement(wiring.Component):
             "drain_token_in": In(1),
             "drain_token_out": Out(1),
             "draining": Out(1),
+            **({"product_in": In(signed(16))} if multiplier == "external" else {}),
         })
 
     #: The binary32 adder of the fp16 accumulation; mutation tests substitute faulty ones.
@@ -171,8 +180,11 @@ class ProcessingElement(wiring.Component):
         m.d.sync += ctl.eq(self.ctl_in)
         if has_int8:
             int_product = Signal(signed(16))
-            m.d.sync += int_product.eq(self._multiply(m, self.a_in[:8].as_signed(),
-                                                      self.b_in[:8].as_signed()))
+            if self.multiplier == "external":
+                m.d.comb += int_product.eq(self.product_in)     # registered outside
+            else:
+                m.d.sync += int_product.eq(self._multiply(m, self.a_in[:8].as_signed(),
+                                                          self.b_in[:8].as_signed()))
         if has_fp16:
             m.submodules.multiplier = multiplier = Fp16Multiplier()
             fp_product = Signal(32)

@@ -303,8 +303,10 @@ class Sequencer(wiring.Component):
                 slot_bad = ((_field(d, Opcode.STORE, "slot") >= self.slots) |
                             (_field(d, Opcode.STORE, "param_slot") >= self.param_slots))
                 with m.Switch(_field(d, Opcode.STORE, "mode")):
-                    for mode, lane_bytes in ((StoreMode.RAW32, 4), (StoreMode.INT8, 1),
-                                             (StoreMode.FP16, 2)):
+                    # FP16 (binary16 output) only where there is an fp16 datapath.
+                    modes = ((StoreMode.RAW32, 4), (StoreMode.INT8, 1),
+                             *(((StoreMode.FP16, 2),) if "fp16" in self.datapaths else ()))
+                    for mode, lane_bytes in modes:
                         with m.Case(mode):
                             self._check_region(m, code, _field(d, Opcode.STORE, "addr"),
                                                _field(d, Opcode.STORE, "pitch"), self.rows,

@@ -59,17 +59,25 @@ class StoreUnit(wiring.Component):
     With ``requantizer="serial"``, INT8 rows go one at a time through a
     :class:`SerialRequantizer` per column instead (``SerialRequantizer.latency + 1`` = 66
     cycles a row, whatever the data; no multipliers); the other modes keep the pipeline.
+
+    With ``fp16_output=False`` the unit has no binary32 -> binary16 converters (``cols`` of
+    them, ~110 LUT4 each on iCE40): accelerators without the fp16 datapath build it so, and
+    their sequencer rejects STORE mode ``FP16`` (``BAD_SIZE``) before it gets here.
     """
 
     def __init__(self, *, rows, cols, beat_width, addr_width, slots=2, param_slots=None,
-                 requantizer="parallel"):
+                 requantizer="parallel", fp16_output=True):
         if requantizer not in REQUANTIZERS:
             raise ValueError(f"requantizer must be one of {REQUANTIZERS}, not {requantizer!r}")
-        self.requantizer = requantizer
+        if not isinstance(fp16_output, bool):
+            raise TypeError(f"fp16_output must be True or False, not {fp16_output!r}")
+        self.requantizer, self.fp16_output = requantizer, fp16_output
         param_slots = 2 * slots if param_slots is None else param_slots
         #: mode -> (beats per row, rows per beat) on this bus
         self.ratios = {}
         for mode, lane_bits in _LANE_BITS.items():
+            if mode == StoreMode.FP16 and not fp16_output:
+                continue
             row_bits = cols * lane_bits
             try:
                 self.ratios[mode] = word_ratio(row_bits, beat_width)
@@ -195,11 +203,12 @@ class StoreUnit(wiring.Component):
         halves, serial_units = [], []
         for j in range(cols):
             lane = words.payload.data[32 * j:32 * j + 32]
-            narrow = Fp32ToFp16()
-            requant = unit_class()
-            m.submodules[f"fp16_{j}"], m.submodules[f"requant_{j}"] = narrow, requant
+            if self.fp16_output:
+                narrow = m.submodules[f"fp16_{j}"] = Fp32ToFp16()
+                m.d.comb += narrow.a.eq(lane)
+                halves.append(narrow.result)
+            requant = m.submodules[f"requant_{j}"] = unit_class()
             m.d.comb += [
-                narrow.a.eq(lane),
                 requant.acc.eq(lane),
                 requant.bias.eq(Mux(use_bias, params[0][32 * j:32 * j + 32], 0)),
                 requant.multiplier.eq(params[1][32 * j:32 * j + 32]),
@@ -209,19 +218,22 @@ class StoreUnit(wiring.Component):
                 requant.valid_in.eq(take & (mode == StoreMode.INT8) if serial else take),
                 int8[8 * j:8 * j + 8].eq(requant.result),
             ]
-            halves.append(narrow.result)
             serial_units.append(requant)
         int8_done = (self._collect_serial(m, serial_units, take, mode, row_in_units)
                      if serial else None)
-        m.d.sync += half[0].eq(Cat(*halves))
         for n in range(1, latency):
-            m.d.sync += [raw[n].eq(raw[n - 1]), half[n].eq(half[n - 1])]
+            m.d.sync += raw[n].eq(raw[n - 1])
+        if self.fp16_output:
+            m.d.sync += half[0].eq(Cat(*halves))
+            for n in range(1, latency):
+                m.d.sync += half[n].eq(half[n - 1])
         row = Signal(cols * 32)
         with m.Switch(mode):
             with m.Case(StoreMode.INT8):
                 m.d.comb += row.eq(int8)
-            with m.Case(StoreMode.FP16):
-                m.d.comb += row.eq(half[-1])
+            if self.fp16_output:
+                with m.Case(StoreMode.FP16):
+                    m.d.comb += row.eq(half[-1])
             with m.Default():
                 m.d.comb += row.eq(raw[-1])
         if serial:

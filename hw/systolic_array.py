@@ -3,6 +3,7 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .ice40_dual_multiplier import Ice40DualMultiplier
 from .layouts import BeatControl, check_datapaths, operand_layout, operand_shape, result_layout
 from .processing_element import ProcessingElement, check_acc_width
 from .skew_buffer import SkewBuffer
@@ -57,10 +58,15 @@ class SystolicArray(wiring.Component):
         How many PEs build their int8 multiply from LUTs instead of a DSP (the bottom rows,
         right to left): for arrays with more PEs than the FPGA has multipliers (an ECP5-85F
         has 156 MULT18X18D; a 16x16 array needs 256 products a cycle).
+    paired_multipliers : bool
+        The PEs that use a DSP share one :class:`~hw.ice40_dual_multiplier.
+        Ice40DualMultiplier` per two (row-major neighbours): on iCE40 parts with DSPs, two
+        int8 products per SB_MAC16 (a 4x4 array in the UP5K's 8); elsewhere, and in
+        simulation, the same registered products written as ``a * b``. int8 only.
     """
 
     def __init__(self, rows, cols, *, acc_width=32, datapaths=("int8",),
-                 pe_class=ProcessingElement, lut_multipliers=0):
+                 pe_class=ProcessingElement, lut_multipliers=0, paired_multipliers=False):
         _check_dimension("rows", rows)
         _check_dimension("cols", cols)
         if not isinstance(lut_multipliers, int) or not 0 <= lut_multipliers <= rows * cols:
@@ -68,6 +74,12 @@ class SystolicArray(wiring.Component):
                              f"{lut_multipliers!r}")
         self.lut_multipliers = lut_multipliers
         datapaths = check_datapaths(datapaths)
+        if not isinstance(paired_multipliers, bool):
+            raise TypeError(f"paired_multipliers must be True or False, not "
+                            f"{paired_multipliers!r}")
+        if paired_multipliers and datapaths != ("int8",):
+            raise ValueError(f"paired multipliers serve int8-only arrays, not {datapaths}")
+        self.paired_multipliers = paired_multipliers
         check_acc_width(acc_width, datapaths)
         if not (isinstance(pe_class, type) and issubclass(pe_class, ProcessingElement)):
             raise TypeError(f"pe_class must be a ProcessingElement subclass, not {pe_class!r}")
@@ -116,13 +128,25 @@ class SystolicArray(wiring.Component):
         m.d.comb += b_skew.i.eq(beat["b"])
 
         dsp_pes = rows * cols - self.lut_multipliers
+        paired = dsp_pes - dsp_pes % 2 if self.paired_multipliers else 0
+
+        def multiplier(n):
+            return "external" if n < paired else "dsp" if n < dsp_pes else "lut"
+
         pes = [[self._pe_class(acc_width=self.acc_width, datapaths=self.datapaths,
-                               multiplier="dsp" if i * cols + j < dsp_pes else "lut")
+                               multiplier=multiplier(i * cols + j))
                 for j in range(cols)]
                for i in range(rows)]
         for i in range(rows):
             for j in range(cols):
                 m.submodules[f"pe_{i}_{j}"] = pes[i][j]
+        flat = [pe for row in pes for pe in row]
+        for n in range(0, paired, 2):
+            pair = m.submodules[f"multiplier_{n // 2}"] = Ice40DualMultiplier()
+            for lane, pe in enumerate(flat[n:n + 2]):
+                m.d.comb += [getattr(pair, f"a{lane}").eq(pe.a_in[:8].as_signed()),
+                             getattr(pair, f"b{lane}").eq(pe.b_in[:8].as_signed()),
+                             pe.product_in.eq(getattr(pair, f"p{lane}"))]
         self._connect_mesh(m, pes, a_skew, b_skew)
         column_valid, column_data = self._connect_drain(m, pes)
 

@@ -28,15 +28,16 @@ def component_ports(component):
     return ports
 
 
-def write_verilog(component, name, path):
+def write_verilog(component, name, path, platform=None):
     """Write ``component`` as Verilog module ``name`` to ``path``; return the path.
 
     Source locations are not emitted, so the output has no absolute paths and is
     reproducible. The file is only rewritten when its text changes, so Verilator's
-    incremental build is not invalidated needlessly.
+    incremental build is not invalidated needlessly. ``platform``: what elaboration sees
+    (``None``: simulation; an FPGA platform selects its hand-instanced primitives).
     """
-    text = verilog.convert(component, name=name, ports=component_ports(component),
-                           emit_src=False)
+    text = verilog.convert(component, name=name, platform=platform,
+                           ports=component_ports(component), emit_src=False)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists() or path.read_text() != text:

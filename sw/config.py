@@ -24,7 +24,8 @@ class HardwareConfig:
     ``2 * slots`` requantisation parameter slots; ``lane_bytes``: bytes per operand lane in
     host memory (2 when the build has the fp16 datapath, whose int8 operands are stored
     widened to 16 bits; else 1); ``serial_requant``: INT8 stores go through bit-serial
-    requantisers (same results, 66 cycles a row).
+    requantisers (same results, 66 cycles a row); ``counter_bits``: the ``PERF_*`` counters
+    wrap at ``2**counter_bits``.
     """
     rows: int
     cols: int
@@ -36,6 +37,7 @@ class HardwareConfig:
     slots: int
     version: tuple = VERSION
     serial_requant: bool = False
+    counter_bits: int = 64
 
     @property
     def datapaths(self):
@@ -83,4 +85,5 @@ def read_config(read_word):
         addr_bits=_field(bus, "BUS_CONFIG", "addr_bits"),
         depth=_field(buffers, "BUFFER_CONFIG", "operand_depth"),
         slots=max(1, _field(buffers, "BUFFER_CONFIG", "acc_depth") // rows),
-        version=version, serial_requant=bool(_field(array, "ARRAY_CONFIG", "serial_requant")))
+        version=version, serial_requant=bool(_field(array, "ARRAY_CONFIG", "serial_requant")),
+        counter_bits=_field(bus, "BUS_CONFIG", "counter_bits") or 64)

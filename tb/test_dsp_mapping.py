@@ -50,3 +50,15 @@ def test_each_int8_multiply_lands_in_one_dsp_unless_built_from_luts():
     # an array keeps the count it is given: 2 of 6 PEs in LUTs -> 4 MULT18X18D
     cells = cell_counts(SystolicArray(2, 3, lut_multipliers=2), "array_2x3_lut2", "ecp5")
     assert cells.get("MULT18X18D", 0) == 4, cells
+
+
+def test_paired_multipliers_put_two_products_in_each_sb_mac16():
+    from amaranth_boards.icebreaker import ICEBreakerPlatform
+
+    # 4x4 with 3 LUT PEs: 13 DSP PEs -> 6 pairs and one PE on its own = 7 SB_MAC16
+    cells = cell_counts(SystolicArray(4, 4, lut_multipliers=3, paired_multipliers=True),
+                        "array_4x4_paired", "ice40", platform=ICEBreakerPlatform())
+    assert cells.get("SB_MAC16", 0) == 7, cells
+    cells = cell_counts(SystolicArray(4, 4, paired_multipliers=True), "array_4x4_paired_full",
+                        "ice40", platform=ICEBreakerPlatform())
+    assert cells.get("SB_MAC16", 0) == 8, cells

@@ -11,8 +11,9 @@ BUILDS = {
     "int8": dict(rows=8, cols=8, depth=48),
     # 8-byte words on a 16-byte bus: operands, parameters and int8 results packed
     "dual": dict(rows=4, cols=4, datapaths=("int8", "fp16"), data_width=128, depth=40),
-    # bit-serial requantisers (the iCE40 build's): same results, slower INT8 stores
-    "serial": dict(rows=4, cols=4, depth=40, requantizer="serial"),
+    # the iCE40 build's options: bit-serial requantisers (same results, slower INT8 stores)
+    # and 32-bit performance counters
+    "serial": dict(rows=4, cols=4, depth=40, requantizer="serial", counter_width=32),
 }
 SHAPES = [(1, 1, 1), (5, 3, 70), (33, 9, 17), (9, 49, 9), (2, 130, 3), (24, 100, 40)]
 
@@ -28,6 +29,8 @@ def devices(request):
 def test_int8_gemms_on_rtl_equal_golden_backend_and_golden_model(devices, rng):
     name, rtl, gold = devices
     assert rtl.config.serial_requant == (name == "serial") == gold.config.serial_requant
+    assert (rtl.config.counter_bits == gold.config.counter_bits ==
+            BUILDS[name].get("counter_width", 64))
     for m, k, n in SHAPES:
         a = rng.integers(-128, 128, size=(m, k))
         b = rng.integers(-128, 128, size=(k, n))

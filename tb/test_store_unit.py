@@ -68,3 +68,13 @@ def test_store_path(bus):
                         "tb.store_unit_tb", name, seed, env=env)
     assert result.failed == {}, f"seed {seed}: {result.failed}"
     assert result.passed == ["every_mode_writes_the_golden_bytes_and_nothing_else"]
+
+
+def test_int8_only_store_units_have_no_fp16_converters():
+    from amaranth.back import rtlil
+
+    kwargs = dict(rows=4, cols=4, beat_width=64, addr_width=32)
+    assert "fp16_0" in rtlil.convert(StoreUnit(**kwargs))
+    assert "fp16_0" not in rtlil.convert(StoreUnit(**kwargs, fp16_output=False))
+    with pytest.raises(TypeError, match="fp16_output"):
+        StoreUnit(**kwargs, fp16_output="no")

@@ -63,7 +63,24 @@ def test_back_to_back_tiles_meet_the_ideal_cycle_count(rng, rows, cols):
     assert cycles == array.ideal_cycles(ks)
 
 
+@pytest.mark.parametrize("rows, cols, lut", [(3, 3, 0), (2, 4, 3)])
+def test_paired_multipliers_give_the_same_results(rng, rows, cols, lut):
+    """PEs sharing a dual multiplier two by two (an odd one out keeps its own, LUT PEs
+    theirs): the same rows at the same cycles."""
+    array = SystolicArray(rows, cols, lut_multipliers=lut, paired_multipliers=True)
+    ks = [int(k) for k in rng.integers(1, 3 * rows + 4, size=6)]
+    tiles = [make_tile(rng, rows, cols, k, pattern) for k, pattern in
+             zip(ks, ["random", "all_min", "alternating", "random", "one_hot", "random"],
+                 strict=True)]
+    got, cycles = run_tiles(array, tiles, rng)
+    assert got == [row for tile in tiles for row in drained_rows(tile.c)]
+    assert cycles == array.ideal_cycles(ks)
+
+
 @pytest.mark.parametrize("kwargs, error, message", [
+    ({"rows": 2, "cols": 2, "paired_multipliers": 1}, TypeError, "paired_multipliers"),
+    ({"rows": 2, "cols": 2, "paired_multipliers": True, "datapaths": ("int8", "fp16")},
+     ValueError, "paired multipliers"),
     ({"rows": 0, "cols": 4}, ValueError, "rows must be at least 1"),
     ({"rows": 4, "cols": -1}, ValueError, "cols must be at least 1"),
     ({"rows": 4, "cols": "4"}, TypeError, "cols must be an integer"),

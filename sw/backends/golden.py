@@ -40,18 +40,20 @@ class GoldenTransport(Transport):
     """A functional Loom device in NumPy.
 
     Parameters mirror ``hw.accelerator.Accelerator``: ``rows``, ``cols``, ``datapaths``,
-    ``data_width`` (bits), ``depth``, ``slots``, ``addr_width``; ``memory_size`` bytes of host
-    memory at address 0.
+    ``data_width`` (bits), ``depth``, ``slots``, ``addr_width``, ``requantizer``,
+    ``counter_width``; ``memory_size`` bytes of host memory at address 0.
     """
 
     name = "golden"
 
     def __init__(self, rows=8, cols=8, *, datapaths=("int8",), data_width=64, depth=1024,
-                 slots=2, addr_width=32, memory_size=64 << 20, requantizer="parallel"):
+                 slots=2, addr_width=32, memory_size=64 << 20, requantizer="parallel",
+                 counter_width=64):
         from hw.accelerator import Accelerator
         Accelerator(rows, cols, datapaths=datapaths, data_width=data_width, depth=depth,
-                    slots=slots, addr_width=addr_width,
-                    requantizer=requantizer)   # the same parameter checks
+                    slots=slots, addr_width=addr_width, requantizer=requantizer,
+                    counter_width=counter_width)   # the same parameter checks
+        self.counter_width = counter_width
         self.rows, self.cols, self.datapaths = rows, cols, tuple(datapaths)
         self.beat = data_width // 8
         self.depth, self.slots, self.addr_width = depth, slots, addr_width
@@ -70,7 +72,7 @@ class GoldenTransport(Transport):
         self._regs["ARRAY_CONFIG"] = (rows | cols << 8 | int("int8" in self.datapaths) << 16
                                       | int("fp16" in self.datapaths) << 17
                                       | int(requantizer == "serial") << 18)
-        self._regs["BUS_CONFIG"] = self.beat | addr_width << 8
+        self._regs["BUS_CONFIG"] = self.beat | addr_width << 8 | counter_width << 16
         self._regs["BUFFER_CONFIG"] = depth | (rows * slots) << 16
         from sw.cycle_model import golden_model  # lazy: the model imports hw.isa
         self.cycle_model = golden_model(self)   # PERF_TOTAL_CYCLES = its prediction
@@ -127,7 +129,8 @@ class GoldenTransport(Transport):
         self._acc = np.zeros((self.slots, self.rows, self.cols), dtype=np.uint32)
 
     def _count(self, name, amount):
-        self._regs[name] = self._regs.get(name, 0) + amount
+        """Counters wrap at ``2**counter_width``, as the device's do."""
+        self._regs[name] = (self._regs.get(name, 0) + amount) % (1 << self.counter_width)
 
     def _run(self):
         for reg in REGISTERS:
@@ -264,7 +267,8 @@ class GoldenTransport(Transport):
             return ERROR["BAD_SIZE"] if bad else 0
         if opcode == Opcode.STORE:
             mode = f["mode"]
-            bad = mode == 3 or f["slot"] >= self.slots or f["param_slot"] >= 2 * self.slots
+            bad = (mode == 3 or (mode == 2 and "fp16" not in self.datapaths) or
+                   f["slot"] >= self.slots or f["param_slot"] >= 2 * self.slots)
             return self._region(f["addr"], f["pitch"], self.rows,
                                 self.cols * STORE_BYTES.get(mode, 4), bad, load=False)
         return 0
