@@ -53,7 +53,8 @@ BOARDS = {
                    "ICESTORM_SPRAM": "SPRAM (256 kbit)", "ICESTORM_DSP": "SB_MAC16",
                    "SB_GB": "global buffers", "ICESTORM_PLL": "PLL"},
         synth_opts="-dsp",
-        # Does not fit yet: 20,210 logic cells of 5,280 and 36 of 8 SB_MAC16 (docs/fpga.md).
+        # Does not fit yet: 10,474 LUT4 + 9,051 FF for 5,280 logic cells, 10 of 8 SB_MAC16,
+        # 43 of 30 EBR (yosys; docs/fpga.md).
     ),
     "ulx3s-85f": Board(
         ULX3S_85F_Platform,
