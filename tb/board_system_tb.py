@@ -5,8 +5,8 @@ design (``fpga/board_top.py``'s ``LoomSystem``) in Verilator, its UART pins bit-
 ``rx`` pin (``LOOM_BOARD_DIVISOR`` clock cycles per bit) and decodes the ``tx`` pin back into
 bytes. Its time steps are one bit, not one cycle: the sender and the receiver each wake
 once per bit. :func:`serve` connects back to the host process over the socket named by
-``LOOM_BOARD_ADDRESS`` and serves its requests one at a time, as the ``rtl`` backend's server
-does (``sw/backends/rtl_server.py``); simulated time passes only inside requests:
+``LOOM_BOARD_ADDRESS`` and serves its requests one at a time (``sim/request_loop.py``, as
+the ``rtl`` backend's server does); simulated time passes only inside requests:
 
 ``("write", data)``
     queue bytes for the ``rx`` pin (sent back to back, as a UART does); no time passes.
@@ -20,12 +20,13 @@ does (``sw/backends/rtl_server.py``); simulated time passes only inside requests
 """
 import os
 from collections import deque
-from multiprocessing.connection import Client
 
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, Event, FallingEdge, First, RisingEdge, Timer
 from cocotb.utils import get_sim_time
+
+from sim.request_loop import serve_requests
 
 PERIOD_NS = 10
 
@@ -121,35 +122,20 @@ class UartPins:
 async def serve(dut):
     pins = UartPins(dut, int(os.environ["LOOM_BOARD_DIVISOR"]))
     await pins.start()
-    conn = Client(os.environ["LOOM_BOARD_ADDRESS"],
-                  authkey=os.environ["LOOM_BOARD_KEY"].encode())
-    while True:
-        op, *args = conn.recv()
-        try:
-            if op == "write":
-                pins.write(args[0])
-                reply = None
-            elif op == "read":
-                reply = await pins.read(*args)
-            elif op == "flush":
-                await pins.drain()
-                await Timer(args[0] * PERIOD_NS, "ns")
-                pins.received.clear()
-                reply = None
-            elif op == "run":
-                await pins.drain()
-                await Timer(args[0] * PERIOD_NS, "ns")
-                reply = None
-            elif op == "leds":
-                reply = dut.leds.value.to_unsigned()
-            elif op == "cycles":
-                reply = (pins.cycles(), pins.framing_errors)
-            elif op == "close":
-                conn.send(None)
-                conn.close()
-                return
-            else:
-                reply = ("error", f"unknown request {op!r}")
-        except Exception as exc:  # noqa: BLE001 - reported to the host, which raises
-            reply = ("error", f"{type(exc).__name__}: {exc}")
-        conn.send(reply)
+
+    async def flush(cycles):
+        await run(cycles)
+        pins.received.clear()
+
+    async def run(cycles):
+        await pins.drain()
+        await Timer(cycles * PERIOD_NS, "ns")
+
+    await serve_requests("LOOM_BOARD", {
+        "write": pins.write,
+        "read": pins.read,
+        "flush": flush,
+        "run": run,
+        "leds": lambda: dut.leds.value.to_unsigned(),
+        "cycles": lambda: (pins.cycles(), pins.framing_errors),
+    })

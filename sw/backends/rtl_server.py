@@ -5,17 +5,19 @@ and the host CPU (``AxiLiteMaster`` on ``csr``), connects back to the driver pro
 the socket named by ``LOOM_RTL_ADDRESS`` and serves its requests one at a time:
 register reads and writes go over AXI4-Lite (simulated time passes), memory reads and writes
 touch the ``AxiRam`` directly (no time passes: the host CPU's view of its own memory), and
-``wait`` runs the clock. Simulated time passes only inside requests.
+``wait`` runs the clock. Simulated time passes only inside requests. The request loop is
+``sim/request_loop.py``'s, shared with the board simulation.
 """
 import logging
 import os
-from multiprocessing.connection import Client
 
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
 from cocotbext.axi.constants import AxiResp
+
+from sim.request_loop import serve_requests
 
 
 @cocotb.test()
@@ -31,35 +33,26 @@ async def serve(dut):
     await ClockCycles(dut.clk, 3)
     dut.rst.value = 0
     await RisingEdge(dut.clk)
-    conn = Client(os.environ["LOOM_RTL_ADDRESS"], authkey=os.environ["LOOM_RTL_KEY"].encode())
-    cycles = 0
-    while True:
-        request = conn.recv()
-        op, args = request[0], request[1:]
-        try:
-            if op == "read_word":
-                resp = await csr.read(args[0], 4)
-                reply = (int.from_bytes(resp.data, "little") if resp.resp == AxiResp.OKAY
-                         else ("bus", f"{resp.resp.name} reading register {args[0]:#x}"))
-            elif op == "write_word":
-                resp = await csr.write(args[0], int(args[1]).to_bytes(4, "little"))
-                reply = None if resp.resp == AxiResp.OKAY else \
-                    ("bus", f"{resp.resp.name} writing register {args[0]:#x}")
-            elif op == "read_memory":
-                reply = bytes(mem.read(args[0], args[1]))
-            elif op == "write_memory":
-                mem.write(args[0], args[1])
-                reply = None
-            elif op == "wait":
-                await ClockCycles(dut.clk, args[0])
-                cycles += args[0]
-                reply = None
-            elif op == "close":
-                conn.send(None)
-                conn.close()
-                return
-            else:
-                reply = ("bus", f"unknown request {op!r}")
-        except Exception as exc:  # noqa: BLE001 - reported to the driver, which raises
-            reply = ("error", f"{type(exc).__name__}: {exc}")
-        conn.send(reply)
+
+    async def read_word(offset):
+        resp = await csr.read(offset, 4)
+        if resp.resp != AxiResp.OKAY:
+            return ("bus", f"{resp.resp.name} reading register {offset:#x}")
+        return int.from_bytes(resp.data, "little")
+
+    async def write_word(offset, value):
+        resp = await csr.write(offset, int(value).to_bytes(4, "little"))
+        if resp.resp != AxiResp.OKAY:
+            return ("bus", f"{resp.resp.name} writing register {offset:#x}")
+        return None
+
+    async def wait(cycles):
+        await ClockCycles(dut.clk, cycles)
+
+    await serve_requests("LOOM_RTL", {
+        "read_word": read_word,
+        "write_word": write_word,
+        "read_memory": lambda addr, length: bytes(mem.read(addr, length)),
+        "write_memory": mem.write,
+        "wait": wait,
+    })
