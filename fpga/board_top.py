@@ -48,6 +48,9 @@ class SystemConfig:
     lut_multipliers: int = 0
     paired_multipliers: bool = False
     counter_width: int = 64
+    #: the accelerator's DMA address width: 32, or just enough for ``ram_size`` on small parts
+    #: (narrower address counters and checks); the RAM sits at address 0 either way
+    addr_width: int = 32
 
     @property
     def divisor(self):
@@ -66,13 +69,17 @@ class LoomSystem(wiring.Component):
     leds: Out(3)
 
     def __init__(self, config):
+        if config.ram_size > 1 << config.addr_width:
+            raise ValueError(f"addr_width {config.addr_width} cannot address the "
+                             f"{config.ram_size}-byte host RAM")
         self.config = config
         self.accelerator = Accelerator(config.rows, config.cols, datapaths=config.datapaths,
                                        data_width=config.data_width, depth=config.depth,
                                        requantizer=config.requantizer,
                                        lut_multipliers=config.lut_multipliers,
                                        paired_multipliers=config.paired_multipliers,
-                                       counter_width=config.counter_width)
+                                       counter_width=config.counter_width,
+                                       addr_width=config.addr_width)
         super().__init__()
 
     def elaborate(self, platform):
@@ -94,13 +101,21 @@ class LoomSystem(wiring.Component):
         wiring.connect(m, bridge.tx, uart_tx.data)
         wiring.connect(m, bridge.csr, accel.csr)
         wiring.connect(m, bridge.mem, ram.lite)
-        wiring.connect(m, accel.mem, ram.bus)
+        self._connect_dma(m, accel.mem, ram.bus)
 
         fields = {f.name: f for f in status.fields}
         busy = bridge.status[fields["busy"].lsb]
         error = bridge.status[fields["error"].lsb]
         m.d.comb += self.leds.eq(~busy | busy << 1 | error << 2)
         return m
+
+    @staticmethod
+    def _connect_dma(m, master, ram):
+        """The accelerator's AXI4 master to the RAM's port; a narrower master address is
+        zero-extended (the RAM decodes 32 bits)."""
+        for name, member in master.signature.members.items():
+            outer, inner = getattr(master, name), getattr(ram, name)
+            m.d.comb += (inner.eq(outer) if member.flow == Out else outer.eq(inner))
 
 
 class BoardTop(Elaboratable):

@@ -17,6 +17,9 @@ BURST_INCR = 1
 
 def _check_width(name, value, allowed):
     if not isinstance(value, int) or isinstance(value, bool) or value not in allowed:
+        if isinstance(allowed, range) and allowed.step == 1:
+            raise ValueError(f"{name} must be an integer from {allowed.start} to "
+                             f"{allowed.stop - 1}, not {value!r}")
         raise ValueError(f"{name} must be one of {sorted(allowed)}, not {value!r}")
 
 

@@ -27,7 +27,7 @@ def _check(name, value, allowed):
 class DmaEngine(wiring.Component):
     """Base of :class:`~hw.dma_reader.DmaReader` and :class:`~hw.dma_writer.DmaWriter`.
 
-    Checks and keeps the parameters (``data_width`` 64/128/256, ``addr_width`` 32/64,
+    Checks and keeps the parameters (``data_width`` 64/128/256, ``addr_width`` 12..64,
     ``max_burst`` 1..256 beats, ``max_outstanding`` 1..16 bursts, ``timeout`` cycles) and
     provides the burst splitter and the watchdog both engines use.
     """
@@ -35,7 +35,10 @@ class DmaEngine(wiring.Component):
     def __init__(self, members, *, data_width, addr_width, max_burst, max_outstanding,
                  timeout):
         _check("data_width", data_width, (64, 128, 256))
-        _check("addr_width", addr_width, (32, 64))
+        if (not isinstance(addr_width, int) or isinstance(addr_width, bool)
+                or not 12 <= addr_width <= 64):
+            raise ValueError(f"addr_width must be an integer from 12 (a 4 KiB page) to 64, "
+                             f"not {addr_width!r}")
         _check("max_burst", max_burst, range(1, 257))
         _check("max_outstanding", max_outstanding, range(1, 17))
         _check("timeout", timeout, range(16, 1 << 24))

@@ -19,7 +19,8 @@ from tb.golden import fp16_gemm, int8_gemm, requantize
 
 # 4 clock cycles per UART bit (1 MHz / 250 kBd) keeps the simulation short; a 2 ms (2000
 # cycle) byte timeout ends a truncated frame soon. 16 KiB of RAM, 64 words per request.
-_SMALL = dict(rows=4, cols=4, data_width=64, depth=32, ram_size=16 * 1024,
+# DMA addresses only as wide as the RAM needs (14 bits), as on the UP5K
+_SMALL = dict(rows=4, cols=4, data_width=64, depth=32, ram_size=16 * 1024, addr_width=14,
               clock_hz=1_000_000, baud=250_000, max_words=64, byte_timeout_s=0.002)
 BUILDS = {
     "int8": SystemConfig(**_SMALL),
@@ -39,7 +40,7 @@ def board(request):
         dev = Device(SerialTransport(port_object=port, quiet_time=0), progress=False)
         gold = open_device("golden", rows=config.rows, cols=config.cols,
                            datapaths=config.datapaths, data_width=config.data_width,
-                           depth=config.depth)
+                           depth=config.depth, addr_width=config.addr_width)
         yield request.param, config, port, dev, gold
         assert port.cycles()[1] == 0, "framing errors on the tx pin"
         dev.close()
