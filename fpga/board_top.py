@@ -38,6 +38,9 @@ class SystemConfig:
     datapaths: tuple = ("int8",)
     data_width: int = 64
     depth: int = 256
+    #: operand/result slots: 2 double-buffers (loads overlap compute); 1 saves a result
+    #: tile's flip-flops and half the buffers on small parts
+    slots: int = 2
     ram_size: int = 64 * 1024
     ram_primitive: str = "memory"
     clock_hz: int = 30_000_000
@@ -75,6 +78,7 @@ class LoomSystem(wiring.Component):
         self.config = config
         self.accelerator = Accelerator(config.rows, config.cols, datapaths=config.datapaths,
                                        data_width=config.data_width, depth=config.depth,
+                                       slots=config.slots,
                                        requantizer=config.requantizer,
                                        lut_multipliers=config.lut_multipliers,
                                        paired_multipliers=config.paired_multipliers,

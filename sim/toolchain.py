@@ -35,6 +35,9 @@ VERILATOR_WAIVERS = {
     # Amaranth declares registers with their reset value as an initialiser (`reg x = 0;`),
     # which FPGAs load at configuration; the synchronous reset assigns the same value.
     "PROCASSINIT": "registers declared with their initial value",
+    # A field of no bits (a slot index with one slot: `range(1)`) becomes a `[-1:0]` wire
+    # that nothing reads or drives.
+    "ASCRANGE": "zero-width signals written as `[-1:0]`",
 }
 
 

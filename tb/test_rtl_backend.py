@@ -11,9 +11,9 @@ BUILDS = {
     "int8": dict(rows=8, cols=8, depth=48),
     # 8-byte words on a 16-byte bus: operands, parameters and int8 results packed
     "dual": dict(rows=4, cols=4, datapaths=("int8", "fp16"), data_width=128, depth=40),
-    # the iCE40 build's options: bit-serial requantisers (same results, slower INT8 stores)
-    # and 32-bit performance counters
-    "serial": dict(rows=4, cols=4, depth=40, requantizer="serial", counter_width=32),
+    # the iCE40 build's options: bit-serial requantisers (same results, slower INT8 stores),
+    # 32-bit performance counters, one operand/result slot (no double buffering)
+    "serial": dict(rows=4, cols=4, depth=40, requantizer="serial", counter_width=32, slots=1),
 }
 SHAPES = [(1, 1, 1), (5, 3, 70), (33, 9, 17), (9, 49, 9), (2, 130, 3), (24, 100, 40)]
 
