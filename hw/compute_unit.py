@@ -1,5 +1,5 @@
 """The compute path: operand buffers -> systolic array -> result buffer, one tile a command."""
-from amaranth.hdl import Cat, Const, Module, Signal
+from amaranth.hdl import Cat, Const, Module, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -9,7 +9,20 @@ from .operand_buffer import OperandBuffer
 from .result_buffer import ResultBuffer
 from .systolic_array import SystolicArray
 
-__all__ = ["ComputeUnit"]
+__all__ = ["ComputeUnit", "pe_acc_width"]
+
+
+def pe_acc_width(datapaths, depth):
+    """Accumulator bits of the PEs: 32 with fp16 (binary32), else just enough for one
+    COMPUTE's sum, which is exact: at most ``depth`` int8 products, each in
+    ``[-16256, 16384]``, so ``|sum| <= depth * 2**14 < 2**(15 + ceil(log2(depth)))`` and
+    ``16 + ceil(log2(depth))`` signed bits hold it (23 for depth 128, 25 for 512). Sums over
+    several COMPUTEs (``accumulate``) add up in the result buffer's 32-bit lanes, where the
+    ISA's int32 wrap happens. Narrower accumulators are shorter carry chains and fewer
+    flip-flops per PE."""
+    if "fp16" in datapaths:
+        return 32
+    return min(32, 16 + (depth - 1).bit_length())
 
 
 class ComputeUnit(wiring.Component):
@@ -35,10 +48,20 @@ class ComputeUnit(wiring.Component):
     accepts (``rows * cols`` MACs each), for the performance counters.
     """
 
+    def _widened(self, m, lanes):
+        """The array's result lanes sign-extended to the result buffer's 32 bits."""
+        wide = []
+        for j in range(self.cols):
+            lane = Signal(signed(32), name=f"result_{j}")
+            m.d.comb += lane.eq(lanes[j])
+            wide.append(lane)
+        return wide
+
     def __init__(self, rows, cols, *, datapaths=("int8",), depth=1024, slots=2, in_flight=8,
                  lut_multipliers=0, paired_multipliers=False):
         datapaths = check_datapaths(datapaths)
         self.array = SystolicArray(rows, cols, datapaths=datapaths,
+                                   acc_width=pe_acc_width(datapaths, depth),
                                    lut_multipliers=lut_multipliers,
                                    paired_multipliers=paired_multipliers)
         lane_bits = operand_shape(datapaths).width
@@ -122,7 +145,7 @@ class ComputeUnit(wiring.Component):
             res.write.valid.eq(results.valid),
             res.write.slot.eq(dest_slot),
             res.write.index.eq(results.payload.row),
-            res.write.data.eq(results.payload.data.as_value()),
+            res.write.data.eq(Cat(*self._widened(m, results.payload.data))),
             res.write.accumulate.eq(dest_accumulate),
             dests.r_en.eq(results.valid & results.payload.last),
         ]

@@ -76,6 +76,26 @@ def test_int8_tiles_overwrite_and_accumulate(rng, rows, cols):
     np.testing.assert_array_equal(got[1], slot1)
 
 
+@pytest.mark.parametrize("depth", [32, 40])
+def test_int8_extreme_sums_fit_the_narrow_accumulators(depth):
+    """The PEs accumulate in only 16 + ceil(log2(depth)) bits (``pe_acc_width``): K = depth
+    products of -128 x -128 (the largest), and of -128 x 127 (the smallest), are exact, and
+    so is their sum over two COMPUTEs in the 32-bit result buffer."""
+    rows, cols = 2, 3
+    unit = ComputeUnit(rows, cols, depth=depth, slots=2)
+    assert unit.array.acc_width == 16 + (depth - 1).bit_length() < 32
+    a = np.full((rows, depth), -128)
+    b = [np.full((depth, cols), -128), np.full((depth, cols), 127)]
+    commands = [
+        {"a_slot": 0, "b_slot": 0, "k": depth, "acc_slot": 0, "accumulate": 0},
+        {"a_slot": 0, "b_slot": 0, "k": depth, "acc_slot": 0, "accumulate": 1},
+        {"a_slot": 0, "b_slot": 1, "k": depth, "acc_slot": 1, "accumulate": 0},
+    ]
+    got = run(unit, {0: a.T}, {0: b[0], 1: b[1]}, commands, 8)
+    np.testing.assert_array_equal(got[0], 2 * int8_gemm(a, b[0]))
+    np.testing.assert_array_equal(got[1], int8_gemm(a, b[1]))
+
+
 def test_dual_unit_runs_int8_and_fp16_tiles(rng):
     rows, cols, k = 2, 2, 9
     unit = ComputeUnit(rows, cols, datapaths=("int8", "fp16"), depth=k, slots=2)
