@@ -50,6 +50,7 @@ class SystemConfig:
     requantizer: str = "parallel"
     lut_multipliers: int = 0
     paired_multipliers: bool = False
+    span_multiplier: str = "dsp"
     counter_width: int = 64
     #: the accelerator's DMA address width: 32, or just enough for ``ram_size`` on small parts
     #: (narrower address counters and checks); the RAM sits at address 0 either way
@@ -82,6 +83,7 @@ class LoomSystem(wiring.Component):
                                        requantizer=config.requantizer,
                                        lut_multipliers=config.lut_multipliers,
                                        paired_multipliers=config.paired_multipliers,
+                                       span_multiplier=config.span_multiplier,
                                        counter_width=config.counter_width,
                                        addr_width=config.addr_width)
         super().__init__()

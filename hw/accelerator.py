@@ -56,6 +56,10 @@ class Accelerator(wiring.Component):
     paired_multipliers : bool
         Two PEs share one DSP (iCE40 SB_MAC16 in 8x8 mode; see
         :class:`~hw.systolic_array.SystolicArray`); int8 only; results are the same.
+    span_multiplier : str
+        How the sequencer's descriptor check multiplies rows by pitch: ``"dsp"`` (a hard
+        multiplier; two SB_MAC16 on iCE40) or ``"lut"`` (adders, ~addr_width x log2(depth)
+        bits of them; for parts whose DSPs all go to the array). Same error codes.
     counter_width : int
         Bits of each ``PERF_*`` counter, 32 to 64 (``BUS_CONFIG.counter_bits``). 32-bit
         counters wrap sooner (total cycles after 2**32: 86 s at 50 MHz) and cost half the
@@ -64,7 +68,8 @@ class Accelerator(wiring.Component):
 
     def __init__(self, rows, cols, *, datapaths=("int8",), data_width=128, depth=1024,
                  slots=2, addr_width=32, timeout=1 << 16, requantizer="parallel",
-                 lut_multipliers=0, paired_multipliers=False, counter_width=64):
+                 lut_multipliers=0, paired_multipliers=False, counter_width=64,
+                 span_multiplier="dsp"):
         datapaths = check_datapaths(datapaths)
         lane_bits = operand_shape(datapaths).width
         for name, bits in (("an A word (rows lanes)", rows * lane_bits),
@@ -80,6 +85,7 @@ class Accelerator(wiring.Component):
             raise ValueError(f"counter_width must be an integer from 32 to 64, not "
                              f"{counter_width!r}")
         self.counter_width = counter_width
+        self.span_multiplier = span_multiplier
         self.rows, self.cols, self.datapaths = rows, cols, datapaths
         self.data_width, self.depth, self.slots = data_width, depth, slots
         self.addr_width, self.lane_bits = addr_width, lane_bits
@@ -106,7 +112,8 @@ class Accelerator(wiring.Component):
         core = Module()   # everything a soft reset returns to idle
         seq = Sequencer(rows=self.rows, cols=self.cols, beat_bytes=self.data_width // 8,
                         depth=self.depth, slots=self.slots, addr_width=self.addr_width,
-                        datapaths=self.datapaths, lane_bytes=self.lane_bits // 8)
+                        datapaths=self.datapaths, lane_bytes=self.lane_bits // 8,
+                        span_multiplier=self.span_multiplier)
         reader = DmaReader(data_width=self.data_width, addr_width=self.addr_width,
                            timeout=self.timeout)
         writer = DmaWriter(data_width=self.data_width, addr_width=self.addr_width,

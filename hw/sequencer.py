@@ -51,7 +51,10 @@ class Sequencer(wiring.Component):
     """
 
     def __init__(self, *, rows, cols, beat_bytes, depth, slots, addr_width, datapaths,
-                 lane_bytes, param_slots=None):
+                 lane_bytes, param_slots=None, span_multiplier="dsp"):
+        if span_multiplier not in ("dsp", "lut"):
+            raise ValueError(f"span_multiplier must be 'dsp' or 'lut', not {span_multiplier!r}")
+        self.span_multiplier = span_multiplier
         param_slots = 2 * slots if param_slots is None else param_slots
         self.param_slots = param_slots
         self.rows, self.cols, self.beat_bytes = rows, cols, beat_bytes
@@ -245,11 +248,16 @@ class Sequencer(wiring.Component):
             m.d.sync += s0_valid.eq(0)
 
         # Stage 1: the span, multiplied between registers.
-        span = Signal(len(s0_rows_m1) + 32)
-        m.d.comb += span.eq(s0_rows_m1 * _field(s0_desc, Opcode.LOAD, "pitch"))
+        pitch = _field(s0_desc, Opcode.LOAD, "pitch")
+        if self.span_multiplier == "dsp":
+            span = Signal(len(s0_rows_m1) + 32)
+            m.d.comb += span.eq(s0_rows_m1 * pitch)
+            span_big = (span >> aw) != 0
+        else:
+            span, span_big = self._lut_span(m, s0_rows_m1, pitch)
         with m.If(advance1):
-            m.d.sync += [s1_valid.eq(1), s1_desc.eq(s0_desc), s1_span.eq(span),
-                         s1_span_big.eq((span >> aw) != 0),
+            m.d.sync += [s1_valid.eq(1), s1_desc.eq(s0_desc), s1_span.eq(span[:aw]),
+                         s1_span_big.eq(span_big),
                          s1_addr_big.eq((_field(s0_desc, Opcode.LOAD, "addr") >> aw) != 0)]
         with m.Elif(advance2):
             m.d.sync += s1_valid.eq(0)
@@ -323,6 +331,32 @@ class Sequencer(wiring.Component):
     def _load_row_bytes(self):
         """Bytes of a host row (one buffer word) of targets A, B and PARAMS."""
         return (self.rows * self.lane_bytes, self.cols * self.lane_bytes, 4 * self.cols)
+
+    def _lut_span(self, m, rows_m1, pitch):
+        """``rows_m1 * pitch`` without a DSP (``span_multiplier="lut"``, for parts whose
+        multipliers all go to the array): shifted copies of the pitch's low ``addr_width``
+        bits summed pairwise, each sum on its own carry chain. A pitch of ``2**addr_width``
+        or more makes the span big whenever there is a second row, which is all the check
+        needs of it (the low bits only count when the span is not big). Returns
+        (span, span is ``>= 2**addr_width``)."""
+        aw = self.addr_width
+        low = pitch[:aw]
+        terms = []
+        for i in range(len(rows_m1)):
+            term = Signal(aw + i, name=f"span_row_{i}")
+            m.d.comb += term.eq(Mux(rows_m1[i], low << i, 0))
+            terms.append(term)
+        while len(terms) > 1:
+            pairs = []
+            for n in range(0, len(terms) - 1, 2):
+                total = Signal(max(len(terms[n]), len(terms[n + 1])) + 1,
+                               name=f"span_sum_{len(terms)}_{n}")
+                m.d.comb += total.eq(terms[n] + terms[n + 1])
+                pairs.append(total)
+            terms = pairs + terms[len(terms) - len(terms) % 2:]
+        span = terms[0]
+        big = ((span >> aw) != 0) | (((pitch >> aw) != 0) & (rows_m1 != 0))
+        return span, big
 
     def _check_region(self, m, code, addr, pitch, rows, row_bytes, too_big, slot_bad, span,
                       span_big, addr_big, window_base, window_limit, *, packed_only=False):

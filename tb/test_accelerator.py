@@ -39,7 +39,12 @@ def test_accelerator(build):
 
 # --- the Sequencer's descriptor check against the golden model's rules ---------------------
 #: Sequencer builds: (beat bytes, datapaths, lane bytes); the 32-byte beat has packed rows
-CHECK_BUILDS = {"bus64_int8": (8, ("int8",), 1), "bus256_dual": (32, ("int8", "fp16"), 2)}
+#: build -> (beat bytes, datapaths, lane bytes, more Sequencer parameters)
+CHECK_BUILDS = {"bus64_int8": (8, ("int8",), 1, {}),
+                "bus256_dual": (32, ("int8", "fp16"), 2, {}),
+                # the UP5K's: 17-bit addresses, the span multiplied without a DSP
+                "bus64_int8_narrow_lut": (8, ("int8",), 1,
+                                          {"addr_width": 17, "span_multiplier": "lut"})}
 
 
 def _check_cases(golden, rng, n):
@@ -105,11 +110,12 @@ def test_sequencer_check_codes_match_the_golden_rules(build):
     from hw.sequencer import ERROR, Sequencer
     from sw.backends.golden import GoldenTransport
 
-    beat, datapaths, lane = CHECK_BUILDS[build]
+    beat, datapaths, lane, more = CHECK_BUILDS[build]
+    addr_width = more.get("addr_width", 32)
     golden = GoldenTransport(8, 8, datapaths=datapaths, data_width=8 * beat, depth=64,
-                             memory_size=1 << 12)
-    seq = Sequencer(rows=8, cols=8, beat_bytes=beat, depth=64, slots=2, addr_width=32,
-                    datapaths=datapaths, lane_bytes=lane)
+                             addr_width=addr_width, memory_size=1 << 12)
+    seq = Sequencer(rows=8, cols=8, beat_bytes=beat, depth=64, slots=2, datapaths=datapaths,
+                    lane_bytes=lane, **{"addr_width": 32, **more})
     m = Module()
     clear = Signal()
     m.submodules.seq = ResetInserter(clear)(seq)
