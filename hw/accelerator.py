@@ -84,6 +84,8 @@ class Accelerator(wiring.Component):
                 or not 32 <= counter_width <= 64):
             raise ValueError(f"counter_width must be an integer from 32 to 64, not "
                              f"{counter_width!r}")
+        if span_multiplier not in ("dsp", "lut"):
+            raise ValueError(f"span_multiplier must be 'dsp' or 'lut', not {span_multiplier!r}")
         self.counter_width = counter_width
         self.span_multiplier = span_multiplier
         self.rows, self.cols, self.datapaths = rows, cols, datapaths

@@ -168,3 +168,14 @@ def test_sequencer_check_codes_match_the_golden_rules(build):
     sim.run()
     assert seen >= {0, *(ERROR[n] for n in ("BAD_OPCODE", "BAD_SIZE", "MISALIGNED",
                                             "OUT_OF_WINDOW"))}, seen
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"counter_width": 16}, "counter_width must be an integer from 32 to 64"),
+    ({"counter_width": 65}, "counter_width"),
+    ({"span_multiplier": "mac"}, "span_multiplier must be 'dsp' or 'lut'"),
+    ({"paired_multipliers": True, "datapaths": ("int8", "fp16")}, "paired multipliers"),
+])
+def test_small_part_options_are_checked(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Accelerator(4, 4, data_width=64, **kwargs)
