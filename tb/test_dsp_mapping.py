@@ -62,3 +62,13 @@ def test_paired_multipliers_put_two_products_in_each_sb_mac16():
     cells = cell_counts(SystolicArray(4, 4, paired_multipliers=True), "array_4x4_paired_full",
                         "ice40", platform=ICEBreakerPlatform())
     assert cells.get("SB_MAC16", 0) == 8, cells
+
+
+def test_block_counts_split_the_cells_by_module():
+    from fpga.synth_stats import block_counts, block_totals
+
+    blocks = block_counts(SystolicArray(2, 2), "array_2x2_blocks", "ice40")
+    pes = {name: cells for name, cells in blocks.items() if ".pe_" in name}
+    assert len(pes) == 4 and all(cells.get("SB_MAC16") == 1 for cells in pes.values()), pes
+    total = block_totals(blocks, 1)["array_2x2_blocks"]
+    assert total["SB_MAC16"] == 4 and total["SB_LUT4"] > sum(c["SB_LUT4"] for c in pes.values())

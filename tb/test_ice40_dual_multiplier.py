@@ -7,9 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from amaranth.hdl import Module, signed
+from amaranth.hdl import Module
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 from amaranth.vendor import SiliconBluePlatform
 
@@ -55,16 +54,9 @@ class RegisteredOutputs(wiring.Component):
     reads after the edge, where a combinational product looks like a registered one; behind
     this extra register only a one-cycle multiplier shows the product two records later."""
 
-    a0: In(signed(8))
-    b0: In(signed(8))
-    a1: In(signed(8))
-    b1: In(signed(8))
-    p0: Out(signed(16))
-    p1: Out(signed(16))
-
     def __init__(self, multiplier):
         self.multiplier = multiplier
-        super().__init__()
+        super().__init__(dict(multiplier.signature.members))     # the same ports
 
     def elaborate(self, platform):
         m = Module()
