@@ -21,6 +21,7 @@ from amaranth.lib.wiring import In, Out
 
 from fpga.pll import Pll, ecp5_pll, ice40_pll
 from hw.accelerator import Accelerator
+from hw.axi import connect_members
 from hw.csr_map import register
 from hw.host_bridge import HostBridge
 from hw.host_ram import HostRam
@@ -107,21 +108,13 @@ class LoomSystem(wiring.Component):
         wiring.connect(m, bridge.tx, uart_tx.data)
         wiring.connect(m, bridge.csr, accel.csr)
         wiring.connect(m, bridge.mem, ram.lite)
-        self._connect_dma(m, accel.mem, ram.bus)
+        connect_members(m, accel.mem, ram.bus)      # a narrower DMA address zero-extends
 
         fields = {f.name: f for f in status.fields}
         busy = bridge.status[fields["busy"].lsb]
         error = bridge.status[fields["error"].lsb]
         m.d.comb += self.leds.eq(~busy | busy << 1 | error << 2)
         return m
-
-    @staticmethod
-    def _connect_dma(m, master, ram):
-        """The accelerator's AXI4 master to the RAM's port; a narrower master address is
-        zero-extended (the RAM decodes 32 bits)."""
-        for name, member in master.signature.members.items():
-            outer, inner = getattr(master, name), getattr(ram, name)
-            m.d.comb += (inner.eq(outer) if member.flow == Out else outer.eq(inner))
 
 
 class BoardTop(Elaboratable):

@@ -3,7 +3,7 @@ from amaranth.hdl import Module, ResetInserter, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .axi import AxiLiteSignature, AxiSignature
+from .axi import AxiLiteSignature, AxiSignature, connect_members
 from .compute_unit import ComputeUnit
 from .csr_bank import CsrBank
 from .csr_map import ID_MAGIC, VERSION
@@ -140,16 +140,8 @@ class Accelerator(wiring.Component):
         return m
 
     def _connect_bus(self, m, reader, writer):
-        for name, _ in reader.bus.signature.members.items():
-            port = getattr(self.mem, name)
-            inner = getattr(reader.bus, name)
-            flow = reader.bus.signature.members[name].flow
-            m.d.comb += (port.eq(inner) if flow == Out else inner.eq(port))
-        for name, _ in writer.bus.signature.members.items():
-            port = getattr(self.mem, name)
-            inner = getattr(writer.bus, name)
-            flow = writer.bus.signature.members[name].flow
-            m.d.comb += (port.eq(inner) if flow == Out else inner.eq(port))
+        connect_members(m, reader.bus, self.mem)     # the read channels
+        connect_members(m, writer.bus, self.mem)     # the write channels
 
     def _share_reader(self, m, reader, seq, loader):
         """Descriptor fetch and LOAD take turns on the DMA reader, a whole command each."""

@@ -9,7 +9,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 __all__ = ["AxiLiteSignature", "AxiSignature", "RESP_OKAY", "RESP_SLVERR", "RESP_DECERR",
-           "BURST_INCR"]
+           "BURST_INCR", "connect_members"]
 
 RESP_OKAY, RESP_EXOKAY, RESP_SLVERR, RESP_DECERR = 0, 1, 2, 3
 BURST_INCR = 1
@@ -102,3 +102,13 @@ class AxiSignature(wiring.Signature):
     def __repr__(self):
         return (f"AxiSignature(addr_width={self.addr_width}, data_width={self.data_width}, "
                 f"id_width={self.id_width}, channels={self.channels!r})")
+
+
+def connect_members(m, manager, port):
+    """Drive ``port``'s members of the same names from the manager-side interface ``manager``
+    (its outputs onto ``port``, ``port``'s answers back): unlike ``wiring.connect``, ``port``
+    may have more members (a read-only manager on a full AXI4 port) or wider ones (a narrower
+    address is zero-extended)."""
+    for name, member in manager.signature.members.items():
+        ours, theirs = getattr(manager, name), getattr(port, name)
+        m.d.comb += (theirs.eq(ours) if member.flow == Out else ours.eq(theirs))
