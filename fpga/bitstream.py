@@ -46,7 +46,7 @@ BOARDS = {
         ICEBreakerPlatform,
         SystemConfig(rows=4, cols=4, datapaths=("int8",), data_width=64, depth=128,
                      ram_size=128 * 1024, ram_primitive="spram", clock_hz=24_000_000,
-                     baud=115_200, requantizer="serial", counter_width=32,
+                     baud=115_200, requantizer="shared", counter_width=32,
                      paired_multipliers=True, span_multiplier="lut", addr_width=17,
                      slots=1),
         leds=(("led_g", 0), ("led_g", 1), ("led_r", 0)),

@@ -49,7 +49,9 @@ class Accelerator(wiring.Component):
     requantizer : str
         ``"parallel"``: a pipelined requantiser per column (a row per cycle, DSP multipliers);
         ``"serial"``: a bit-serial one per column (66 cycles a row, no DSPs; for
-        parts whose multipliers all go to the array). ``ARRAY_CONFIG.serial_requant`` tells.
+        parts whose multipliers all go to the array); ``"shared"``: one bit-serial one for
+        all columns in turn (``cols * 65 + 1`` cycles a row; for parts short of logic too).
+        ``ARRAY_CONFIG.serial_requant`` / ``shared_requant`` tell.
     lut_multipliers : int
         PEs whose int8 multiply is built from LUTs rather than a DSP (see
         :class:`~hw.systolic_array.SystolicArray`); results are the same.
@@ -211,7 +213,8 @@ class Accelerator(wiring.Component):
             csr.array_config.eq(self.rows | self.cols << 8 |
                                 int("int8" in self.datapaths) << 16 |
                                 int("fp16" in self.datapaths) << 17 |
-                                int(self.requantizer == "serial") << 18),
+                                int(self.requantizer in ("serial", "shared")) << 18 |
+                                int(self.requantizer == "shared") << 19),
             csr.bus_config.eq(beat_bytes | self.addr_width << 8 | self.counter_width << 16),
             csr.buffer_config.eq(self.depth | (self.rows * self.slots) << 16),
             csr.status.eq(seq.busy | seq.done << 1 | seq.error << 2 | seq.error_code << 8),

@@ -20,9 +20,9 @@ __all__ = ["Field", "Register", "REGISTERS", "ERROR_CODES", "ID_MAGIC", "VERSION
            "register", "markdown"]
 
 ID_MAGIC = 0x4C4F4F4D   # "LOOM"
-VERSION = (0, 3, 0)     # major, minor, patch of the register interface (0.3.0:
+VERSION = (0, 4, 0)     # major, minor, patch of the register interface (0.3.0:
 #                         BUS_CONFIG.counter_bits; int8-only builds answer STORE mode 2,
-#                         fp16 output, with BAD_SIZE)
+#                         fp16 output, with BAD_SIZE; 0.4.0: ARRAY_CONFIG.shared_requant)
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,10 @@ REGISTERS = (
               Field("int8", 16, 1, "int8 datapath present"),
               Field("fp16", 17, 1, "fp16 datapath present"),
               Field("serial_requant", 18, 1, "the int8 requantiser is bit-serial: an INT8 "
-                    "STORE takes 66 cycles per result row (no DSP multipliers)"))),
+                    "STORE takes 66 cycles per result row (no DSP multipliers)"),
+              Field("shared_requant", 19, 1, "with serial_requant: one bit-serial "
+                    "requantiser serves the columns in turn, an INT8 STORE takes "
+                    "cols * 65 + 1 cycles per result row (since 0.4.0)"))),
     Register("BUS_CONFIG", 0x00C, "ro", "The AXI4 memory port.",
              (Field("data_bytes", 0, 8, "data bus width in bytes (8, 16 or 32)"),
               Field("addr_bits", 8, 8, "address width in bits"),

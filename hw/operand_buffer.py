@@ -1,8 +1,9 @@
 """Double-buffered on-chip store of operand words, read out as a stream for the array."""
 from amaranth.hdl import Module, Signal
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+
+from .block_ram import block_ram
 
 __all__ = ["OperandBuffer"]
 
@@ -57,8 +58,9 @@ class OperandBuffer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.ram = ram = Memory(shape=self.width, depth=self.slots * self.depth,
-                                        init=[])
+        # block_ram: a read of the slot being written is the sequencer's mistake (above),
+        # and a read while no read command runs is never used
+        m.submodules.ram = ram = block_ram(shape=self.width, depth=self.slots * self.depth)
         self._write_path(m, ram)
         self._read_path(m, ram.read_port())
         return m

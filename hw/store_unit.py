@@ -1,9 +1,9 @@
 """STORE: result rows -> post-processing -> host memory, one 2-D DMA write per command."""
 from amaranth.hdl import C, Cat, Module, Mux, Signal
 from amaranth.lib import data, enum, stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
+from .block_ram import BlockRamFifo
 from .dma_reader import dma_command_layout
 from .fp32_to_fp16 import Fp32ToFp16
 from .requantizer import Requantizer
@@ -22,9 +22,11 @@ class StoreMode(enum.Enum, shape=2):
     FP16 = 2    #: binary32 rounded to binary16 (nearest even): 2 bytes
 
 #: ``requantizer`` choices: one pipelined :class:`Requantizer` per column (a row per cycle,
-#: four 18x18 multipliers each) or one :class:`SerialRequantizer` per column (a row every
-#: 66 cycles, no multiplier: for parts whose DSPs all go to the array).
-REQUANTIZERS = ("parallel", "serial")
+#: four 18x18 multipliers each), one :class:`SerialRequantizer` per column (a row every
+#: 66 cycles, no multiplier: for parts whose DSPs all go to the array), or one
+#: :class:`SerialRequantizer` shared by the columns in turn (``"shared"``: a row every
+#: ``cols * 65 + 1`` cycles, for parts short of logic too).
+REQUANTIZERS = ("parallel", "serial", "shared")
 
 #: bits a lane takes in host memory, per mode
 _LANE_BITS = {StoreMode.RAW32: 32, StoreMode.INT8: 8, StoreMode.FP16: 16}
@@ -50,15 +52,20 @@ class StoreUnit(wiring.Component):
     *packed*: the tile's rows back to back from ``addr`` (the sequencer only lets such a
     STORE through with ``pitch`` equal to the row size), several rows a beat, as one block;
     ``__init__`` checks that a tile's rows fill whole beats, so no byte outside the block is
-    written (the DMA writer has no byte strobes). Every mode goes through the same 3-cycle
-    post-processing pipeline (the requantiser's depth); a FIFO behind it absorbs the
-    pipeline when the bus stalls, and rows are only read while it has room for them.
+    written (the DMA writer has no byte strobes). Every mode goes through the same
+    post-processing pipeline of :attr:`pipeline_latency` cycles (the parallel requantiser's
+    depth, 5; 1 in builds with serial requantisers, whose INT8 rows take their own path); a
+    FIFO behind it absorbs the pipeline when the bus stalls, and rows are only read while it
+    has room for them.
     The command ends when the DMA writer is idle again (``dma_idle``): every write response
     is back, so a following semaphore signal or "done" never overtakes the data.
 
     With ``requantizer="serial"``, INT8 rows go one at a time through a
     :class:`SerialRequantizer` per column instead (``SerialRequantizer.latency + 1`` = 66
     cycles a row, whatever the data; no multipliers); the other modes keep the pipeline.
+    With ``requantizer="shared"``, one :class:`SerialRequantizer` takes a row's columns in
+    turn, column ``j + 1`` in the cycle column ``j``'s result comes out: a row every
+    ``cols * SerialRequantizer.latency + 1`` cycles, for ``cols - 1`` fewer units.
 
     With ``fp16_output=False`` the unit has no binary32 -> binary16 converters (``cols`` of
     them, ~110 LUT4 each on iCE40): accelerators without the fp16 datapath build it so, and
@@ -92,6 +99,10 @@ class StoreUnit(wiring.Component):
                                  f"of beats: packed stores need whole beats")
         self.rows, self.cols, self.beat_width, self.addr_width = rows, cols, beat_width, addr_width
         self.slots, self.param_slots = slots, param_slots
+        #: cycles rows spend in the post-processing pipeline: the parallel requantiser's
+        #: depth, which the other modes match; 1 with serial requantisers (INT8 rows go
+        #: through those instead)
+        self.pipeline_latency = 1 if requantizer in ("serial", "shared") else Requantizer.latency
         word = data.StructLayout({"data": cols * 32, "last": 1})
         super().__init__({
             "cmd": In(stream.Signature(data.StructLayout({
@@ -182,16 +193,33 @@ class StoreUnit(wiring.Component):
 
     def _stream(self, m, mode, relu, use_bias, params, beats_per_row):
         """Rows -> post-processing -> FIFO -> beats. Returns the "final beat sent" signal."""
-        cols, latency = self.cols, Requantizer.latency
+        cols, latency = self.cols, self.pipeline_latency
         words = self.result_words
-        m.submodules.rows_out = fifo = SyncFIFOBuffered(width=cols * 32 + 1, depth=latency + 4)
+        # 9 rows whatever the pipeline: shallower, yosys builds it from flip-flops (~650 FF
+        # and ~400 LUT4 on the iCE40 for 4 columns) instead of block RAM
+        m.submodules.rows_out = fifo = BlockRamFifo(width=cols * 32 + 1,
+                                                    depth=Requantizer.latency + 4)
         take = Signal()
-        serial = self.requantizer == "serial"
+        serial = self.requantizer in ("serial", "shared")
         row_in_units = Signal()       # serial: a row is in the requantisers
         room = fifo.level <= fifo.depth - 1 - latency
-        if serial:
+        if self.requantizer == "serial":
             room = room & ~row_in_units
-        m.d.comb += [words.ready.eq(room), take.eq(words.valid & words.ready)]
+        if self.requantizer == "shared":
+            unit = m.submodules.requant = SerialRequantizer()
+            feed = Signal(range(cols))    # the column going into the unit next
+            feeding = Signal()
+            m.d.comb += feeding.eq(words.valid & room & unit.ready & (mode == StoreMode.INT8))
+            with m.If(mode == StoreMode.INT8):
+                # the row leaves the result buffer with its last column
+                m.d.comb += words.ready.eq(room & unit.ready & (feed == cols - 1))
+            with m.Else():
+                m.d.comb += words.ready.eq(room)
+            with m.If(feeding):
+                m.d.sync += feed.eq(Mux(feed == cols - 1, 0, feed + 1))
+        else:
+            m.d.comb += words.ready.eq(room)
+        m.d.comb += take.eq(words.valid & words.ready)
 
         valid, last = Signal(latency), Signal(latency)
         m.d.sync += [valid.eq(Cat(take, valid[:-1])), last.eq(Cat(words.payload.last, last[:-1]))]
@@ -207,6 +235,8 @@ class StoreUnit(wiring.Component):
                 narrow = m.submodules[f"fp16_{j}"] = Fp32ToFp16()
                 m.d.comb += narrow.a.eq(lane)
                 halves.append(narrow.result)
+            if self.requantizer == "shared":
+                continue
             requant = m.submodules[f"requant_{j}"] = unit_class()
             m.d.comb += [
                 requant.acc.eq(lane),
@@ -219,8 +249,10 @@ class StoreUnit(wiring.Component):
                 int8[8 * j:8 * j + 8].eq(requant.result),
             ]
             serial_units.append(requant)
-        int8_done = (self._collect_serial(m, serial_units, take, mode, row_in_units)
-                     if serial else None)
+        if self.requantizer == "shared":
+            int8_done = self._shared_unit(m, unit, feed, feeding, int8, use_bias, params, relu)
+        elif serial:
+            int8_done = self._collect_serial(m, serial_units, take, mode, row_in_units)
         for n in range(1, latency):
             m.d.sync += raw[n].eq(raw[n - 1])
         if self.fp16_output:
@@ -287,6 +319,29 @@ class StoreUnit(wiring.Component):
             m.d.sync += [busy.eq(0), finished.eq(0)]
         with m.Else():
             m.d.sync += finished.eq(finished | Cat(*(unit.valid_out for unit in units)))
+        return done
+
+    def _shared_unit(self, m, unit, feed, feeding, int8, use_bias, params, relu):
+        """INT8 with one shared serial requantiser: column ``feed`` of the row on
+        ``result_words`` goes in with its parameters; results come out in column order into
+        a shift register, so ``int8`` (comb) holds the whole row in the cycle of the last
+        result. Returns that cycle's "row done" pulse."""
+        cols = self.cols
+        lane = self.result_words.payload.data.word_select(feed, 32)
+        word = [p.word_select(feed, 32) for p in params]
+        m.d.comb += [
+            unit.valid_in.eq(feeding), unit.acc.eq(lane),
+            unit.bias.eq(Mux(use_bias, word[0], 0)), unit.multiplier.eq(word[1]),
+            unit.shift.eq(word[2][:5]), unit.zero_point.eq(word[2][8:16]), unit.relu.eq(relu),
+        ]
+        earlier = Signal(8 * cols)      # results so far, the latest in the top byte
+        results = Signal(range(cols))   # results of the row so far
+        done = Signal()
+        m.d.comb += [done.eq(unit.valid_out & (results == cols - 1)),
+                     int8.eq(Cat(earlier[8:], unit.result))]
+        with m.If(unit.valid_out):
+            m.d.sync += [earlier.eq(Cat(earlier[8:], unit.result)),
+                         results.eq(Mux(done, 0, results + 1))]
         return done
 
     def _serialise(self, m, fifo, beats_per_row, done):

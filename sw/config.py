@@ -24,8 +24,9 @@ class HardwareConfig:
     ``2 * slots`` requantisation parameter slots; ``lane_bytes``: bytes per operand lane in
     host memory (2 when the build has the fp16 datapath, whose int8 operands are stored
     widened to 16 bits; else 1); ``serial_requant``: INT8 stores go through bit-serial
-    requantisers (same results, 66 cycles a row); ``counter_bits``: the ``PERF_*`` counters
-    wrap at ``2**counter_bits``.
+    requantisers (same results, 66 cycles a row); ``shared_requant``: one of them serves
+    every column in turn (``cols * 65 + 1`` cycles a row); ``counter_bits``: the ``PERF_*``
+    counters wrap at ``2**counter_bits``.
     """
     rows: int
     cols: int
@@ -38,6 +39,7 @@ class HardwareConfig:
     version: tuple = VERSION
     serial_requant: bool = False
     counter_bits: int = 64
+    shared_requant: bool = False
 
     @property
     def datapaths(self):
@@ -86,4 +88,5 @@ def read_config(read_word):
         depth=_field(buffers, "BUFFER_CONFIG", "operand_depth"),
         slots=max(1, _field(buffers, "BUFFER_CONFIG", "acc_depth") // rows),
         version=version, serial_requant=bool(_field(array, "ARRAY_CONFIG", "serial_requant")),
+        shared_requant=bool(_field(array, "ARRAY_CONFIG", "shared_requant")),
         counter_bits=_field(bus, "BUS_CONFIG", "counter_bits") or 64)

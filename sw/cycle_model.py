@@ -35,6 +35,7 @@ import math
 from dataclasses import dataclass, field
 
 from hw.isa import DESCRIPTOR_BYTES, Opcode, Target, decode
+from hw.requantizer import Requantizer
 from hw.serial_requantizer import SerialRequantizer
 
 __all__ = ["Timing", "AXIRAM", "Prediction", "predict", "golden_model", "gemm_program",
@@ -73,7 +74,8 @@ class Timing:
     address (``store_params`` more in int8 mode, which reads the parameter words first);
     ``store_data``: cycles from then to the first beat at the writer (7: five of them are the
     post-processing pipeline, the requantiser's depth; 5 before it was pipelined for the
-    ECP5 clock); ``store_end``: last
+    ECP5 clock; four fewer in builds with serial requantisers, whose pipeline is one
+    stage); ``store_end``: last
     write response to the STORE's tokens given; ``end``: END dispatch to done; ``token``:
     a command's end to its token being usable; ``serial_row``: with bit-serial requantisers
     (``ARRAY_CONFIG.serial_requant``), cycles from an INT8 STORE's first beat time (as
@@ -189,6 +191,7 @@ class _Config:
                           Target.PARAMS: 4 * self.cols}
         self.store_bytes = {0: 4 * self.cols, 1: self.cols, 2: 2 * self.cols}
         self.serial_requant = bool(getattr(config, "serial_requant", False))
+        self.shared_requant = bool(getattr(config, "shared_requant", False))
 
 
 def _load_shape(cfg, f):
@@ -216,8 +219,15 @@ def _store_shape(cfg, f):
 def _serial_store_end(first, data_ready, cfg, f, t_):
     """Last write response of an INT8 STORE through bit-serial requantisers: row ``r``'s
     bytes reach the writer at ``data_ready + r * period``; a beat leaves once its bytes are
-    in (packed beats wait for their last row), bursts as in :func:`_write_time`."""
-    period = SerialRequantizer.latency + 1
+    in (packed beats wait for their last row), bursts as in :func:`_write_time`. With one
+    requantiser shared by the columns (``cfg.shared_requant``) a row takes
+    ``cols * latency + 1`` cycles, the first one ``(cols - 1) * latency`` more than with a
+    requantiser per column."""
+    latency = SerialRequantizer.latency
+    period = latency + 1
+    if cfg.shared_requant:
+        period = cfg.cols * latency + 1
+        data_ready += (cfg.cols - 1) * latency
     s, beat, rows = cfg.store_bytes[1], cfg.beat, cfg.rows
     if s >= beat:
         ready = [data_ready + r * period + b for r in range(rows) for b in range(s // beat)]
@@ -384,7 +394,11 @@ def predict(descriptors, config, timing=AXIRAM):
                         end = _serial_store_end(first, first + t_.store_data + t_.serial_row,
                                                 cfg, f, t_) + t_.store_end
                     else:
-                        end = _write_time(first, first + t_.store_data, bursts, rate,
+                        # serial builds' post-processing pipeline is one stage, not the
+                        # parallel requantiser's depth
+                        data = t_.store_data - (cfg.serial_requant
+                                                and Requantizer.latency - 1)
+                        end = _write_time(first, first + data, bursts, rate,
                                           t_.write_latency) + t_.store_end
                     running[u] = (end, f)
                     stats["write"] += beats
@@ -426,7 +440,8 @@ def golden_model(transport):
     from types import SimpleNamespace
     cfg = SimpleNamespace(rows=transport.rows, cols=transport.cols, beat_bytes=transport.beat,
                           lane_bytes=transport.lane,
-                          serial_requant=transport.requantizer == "serial")
+                          serial_requant=transport.requantizer in ("serial", "shared"),
+                          shared_requant=transport.requantizer == "shared")
     return lambda descriptors: predict(descriptors, cfg).cycles
 
 

@@ -14,9 +14,10 @@ from sim.cocotb_run import run_cocotb
 
 #: (rows, cols, bus bits, requantiser): rows of one beat and more; on a 256-bit bus int8
 #: and fp16 rows narrower than a beat (four and two rows a beat, packed); and the serial
-#: requantiser (one row at a time) on a 64-bit bus with int8 rows packed two a beat
+#: requantisers (one per column, one row at a time; or one for all columns, a column at a
+#: time) on a 64-bit bus with int8 rows packed two a beat
 CONFIGS = {"64": (4, 8, 64, "parallel"), "256": (8, 8, 256, "parallel"),
-           "64-serial": (4, 4, 64, "serial")}
+           "64-serial": (4, 4, 64, "serial"), "64-shared": (4, 4, 64, "shared")}
 
 
 class StorePath(wiring.Component):

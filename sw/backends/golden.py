@@ -71,7 +71,8 @@ class GoldenTransport(Transport):
         self._regs["VERSION"] = VERSION[0] << 16 | VERSION[1] << 8 | VERSION[2]
         self._regs["ARRAY_CONFIG"] = (rows | cols << 8 | int("int8" in self.datapaths) << 16
                                       | int("fp16" in self.datapaths) << 17
-                                      | int(requantizer == "serial") << 18)
+                                      | int(requantizer in ("serial", "shared")) << 18
+                                      | int(requantizer == "shared") << 19)
         self._regs["BUS_CONFIG"] = self.beat | addr_width << 8 | counter_width << 16
         self._regs["BUFFER_CONFIG"] = depth | (rows * slots) << 16
         from sw.cycle_model import golden_model  # lazy: the model imports hw.isa
