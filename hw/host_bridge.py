@@ -23,6 +23,8 @@ OK, BAD_CRC, BAD_COMMAND, BUS_ERROR, TRUNCATED = (
     status_code(name) for name in ("OK", "BAD_CRC", "BAD_COMMAND", "BUS_ERROR", "TRUNCATED"))
 INFO, CSR_READ, CSR_WRITE, MEM_READ, MEM_WRITE = (
     command(name).code for name in ("INFO", "CSR_READ", "CSR_WRITE", "MEM_READ", "MEM_WRITE"))
+#: header bytes after the sync byte: cmd, tag, count, addr[4]
+_HEADER = 7
 
 
 def _crc16_matrix():
@@ -78,6 +80,11 @@ class HostBridge(wiring.Component):
     Latency: the reply starts a few cycles after the last CRC byte plus the bus accesses
     (a CSR access takes about 4 cycles); the bridge handles one request at a time.
 
+    The buffer is one block RAM that also holds the INFO words (after the ``max_words``
+    data words, so INFO replies are read from it like read data). One timer serves the
+    inter-byte, bus and poll timeouts; one byte-in-word / word counter pair walks the
+    header, the write data, the accesses and the reply.
+
     Parameters
     ----------
     max_words : int
@@ -120,165 +127,242 @@ class HostBridge(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.buffer = buffer = Memory(shape=32, depth=self.max_words, init=[])
-        self._wr = buffer.write_port()
+        # Words 0..max_words-1: write data / read data. From `info_base` (a multiple of 8):
+        # the INFO words, so that their address is `info_base | word` with no adder.
+        # The read port is not transparent and yosys's `no_rw_check` drops the logic that
+        # would give the old word when the address read is written in the same cycle: the
+        # bridge never uses such a read (the word read is used only in WRITE and
+        # REPLY_DATA, and no state writes the buffer there or in the cycle before).
+        self._info_base = -(-self.max_words // 8) * 8
+        m.submodules.buffer = buffer = Memory(
+            shape=32, depth=self._info_base + len(self.info),
+            init=[0] * self._info_base + self.info, attrs={"no_rw_check": 1})
+        self._wr = buffer.write_port(granularity=8)
         self._rd = buffer.read_port()
 
         # The request, as received.
-        self._cmd, self._tag, self._count = Signal(8), Signal(8), Signal(8)
-        self._addr = Signal(32)
-        self._crc, self._crc_rx = Signal(16, init=CRC_INIT), Signal(16)
-        self._index = Signal(10)          # header/payload/CRC bytes, then words done
-        self._word = Signal(32)
-        self._status = Signal(8)
+        self._cmd, self._tag = Signal(8, name="cmd"), Signal(8, name="tag")
+        self._count = Signal(8, name="count")
+        # Received a byte at a time into the top byte, shifting down; advanced by 4 a byte
+        # at a time the same way (STEP), so that its only adder is 8 bits wide.
+        self._addr = Signal(32, name="addr")
+        self._crc = Signal(16, init=CRC_INIT, name="crc")
+        self._byte = Signal(2, name="byte")      # byte within the word / the header's half
+        self._words = Signal(8, name="words")    # words done / the header's half
+        self._status = Signal(3, name="reply_status")
+        # Counts up in the states that time something (``_timing``), else held at 0.
         self._timer = Signal(range(max(self.byte_timeout, self.bus_timeout,
-                                       self.poll_interval) + 1))
+                                       self.poll_interval) + 1), name="timer")
 
-        writes = (self._cmd == CSR_WRITE) | (self._cmd == MEM_WRITE)
-        self._writes = writes
+        # What the state machine asks of the registers this cycle (all default 0).
+        self._timing = Signal()
+        self._advance = Signal()          # count a byte: `_byte` + 1, after 4 `_words` + 1
+        self._restart = Signal()          # `_byte`, `_words` = 0
+        self._crc_init, self._crc_update = Signal(), Signal()
+        self._set_status, self._status_code = Signal(), Signal(3)
+        self._drop_count = Signal()       # the reply carries no data
+        self._step = Signal()             # `_addr` += 4: shift the next byte of the sum in
+        self._poll = Signal()             # `_addr` = `status_offset`
+
+        cmd = self._cmd
+        self._writes = (cmd == CSR_WRITE) | (cmd == MEM_WRITE)
+        self._is_mem = (cmd == MEM_READ) | (cmd == MEM_WRITE)
+        self._is_info = cmd == INFO
+        # the next word's number, and whether it is the request's last
+        self._next_word = Signal(9)
+        m.d.comb += self._next_word.eq(self._words + 1)
+        self._last_word = self._next_word[:8] == self._count
+        # one of the CRC's bytes: the one to compare or send (the byte counter says which)
+        self._crc_byte = Mux(self._byte[0], self._crc[8:], self._crc[:8])
+
+        m.d.comb += self._rd.addr.eq(self._words)     # REPLY_DATA may read elsewhere
         with m.FSM() as fsm:
             self._receive(m)
             self._execute(m)
             self._reply(m)
+        self._datapath(m, fsm)
         idle = fsm.ongoing("HUNT")
         if self.status_offset is not None:
             idle |= fsm.ongoing("POLL")
         m.d.comb += self.busy.eq(~idle)
         return m
 
+    def _datapath(self, m, fsm):
+        """The registers, each updated in one place from the state machine's requests."""
+        byte, words, rx = self._byte, self._words, self.rx
+        with m.If(self._restart):
+            m.d.sync += [byte.eq(0), words.eq(0)]
+        with m.Elif(self._advance):
+            m.d.sync += byte.eq(byte + 1)
+            with m.If(byte == 3):
+                m.d.sync += words.eq(self._next_word)
+
+        m.d.sync += self._timer.eq(Mux(self._timing, self._timer + 1, 0))
+
+        with m.If(self._set_status):
+            m.d.sync += self._status.eq(self._status_code)
+
+        # the header: cmd, tag, count, then the address a byte at a time
+        header_byte = fsm.ongoing("HEADER") & rx.valid
+        position = Cat(byte, words[0])
+        with m.If(header_byte & (position == 0)):
+            m.d.sync += self._cmd.eq(rx.payload)
+        with m.If(fsm.ongoing("HUNT")):
+            m.d.sync += self._tag.eq(0)
+        with m.Elif(header_byte & (position == 1)):
+            m.d.sync += self._tag.eq(rx.payload)
+        with m.If(self._drop_count):
+            m.d.sync += self._count.eq(0)
+        with m.Elif(header_byte & (position == 2)):
+            m.d.sync += self._count.eq(rx.payload)
+
+        carry = Signal()
+        total = self._addr[:8] + Mux(byte == 0, 4, carry)
+        with m.If(self._poll):
+            m.d.sync += self._addr.eq(self.status_offset or 0)
+        with m.Elif(self._step | (header_byte & (position >= 3))):
+            m.d.sync += self._addr.eq(Cat(self._addr[8:],
+                                          Mux(self._step, total[:8], rx.payload)))
+        with m.If(self._step):
+            m.d.sync += carry.eq(total[8])
+
+        # one CRC update, of the byte sent (in a reply) or received
+        crc_next = crc16_update(self._crc, Mux(self.tx.valid, self.tx.payload, rx.payload))
+        with m.If(self._crc_init):
+            m.d.sync += self._crc.eq(CRC_INIT)
+        with m.Elif(self._crc_update):
+            m.d.sync += self._crc.eq(crc_next)
+
+        # addresses and write data need hold only while valid: driven in every state
+        for port in (self.mem, self.csr):
+            m.d.comb += [port.araddr.eq(self._addr), port.awaddr.eq(self._addr),
+                         port.wdata.eq(self._rd.data), port.wstrb.eq(0xF)]
+        # the buffer: write data a byte at a time (PAYLOAD), read data a word at a time
+        payload = fsm.ongoing("PAYLOAD")
+        m.d.comb += [
+            self._wr.addr.eq(words),
+            self._wr.data.eq(Mux(payload, rx.payload.replicate(4),
+                                 Mux(self._is_mem, self.mem.rdata, self.csr.rdata))),
+        ]
+        with m.If(payload & rx.valid & (words < self.max_words)):
+            m.d.comb += self._wr.en.eq(1 << byte)
+
+    # -- state machine actions ---------------------------------------------------------------
+
+    def _answer(self, m, status, data=False):
+        """Reply with ``status``; with ``count`` words of data if ``data`` (bool or 1-bit
+        value), else none."""
+        m.d.comb += [self._set_status.eq(1), self._status_code.eq(status),
+                     self._drop_count.eq(~Const(data) if isinstance(data, bool) else ~data),
+                     self._restart.eq(1)]
+        m.next = "REPLY_HEADER"
+
     # -- receiving ---------------------------------------------------------------------------
 
-    def _byte_received(self, m):
-        """Accept a byte this cycle; return its value. Restarts the inter-byte timer."""
-        m.d.comb += self.rx.ready.eq(1)
-        m.d.sync += self._timer.eq(0)
-        return self.rx.payload
-
-    def _frame_timer(self, m):
-        with m.If(~self.rx.valid):
-            m.d.sync += self._timer.eq(self._timer + 1)
-            with m.If(self._timer == self.byte_timeout - 1):
-                m.d.sync += [self._status.eq(TRUNCATED), self._count.eq(0)]
-                m.next = "REPLY_SYNC"
+    def _frame_byte(self, m):
+        """In a frame: on a byte, accept it and return 1; after ``byte_timeout`` cycles
+        without one, answer TRUNCATED."""
+        m.d.comb += [self.rx.ready.eq(1), self._timing.eq(~self.rx.valid)]
+        with m.If(~self.rx.valid & (self._timer == self.byte_timeout - 1)):
+            self._answer(m, TRUNCATED)
+        return self.rx.valid
 
     def _receive(self, m):
-        crc, index = self._crc, self._index
         with m.State("HUNT"):
             m.d.comb += self.rx.ready.eq(1)
             if self.status_offset is not None:
-                m.d.sync += self._timer.eq(self._timer + 1)
-                with m.If(~self.rx.valid & (self._timer >= self.poll_interval)):
-                    m.d.sync += [self._addr.eq(self.status_offset), self._timer.eq(0)]
+                poll = ~self.rx.valid & (self._timer >= self.poll_interval)
+                m.d.comb += self._timing.eq(~poll)
+                with m.If(poll):
+                    m.d.comb += self._poll.eq(1)
                     m.next = "POLL"
             with m.If(self.rx.valid & (self.rx.payload == SYNC_REQUEST)):
-                m.d.sync += [crc.eq(CRC_INIT), index.eq(0), self._timer.eq(0),
-                             self._tag.eq(0)]
+                m.d.comb += [self._timing.eq(0), self._crc_init.eq(1), self._restart.eq(1),
+                             self._set_status.eq(1), self._status_code.eq(OK)]
                 m.next = "HEADER"
         if self.status_offset is not None:
             with m.State("POLL"):
-                done, error, data = self._read_access(m, select_mem=False)
+                done, error = self._read_access(m, select_mem=Const(0))
                 with m.If(done):
                     with m.If(~error):
-                        m.d.sync += self.status.eq(data)
-                    m.d.sync += self._timer.eq(0)
+                        m.d.sync += self.status.eq(self.csr.rdata)
                     m.next = "HUNT"
 
         with m.State("HEADER"):
-            self._frame_timer(m)
-            with m.If(self.rx.valid):
-                byte = self._byte_received(m)
-                m.d.sync += [crc.eq(crc16_update(crc, byte)), index.eq(index + 1)]
-                with m.Switch(index):
-                    with m.Case(0):
-                        m.d.sync += self._cmd.eq(byte)
-                    with m.Case(1):
-                        m.d.sync += self._tag.eq(byte)
-                    with m.Case(2):
-                        m.d.sync += self._count.eq(byte)
-                    for i in range(4):
-                        with m.Case(3 + i):
-                            m.d.sync += self._addr[8 * i:8 * i + 8].eq(byte)
-                with m.If(index == 6):
-                    m.d.sync += index.eq(0)
+            with m.If(self._frame_byte(m)):
+                m.d.comb += [self._crc_update.eq(1), self._advance.eq(1)]
+                with m.If(Cat(self._byte, self._words[0]) == _HEADER - 1):
+                    m.d.comb += self._restart.eq(1)
                     with m.If(self._writes & (self._count != 0)):
                         m.next = "PAYLOAD"
                     with m.Else():
                         m.next = "CRC"
-        with m.State("PAYLOAD"):
-            self._frame_timer(m)
-            with m.If(self.rx.valid):
-                byte = self._byte_received(m)
-                word = Signal(32)
-                m.d.comb += word.eq(self._word >> 8 | byte << 24)
-                m.d.sync += [crc.eq(crc16_update(crc, byte)), index.eq(index + 1),
-                             self._word.eq(word)]
-                with m.If(index[:2] == 3):
-                    m.d.comb += [self._wr.addr.eq(index[2:]), self._wr.data.eq(word),
-                                 self._wr.en.eq(index[2:] < self.max_words)]
-                with m.If(index == (self._count << 2) - 1):
-                    m.d.sync += index.eq(0)
+        with m.State("PAYLOAD"):          # the datapath writes the byte to the buffer
+            with m.If(self._frame_byte(m)):
+                m.d.comb += [self._crc_update.eq(1), self._advance.eq(1)]
+                with m.If((self._byte == 3) & self._last_word):
+                    m.d.comb += self._restart.eq(1)
                     m.next = "CRC"
         with m.State("CRC"):
-            self._frame_timer(m)
-            with m.If(self.rx.valid):
-                byte = self._byte_received(m)
-                m.d.sync += index.eq(index + 1)
-                with m.If(index == 0):
-                    m.d.sync += self._crc_rx[:8].eq(byte)
+            crc_bad = Signal()            # the first CRC byte did not match
+            mismatch = self.rx.payload != self._crc_byte
+            with m.If(self._frame_byte(m)):
+                m.d.comb += self._advance.eq(1)
+                with m.If(self._byte[0] == 0):
+                    m.d.sync += crc_bad.eq(mismatch)
                 with m.Else():
-                    m.d.sync += self._crc_rx[8:].eq(byte)
-                    m.next = "CHECK"
-        with m.State("CHECK"):
-            known = ((self._cmd == INFO) | (self._cmd == CSR_READ) | (self._cmd == CSR_WRITE) |
-                     (self._cmd == MEM_READ) | (self._cmd == MEM_WRITE))
-            info_fits = (self._addr[2:] + self._count) <= len(self.info)
-            m.d.sync += [index.eq(0), self._timer.eq(0)]
-            with m.If(self._crc_rx != crc):
-                m.d.sync += [self._status.eq(BAD_CRC), self._count.eq(0)]
-                m.next = "REPLY_SYNC"
-            with m.Elif(~known | (self._count == 0) | (self._count > self.max_words) |
-                        (self._addr[:2] != 0) | ((self._cmd == INFO) & ~info_fits)):
-                m.d.sync += [self._status.eq(BAD_COMMAND), self._count.eq(0)]
-                m.next = "REPLY_SYNC"
-            with m.Else():
-                m.d.sync += self._status.eq(OK)
-                m.next = "EXECUTE"
+                    self._check(m, crc_bad=crc_bad | mismatch)
+
+    def _check(self, m, crc_bad):
+        """The request is complete: refuse it, or execute it."""
+        cmd, count, addr = self._cmd, self._count, self._addr
+        known = ((cmd == INFO) | (cmd == CSR_READ) | (cmd == CSR_WRITE) |
+                 (cmd == MEM_READ) | (cmd == MEM_WRITE))
+        # INFO words addr / 4 .. addr / 4 + count - 1 must exist
+        info_fits = ((addr[5:] == 0) & (count <= len(self.info)) &
+                     (addr[2:5] + count[:3] <= len(self.info)))
+        with m.If(crc_bad):
+            self._answer(m, BAD_CRC)
+        with m.Elif(~known | (count == 0) | (count > self.max_words) |
+                    (addr[:2] != 0) | (self._is_info & ~info_fits)):
+            self._answer(m, BAD_COMMAND)
+        with m.Elif(self._is_info):          # the words are in the buffer already
+            self._answer(m, OK, data=True)
+        with m.Else():
+            m.d.comb += self._restart.eq(1)
+            m.next = "EXECUTE"
 
     # -- executing ---------------------------------------------------------------------------
 
     def _read_access(self, m, select_mem):
         """One AXI4-Lite read at ``_addr`` on ``mem`` (``select_mem``) or ``csr``; returns
-        (done, error, data) for the cycle the access ends."""
-        done, error, data = Signal(), Signal(), Signal(32)
+        (done, error) for the cycle the access ends (the data is on the port's ``rdata``)."""
+        done, error = Signal(), Signal()
         sent = Signal()
-        m.d.sync += self._timer.eq(self._timer + 1)
-        if isinstance(select_mem, bool):
-            select_mem = Const(select_mem, 1)
+        m.d.comb += self._timing.eq(~done)
         for port, selected in ((self.mem, select_mem), (self.csr, ~select_mem)):
-            m.d.comb += [port.araddr.eq(self._addr), port.arvalid.eq(selected & ~sent),
-                         port.rready.eq(selected & sent)]
+            m.d.comb += [port.arvalid.eq(selected & ~sent), port.rready.eq(selected & sent)]
         arready = Mux(select_mem, self.mem.arready, self.csr.arready)
         rvalid = Mux(select_mem, self.mem.rvalid, self.csr.rvalid)
         rresp = Mux(select_mem, self.mem.rresp, self.csr.rresp)
-        m.d.comb += data.eq(Mux(select_mem, self.mem.rdata, self.csr.rdata))
         with m.If(~sent & arready):
             m.d.sync += sent.eq(1)
         with m.If(sent & rvalid):
             m.d.comb += [done.eq(1), error.eq(rresp != RESP_OKAY)]
-            m.d.sync += [sent.eq(0), self._timer.eq(0)]
+            m.d.sync += sent.eq(0)
         with m.Elif(self._timer == self.bus_timeout):
             m.d.comb += [done.eq(1), error.eq(1)]
-            m.d.sync += [sent.eq(0), self._timer.eq(0)]
-        return done, error, data
+            m.d.sync += sent.eq(0)
+        return done, error
 
     def _write_access(self, m, select_mem):
-        """One AXI4-Lite write of ``_word`` at ``_addr``; returns (done, error)."""
+        """One AXI4-Lite write of the buffer word read at ``_words`` to ``_addr``; returns
+        (done, error)."""
         done, error = Signal(), Signal()
         aw_sent, w_sent = Signal(), Signal()
-        m.d.sync += self._timer.eq(self._timer + 1)
+        m.d.comb += self._timing.eq(~done)
         for port, selected in ((self.mem, select_mem), (self.csr, ~select_mem)):
-            m.d.comb += [port.awaddr.eq(self._addr), port.wdata.eq(self._word),
-                         port.wstrb.eq(0xF), port.awvalid.eq(selected & ~aw_sent),
+            m.d.comb += [port.awvalid.eq(selected & ~aw_sent),
                          port.wvalid.eq(selected & ~w_sent),
                          port.bready.eq(selected & aw_sent & w_sent)]
         awready = Mux(select_mem, self.mem.awready, self.csr.awready)
@@ -291,110 +375,89 @@ class HostBridge(wiring.Component):
             m.d.sync += w_sent.eq(1)
         with m.If(aw_sent & w_sent & bvalid):
             m.d.comb += [done.eq(1), error.eq(bresp != RESP_OKAY)]
-            m.d.sync += [aw_sent.eq(0), w_sent.eq(0), self._timer.eq(0)]
+            m.d.sync += [aw_sent.eq(0), w_sent.eq(0)]
         with m.Elif(self._timer == self.bus_timeout):
             m.d.comb += [done.eq(1), error.eq(1)]
-            m.d.sync += [aw_sent.eq(0), w_sent.eq(0), self._timer.eq(0)]
+            m.d.sync += [aw_sent.eq(0), w_sent.eq(0)]
         return done, error
 
     def _execute(self, m):
-        index, cmd = self._index, self._cmd
-        is_mem = (cmd == MEM_READ) | (cmd == MEM_WRITE)
-        csr_out_of_range = ~is_mem & (self._addr[12:] != 0)
+        csr_out_of_range = ~self._is_mem & (self._addr[12:] != 0)
 
         def next_word(m):
-            m.d.sync += [index.eq(index + 1), self._addr.eq(self._addr + 4)]
-            with m.If(index + 1 == self._count):
-                m.d.sync += index.eq(0)
-                m.next = "REPLY_SYNC"
+            with m.If(self._last_word):
+                self._answer(m, OK, data=~self._writes)
             with m.Else():
-                m.next = "EXECUTE"
+                m.next = "STEP"
 
-        def fail(m):
-            m.d.sync += [self._status.eq(BUS_ERROR), self._count.eq(0), index.eq(0)]
-            m.next = "REPLY_SYNC"
-
-        with m.State("EXECUTE"):          # the buffer word at `index` is read here
-            m.d.comb += self._rd.addr.eq(index)
-            with m.If(cmd == INFO):
-                info = Signal(32)
-                with m.Switch(self._addr[2:5]):
-                    for i, value in enumerate(self.info):
-                        with m.Case(i):
-                            m.d.comb += info.eq(value)
-                m.d.comb += [self._wr.addr.eq(index), self._wr.data.eq(info),
-                             self._wr.en.eq(1)]
-                next_word(m)
-            with m.Elif(csr_out_of_range):
-                fail(m)
+        with m.State("EXECUTE"):          # the buffer word at `_words` is read here
+            with m.If(csr_out_of_range):
+                self._answer(m, BUS_ERROR)
             with m.Elif(self._writes):
-                m.next = "WRITE_LOAD"
+                m.next = "WRITE"
             with m.Else():
                 m.next = "READ"
-        with m.State("READ"):
-            done, error, data = self._read_access(m, select_mem=is_mem)
+        with m.State("READ"):             # the datapath writes the word to the buffer
+            done, error = self._read_access(m, select_mem=self._is_mem)
             with m.If(done):
                 with m.If(error):
-                    fail(m)
+                    self._answer(m, BUS_ERROR)
                 with m.Else():
-                    m.d.comb += [self._wr.addr.eq(index), self._wr.data.eq(data),
-                                 self._wr.en.eq(1)]
+                    m.d.comb += self._wr.en.eq(0b1111)
                     next_word(m)
-        with m.State("WRITE_LOAD"):       # the word read in EXECUTE
-            m.d.sync += [self._word.eq(self._rd.data), self._timer.eq(0)]
-            m.next = "WRITE"
         with m.State("WRITE"):
-            done, error = self._write_access(m, select_mem=is_mem)
+            done, error = self._write_access(m, select_mem=self._is_mem)
             with m.If(done):
                 with m.If(error):
-                    fail(m)
+                    self._answer(m, BUS_ERROR)
                 with m.Else():
                     next_word(m)
+        with m.State("STEP"):             # `_addr` += 4 a byte a cycle, then the next word
+            m.d.comb += [self._step.eq(1), self._advance.eq(1)]
+            with m.If(self._byte == 3):
+                m.next = "EXECUTE"
 
     # -- replying ----------------------------------------------------------------------------
 
     def _reply(self, m):
-        crc, index = self._crc, self._index
-        count = Mux(self._writes, 0, self._count)
+        def send(m, byte):
+            m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(byte),
+                         self._advance.eq(self.tx.ready)]
+            return self.tx.ready
 
-        def send(m, byte, next_state, update_crc=True):
-            m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(byte)]
-            with m.If(self.tx.ready):
-                if update_crc:
-                    m.d.sync += crc.eq(crc16_update(crc, byte))
-                m.next = next_state
-
-        with m.State("REPLY_SYNC"):
-            m.d.sync += index.eq(0)
-            send(m, Const(SYNC_REPLY, 8), "REPLY_STATUS", update_crc=False)
-            with m.If(self.tx.ready):
-                m.d.sync += crc.eq(CRC_INIT)
-        with m.State("REPLY_STATUS"):
-            send(m, self._status, "REPLY_TAG")
-        with m.State("REPLY_TAG"):
-            send(m, self._tag, "REPLY_COUNT")
-        with m.State("REPLY_COUNT"):
-            send(m, count, "REPLY_LOAD")
-            with m.If(self.tx.ready & (count == 0)):
-                m.next = "REPLY_CRC"
+        with m.State("REPLY_HEADER"):     # sync, status, tag, count
+            header = Cat(Const(SYNC_REPLY, 8), self._status, Const(0, 5), self._tag,
+                         self._count)
+            sent = send(m, header.word_select(self._byte, 8))
+            with m.If(self._byte == 0):
+                m.d.comb += self._crc_init.eq(sent)
+            with m.Else():
+                m.d.comb += self._crc_update.eq(sent)
+            with m.If(sent & (self._byte == 3)):
+                m.d.comb += self._restart.eq(1)
+                with m.If(self._count == 0):
+                    m.next = "REPLY_CRC"
+                with m.Else():
+                    m.next = "REPLY_LOAD"
         with m.State("REPLY_LOAD"):        # one cycle for the buffer's read port
-            m.d.comb += self._rd.addr.eq(index[2:])
+            self._reply_read_address(m)
             m.next = "REPLY_DATA"
         with m.State("REPLY_DATA"):
-            m.d.comb += self._rd.addr.eq(index[2:])
-            byte = self._rd.data.word_select(index[:2], 8)
-            send(m, byte, "REPLY_DATA")
-            with m.If(self.tx.ready):
-                m.d.sync += index.eq(index + 1)
-                with m.If(index == (count << 2) - 1):
-                    m.d.sync += index.eq(0)
+            self._reply_read_address(m)
+            sent = send(m, self._rd.data.word_select(self._byte, 8))
+            m.d.comb += self._crc_update.eq(sent)
+            with m.If(sent & (self._byte == 3)):
+                with m.If(self._last_word):
+                    m.d.comb += self._restart.eq(1)
                     m.next = "REPLY_CRC"
-                with m.Elif(index[:2] == 3):
+                with m.Else():
                     m.next = "REPLY_LOAD"
         with m.State("REPLY_CRC"):
-            send(m, crc.word_select(index[0], 8), "REPLY_CRC", update_crc=False)
-            with m.If(self.tx.ready):
-                m.d.sync += index.eq(1)
-                with m.If(index[0]):
-                    m.d.sync += [index.eq(0), self._timer.eq(0)]
-                    m.next = "HUNT"
+            sent = send(m, self._crc_byte)
+            with m.If(sent & self._byte[0]):
+                m.next = "HUNT"
+
+    def _reply_read_address(self, m):
+        """Read data from word ``_words``; INFO words from ``info_base + addr / 4``."""
+        with m.If(self._is_info):
+            m.d.comb += self._rd.addr.eq(self._info_base | (self._addr[2:5] + self._words[:3]))
