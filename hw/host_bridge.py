@@ -78,7 +78,8 @@ class HostBridge(wiring.Component):
     None. ``busy`` is high while a frame is being received, executed or answered.
 
     Latency: the reply starts a few cycles after the last CRC byte plus the bus accesses
-    (a CSR access takes about 4 cycles); the bridge handles one request at a time.
+    (a CSR access takes about 4 cycles, and 5 more pass between words while the address
+    advances); the bridge handles one request at a time.
 
     The buffer is one block RAM that also holds the INFO words (after the ``max_words``
     data words, so INFO replies are read from it like read data). One timer serves the
@@ -141,7 +142,10 @@ class HostBridge(wiring.Component):
         self._rd = buffer.read_port()
 
         # The request, as received.
-        self._cmd, self._tag = Signal(8, name="cmd"), Signal(8, name="tag")
+        # the command, decoded as it arrives
+        self._known, self._writes = Signal(name="known"), Signal(name="writes")
+        self._is_mem, self._is_info = Signal(name="is_mem"), Signal(name="is_info")
+        self._tag = Signal(8, name="tag")
         self._count = Signal(8, name="count")
         # Received a byte at a time into the top byte, shifting down; advanced by 4 a byte
         # at a time the same way (STEP), so that its only adder is 8 bits wide.
@@ -164,10 +168,7 @@ class HostBridge(wiring.Component):
         self._step = Signal()             # `_addr` += 4: shift the next byte of the sum in
         self._poll = Signal()             # `_addr` = `status_offset`
 
-        cmd = self._cmd
-        self._writes = (cmd == CSR_WRITE) | (cmd == MEM_WRITE)
-        self._is_mem = (cmd == MEM_READ) | (cmd == MEM_WRITE)
-        self._is_info = cmd == INFO
+        self._addr_high = self._addr[12:].any()      # past the CSR space
         # the next word's number, and whether it is the request's last
         self._next_word = Signal(9)
         m.d.comb += self._next_word.eq(self._words + 1)
@@ -206,7 +207,14 @@ class HostBridge(wiring.Component):
         header_byte = fsm.ongoing("HEADER") & rx.valid
         position = Cat(byte, words[0])
         with m.If(header_byte & (position == 0)):
-            m.d.sync += self._cmd.eq(rx.payload)
+            cmd = rx.payload
+            m.d.sync += [
+                self._known.eq((cmd == INFO) | (cmd == CSR_READ) | (cmd == CSR_WRITE) |
+                               (cmd == MEM_READ) | (cmd == MEM_WRITE)),
+                self._writes.eq((cmd == CSR_WRITE) | (cmd == MEM_WRITE)),
+                self._is_mem.eq((cmd == MEM_READ) | (cmd == MEM_WRITE)),
+                self._is_info.eq(cmd == INFO),
+            ]
         with m.If(fsm.ongoing("HUNT")):
             m.d.sync += self._tag.eq(0)
         with m.Elif(header_byte & (position == 1)):
@@ -271,7 +279,7 @@ class HostBridge(wiring.Component):
         with m.State("HUNT"):
             m.d.comb += self.rx.ready.eq(1)
             if self.status_offset is not None:
-                poll = ~self.rx.valid & (self._timer >= self.poll_interval)
+                poll = self._timer == self.poll_interval    # unless a sync byte comes
                 m.d.comb += self._timing.eq(~poll)
                 with m.If(poll):
                     m.d.comb += self._poll.eq(1)
@@ -315,15 +323,13 @@ class HostBridge(wiring.Component):
 
     def _check(self, m, crc_bad):
         """The request is complete: refuse it, or execute it."""
-        cmd, count, addr = self._cmd, self._count, self._addr
-        known = ((cmd == INFO) | (cmd == CSR_READ) | (cmd == CSR_WRITE) |
-                 (cmd == MEM_READ) | (cmd == MEM_WRITE))
+        count, addr = self._count, self._addr
         # INFO words addr / 4 .. addr / 4 + count - 1 must exist
-        info_fits = ((addr[5:] == 0) & (count <= len(self.info)) &
+        info_fits = ((addr[5:12] == 0) & ~self._addr_high & (count <= len(self.info)) &
                      (addr[2:5] + count[:3] <= len(self.info)))
         with m.If(crc_bad):
             self._answer(m, BAD_CRC)
-        with m.Elif(~known | (count == 0) | (count > self.max_words) |
+        with m.Elif(~self._known | (count == 0) | (count > self.max_words) |
                     (addr[:2] != 0) | (self._is_info & ~info_fits)):
             self._answer(m, BAD_COMMAND)
         with m.Elif(self._is_info):          # the words are in the buffer already
@@ -382,7 +388,7 @@ class HostBridge(wiring.Component):
         return done, error
 
     def _execute(self, m):
-        csr_out_of_range = ~self._is_mem & (self._addr[12:] != 0)
+        csr_out_of_range = ~self._is_mem & self._addr_high
 
         def next_word(m):
             with m.If(self._last_word):
