@@ -116,8 +116,10 @@ REGISTERS = (
              (Field("busy", 0, 1, "a job is running"), Field("done", 1, 1, "the job finished"),
               Field("error", 2, 1, "the job stopped on an error"),
               Field("error_code", 8, 8, "why (see the error code table)"))),
-    Register("DESC_ADDR", 0x030, "rw", "Host address of the first descriptor (32-byte aligned).",
-             width=64),
+    Register("DESC_ADDR", 0x030, "rw", "Host address of the first descriptor (32-byte aligned). "
+             "The table (DESC_COUNT x 32 bytes) must lie inside the DMA window and below "
+             "2**addr_bits: else a start stops with MISALIGNED or OUT_OF_WINDOW before "
+             "anything is fetched (since 0.4.0).", width=64),
     Register("DESC_COUNT", 0x038, "rw", "Number of descriptors to run.",
              (Field("count", 0, 32, "descriptors"),)),
     Register("WINDOW_BASE", 0x040, "rw", "Lowest host address the DMA may touch.", width=64),

@@ -28,12 +28,16 @@ def _field(descriptor, opcode, name):
 class Sequencer(wiring.Component):
     """Runs a descriptor program: fetches, checks, dispatches, orders, and reports.
 
-    ``start`` (a pulse) fetches ``desc_count`` descriptors from ``desc_addr`` in batches of
-    four through ``fetch_cmd`` / ``fetch_data`` (a DMA reader shared with the LOAD unit; a
-    batch is only requested when the descriptor queue has room for it, so the reader is
-    never held waiting). Each descriptor is checked before dispatch: known opcode, sizes in
-    range, addresses aligned to the bus, pitches aligned to the bus or, for rows narrower
-    than a beat, equal to the row size (packed rows, ``docs/isa.md``), the whole footprint
+    ``start`` (a pulse) first checks the descriptor table ``[desc_addr, desc_addr + 32 *
+    desc_count)`` (one cycle, ``busy`` already high): ``desc_addr`` 32-byte aligned, else
+    ``MISALIGNED``; the table inside the DMA window and below ``2**addr_width``, else
+    ``OUT_OF_WINDOW``; either stops the job before anything is fetched. It then fetches
+    ``desc_count`` descriptors from ``desc_addr`` in batches of four through ``fetch_cmd`` /
+    ``fetch_data`` (a DMA reader shared with the LOAD unit; a batch is only requested when
+    the descriptor queue has room for it, so the reader is never held waiting). Each
+    descriptor is checked before dispatch: known opcode, sizes in range, addresses aligned
+    to the bus, pitches aligned to the bus or, for rows narrower than a beat, equal to the
+    row size (packed rows, ``docs/isa.md``), the whole footprint
     (every whole beat the DMA touches) inside ``[window_base, window_limit)``. The first
     failing check stops the job with its error code; nothing more is dispatched. The check
     takes three register stages between the queue and dispatch (``_check_stages``): one
@@ -86,7 +90,8 @@ class Sequencer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         running = Signal()
-        m.d.comb += self.busy.eq(running)
+        checking = Signal()      # the start's table check
+        m.d.comb += self.busy.eq(running | checking)
 
         # --- fetch: batches of descriptors into a queue --------------------------------------
         m.submodules.gather = gather = BeatsToWords(8 * self.beat_bytes,
@@ -143,20 +148,31 @@ class Sequencer(wiring.Component):
 
         # --- check (three register stages), then dispatch ------------------------------------
         consume = Signal()       # dispatch takes the checked descriptor
-        d, head_valid, check_code, dropped = self._check_stages(m, queue, consume, restart)
+        window_base, window_limit = self._clamped_window(m)
+        d, head_valid, check_code, dropped = self._check_stages(m, queue, consume, restart,
+                                                                window_base, window_limit)
+        table_code = self._table_code(m, window_base, window_limit)
         opcode = d[:8]
         m.d.comb += popped.eq(consume + dropped)
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.d.comb += restart.eq(1)
-                    m.d.sync += [running.eq(1), self.done.eq(0), self.error.eq(0),
+                    m.d.sync += [self.done.eq(0), self.error.eq(0),
                                  self.error_code.eq(0), next_addr.eq(self.desc_addr),
                                  to_fetch.eq(self.desc_count)]
                     with m.If(self.desc_count == 0):
-                        m.d.sync += [running.eq(0), self.done.eq(1)]
+                        m.d.sync += self.done.eq(1)
                     with m.Else():
-                        m.next = "DISPATCH"
+                        m.next = "TABLE"
+            with m.State("TABLE"):
+                m.d.comb += checking.eq(1)
+                with m.If(table_code != 0):
+                    m.d.sync += [self.error.eq(1), self.error_code.eq(table_code)]
+                    m.next = "IDLE"
+                with m.Else():
+                    m.d.sync += running.eq(1)
+                    m.next = "DISPATCH"
             with m.State("DISPATCH"):
                 with m.If(head_valid):
                     with m.If(check_code != 0):
@@ -196,7 +212,37 @@ class Sequencer(wiring.Component):
                       ("wait_prev", "wait_next", "signal_prev", "signal_next")))
         return Cat(payload.as_value(), flags)
 
-    def _check_stages(self, m, queue, consume, restart):
+    def _clamped_window(self, m):
+        """The DMA window as the checks compare it: registered, clamped to ``2**addr_width``
+        (addresses are below it)."""
+        aw = self.addr_width
+        window_base = Signal(range((1 << aw) + 1))
+        window_limit = Signal(range((1 << aw) + 1))
+        m.d.sync += [window_base.eq(Mux(self.window_base > (1 << aw), 1 << aw,
+                                        self.window_base)),
+                     window_limit.eq(Mux(self.window_limit > (1 << aw), 1 << aw,
+                                         self.window_limit))]
+        return window_base, window_limit
+
+    def _table_code(self, m, window_base, window_limit):
+        """The descriptor table's error code (0 if it may be fetched), from the registers: a
+        32-byte aligned start, ``[desc_addr, desc_addr + 32 * desc_count)`` inside the
+        clamped window (``desc_count != 0``). A count of ``2**(addr_width - 4)`` or more
+        reaches past ``2**(addr_width + 1)``, so only its low bits need adding."""
+        aw = self.addr_width
+        low = self.desc_addr[:aw]
+        count_bits = aw - 4
+        end = Signal(aw + 2, name="table_end")
+        m.d.comb += end.eq(low + (self.desc_count[:count_bits] << 5))
+        beyond = ((self.desc_addr >> aw) != 0) | ((self.desc_count >> count_bits) != 0)
+        code = Signal(8, name="table_code")
+        with m.If(self.desc_addr[:5] != 0):
+            m.d.comb += code.eq(ERROR["MISALIGNED"])
+        with m.Elif(beyond | (low < window_base) | (end > window_limit)):
+            m.d.comb += code.eq(ERROR["OUT_OF_WINDOW"])
+        return code
+
+    def _check_stages(self, m, queue, consume, restart, window_base, window_limit):
         """The descriptor check as three register stages between the queue and dispatch.
 
         Stage 0 registers the descriptor with ``rows - 1`` (LOAD: rows = ``count``; STORE:
@@ -217,14 +263,6 @@ class Sequencer(wiring.Component):
             assert {(f.bit, f.width) for op in (Opcode.LOAD, Opcode.STORE)
                     for f in FIELDS[op] if f.name == name} == {
                         (f.bit, f.width) for f in FIELDS[Opcode.LOAD] if f.name == name}
-        # The window as this stage compares it: clamped to 2**aw (addresses are below it).
-        window_base = Signal(range((1 << aw) + 1))
-        window_limit = Signal(range((1 << aw) + 1))
-        m.d.sync += [window_base.eq(Mux(self.window_base > (1 << aw), 1 << aw,
-                                        self.window_base)),
-                     window_limit.eq(Mux(self.window_limit > (1 << aw), 1 << aw,
-                                         self.window_limit))]
-
         count_bits = (max(self.depth, 3) - 1).bit_length()
         s0_valid, s0_desc = Signal(), Signal(width, name="s0_desc")
         s0_rows_m1 = Signal(max(count_bits, (self.rows - 1).bit_length()))

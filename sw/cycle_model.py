@@ -60,7 +60,8 @@ class Timing:
     The rest are pipeline cycles of the units (register stages and FSM states), measured on
     the RTL with single-command programs (``end`` alone, LOADs of 1/8/64 words, COMPUTEs of
     k = 1/8/64, STOREs per mode, and chains of two or three with tokens) and then fitted on
-    whole GEMM programs: ``start``: CONTROL.start to the first fetch request;
+    whole GEMM programs: ``start``: CONTROL.start to the first fetch request (2: one
+    cycle checks the descriptor table);
     ``dispatch``: a descriptor's last fetched beat to its entry in its unit's queue (8:
     three of them are the Sequencer's register stages of the descriptor check, added to
     clock the ECP5 build higher; 5 before);
@@ -84,7 +85,7 @@ class Timing:
     """
     read_latency: int = 0
     write_latency: int = 5
-    start: int = 1
+    start: int = 2
     dispatch: int = 8
     load_issue: int = 1
     load_end: int = 2

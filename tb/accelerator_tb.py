@@ -15,6 +15,7 @@ from hw.csr_map import ERROR_CODES, ID_MAGIC, register
 from hw.isa import Opcode, Target, encode
 from tb.bus_models import random_pauses
 from tb.golden import int8_gemm
+from tb.programs import misplaced_tables
 
 SEED = int(os.environ.get("LOOM_SEED", "0"))
 ROWS, COLS = int(os.environ["LOOM_ROWS"]), int(os.environ["LOOM_COLS"])
@@ -142,10 +143,12 @@ async def store_outside_the_window_writes_nothing(dut):
     before = tb.mem.read(0, MEMORY)
     k = 4
     program = gemm_program(0x1000, 0x4000, 0x3F000, k)   # C would end past the window
-    status, _ = await tb.run(program, window=(0, 0x3F000 + 4 * COLS * ROWS - 4))
+    at = 0x20000                                          # the table inside the window
+    status, cycles = await tb.run(program, at=at, window=(0, 0x3F000 + 4 * COLS * ROWS - 4))
     assert status & 0b100 and status >> 8 == ERROR["OUT_OF_WINDOW"], f"STATUS {status:#x}"
+    assert await tb.read_reg("PERF_DMA_READ_BYTES") > 0, "refused before the STORE's check"
     after = tb.mem.read(0, MEMORY)
-    descriptors = slice(0x80000, 0x80000 + 32 * len(program))
+    descriptors = slice(at, at + 32 * len(program))
     assert after[:descriptors.start] == before[:descriptors.start]
     assert after[descriptors.stop:] == before[descriptors.stop:]
 
@@ -289,10 +292,12 @@ class FaultyRam(AxiRam):
         self.read_if._read, self.write_if._write = faulty_read, faulty_write
 
 
-async def expect_error(tb, descriptors, name, window=(0, MEMORY), poisoned=range(0)):
-    """Run a bad program: its error code, then soft reset and a good job must pass."""
+async def expect_error(tb, descriptors, name, window=(0, MEMORY), poisoned=range(0),
+                       at=0x80000):
+    """Run a bad program (its table at ``at``): its error code, then soft reset and a good
+    job must pass."""
     FaultyRam.poisoned = poisoned
-    status, _ = await tb.run(descriptors, window=window)
+    status, _ = await tb.run(descriptors, at=at, window=window)
     FaultyRam.poisoned = range(0)
     assert status & 0b100, f"no error for {name}: STATUS {status:#x}"
     assert status >> 8 == ERROR[name], f"expected {name}, STATUS {status:#x}"
@@ -330,6 +335,29 @@ async def every_error_has_its_code_and_soft_reset_recovers(dut):
 
 
 @cocotb.test()
+async def a_misplaced_descriptor_table_is_refused_before_any_fetch(dut):
+    """DESC_ADDR misaligned, the table starting or ending outside the window, or beyond
+    2**addr_width: the job stops with MISALIGNED / OUT_OF_WINDOW and reads nothing."""
+    tb = TB(dut)
+    await tb.reset()
+    good = gemm_program(0x1000, 0x4000, 0x8000, 8)
+    at = 0x80000
+    tb.mem.write(at, b"".join(good))
+    for desc_addr, window, name in misplaced_tables(at, len(good), MEMORY):
+        for reg, value in (("WINDOW_BASE", window[0]), ("WINDOW_LIMIT", window[1]),
+                           ("DESC_ADDR", desc_addr), ("DESC_COUNT", len(good)),
+                           ("CONTROL", 1)):
+            await tb.write_reg(reg, value)
+        await ClockCycles(dut.clk, 10)
+        status = await tb.read_reg("STATUS")
+        assert status & 0b100 and status >> 8 == ERROR[name], \
+            f"{desc_addr:#x} {window}: expected {name}, STATUS {status:#x}"
+        assert await tb.read_reg("PERF_DMA_READ_BYTES") == 0, f"{name}: fetched"
+        await tb.write_reg("CONTROL", 2)
+    await one_tile(tb, 8, after="after the refused tables: ")
+
+
+@cocotb.test()
 async def packed_rows_follow_their_rules(dut):
     """Builds with operand words and stored rows narrower than a beat (skipped elsewhere):
     strided narrow loads compute correctly; a packed block is checked against the window
@@ -355,9 +383,11 @@ async def packed_rows_follow_their_rules(dut):
     # three packed words need two whole beats inside the window
     load3 = [encode(Opcode.LOAD, target=Target.A, slot=0, count=3, pitch=word, addr=0x1000),
              encode(Opcode.END)]
-    status, _ = await tb.run(load3, window=(0x1000, 0x1000 + 2 * BEAT))
+    # (the two-descriptor table just below the data, inside the window)
+    status, _ = await tb.run(load3, at=0xFC0, window=(0xFC0, 0x1000 + 2 * BEAT))
     assert status == 0b10, f"STATUS {status:#x}"
-    await expect_error(tb, load3, "OUT_OF_WINDOW", window=(0x1000, 0x1000 + 3 * word))
+    await expect_error(tb, load3, "OUT_OF_WINDOW", window=(0xFC0, 0x1000 + 3 * word),
+                       at=0xFC0)
     # an int8 STORE of narrow rows must be packed (no byte strobes): strided is refused
     await expect_error(tb, [encode(Opcode.STORE, slot=0, mode=1, addr=0x8000, pitch=BEAT),
                             encode(Opcode.END)], "MISALIGNED")

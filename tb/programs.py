@@ -33,7 +33,7 @@ import numpy as np
 
 from hw.isa import Opcode, Target, encode
 
-__all__ = ["GemmJob", "gemm"]
+__all__ = ["GemmJob", "gemm", "misplaced_tables"]
 
 
 @dataclass
@@ -256,3 +256,14 @@ def _k_chunk_schedule(layout, k, k_chunk, fp16, store):
             step += 1
         program.append(layout.store(i, j, t % 2, t % 4, store, wait_prev=1, signal_prev=1))
     return program
+
+
+def misplaced_tables(desc_addr, count, memory_end):
+    """(DESC_ADDR, (WINDOW_BASE, WINDOW_LIMIT), expected error) for a table of ``count``
+    descriptors that lies at ``desc_addr``: each one a device must refuse before it fetches
+    anything (a 32-bit address space assumed)."""
+    end = desc_addr + 32 * count
+    return [(desc_addr + 16, (0, memory_end), "MISALIGNED"),
+            (desc_addr, (desc_addr + 32, memory_end), "OUT_OF_WINDOW"),   # starts outside
+            (desc_addr, (0, end - 32), "OUT_OF_WINDOW"),                  # ends outside
+            (1 << 32, (0, 1 << 40), "OUT_OF_WINDOW")]                     # beyond 2**32

@@ -19,6 +19,7 @@ from sw.allocator import Allocator
 from sw.compiler import compile_gemms, k_chunks
 from sw.gemm import gemm_spec
 from tb.golden import fp16_gemm, int8_gemm, requantize
+from tb.programs import misplaced_tables
 
 CONFIGS = {
     "8x8 int8": dict(rows=8, cols=8, depth=48),
@@ -134,6 +135,31 @@ def test_a_device_error_raises_with_its_code_and_the_device_recovers(rng):
     assert info.value.code == 1
     a, b = _int8(rng, 9, 9), _int8(rng, 9, 9)
     np.testing.assert_array_equal(dev.matmul(a, b), int8_gemm(a, b))
+
+
+def test_a_misplaced_descriptor_table_stops_the_job_before_any_fetch(rng):
+    from hw.csr_map import ERROR_CODES
+    error = {name: code for code, (name, _) in ERROR_CODES.items()}
+    dev = open_device("golden", **CONFIGS["8x8 int8"])
+    a, b, program = _program(dev, rng)
+    for addr, data in program.image:
+        dev.transport.write_memory(addr, data)
+    memory_end = dev.transport.memory_base + dev.transport.memory_size
+    for at, (base, limit), name in misplaced_tables(program.desc_addr,
+                                                    len(program.descriptors), memory_end):
+        dev.write_reg("WINDOW_BASE", base)
+        dev.write_reg("WINDOW_LIMIT", limit)
+        dev.write_reg("DESC_ADDR", at)
+        dev.write_reg("DESC_COUNT", len(program.descriptors))
+        dev.write_reg("CONTROL", 1)
+        status = dev.read_reg("STATUS")
+        assert status & 0b100 and status >> 8 == error[name], f"{at:#x} {name}: {status:#x}"
+        assert dev.read_reg("PERF_DMA_READ_BYTES") == 0
+        dev.write_reg("CONTROL", 2)
+    # the table exactly filling the window's end is fine
+    dev.write_reg("WINDOW_BASE", 0)
+    dev.write_reg("WINDOW_LIMIT", program.desc_addr + 32 * len(program.descriptors))
+    dev.run(program)
 
 
 @pytest.mark.parametrize("call, error, message", [

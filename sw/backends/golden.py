@@ -140,6 +140,10 @@ class GoldenTransport(Transport):
         self._regs["STATUS"] = 1
         count = self._regs.get("DESC_COUNT", 0)
         at = self._regs.get("DESC_ADDR", 0)
+        code = self._table_check(at, count)
+        if code:
+            self._regs["STATUS"] = 0b100 | code << 8
+            return
         descriptors = [self.memory[at + DESCRIPTOR_BYTES * n:at + DESCRIPTOR_BYTES * (n + 1)]
                        .tobytes() for n in range(count)]
         self._count("PERF_DMA_READ_BYTES", DESCRIPTOR_BYTES * count)
@@ -148,6 +152,20 @@ class GoldenTransport(Transport):
         if self.cycle_model is not None and status == 0b10:
             cycles = self.cycle_model(descriptors)
             self._regs["PERF_TOTAL_CYCLES"] = self._regs["PERF_BUSY_CYCLES"] = cycles
+
+    def _table_check(self, at, count):
+        """The descriptor table ``[at, at + 32 * count)``, checked before anything is fetched
+        (nothing to check when ``count`` is 0): ``at`` 32-byte aligned, else ``MISALIGNED``;
+        inside the DMA window and below ``2**addr_width``, else ``OUT_OF_WINDOW``."""
+        if count == 0:
+            return 0
+        if at % DESCRIPTOR_BYTES:
+            return ERROR["MISALIGNED"]
+        end = at + DESCRIPTOR_BYTES * count
+        base, limit = self._regs.get("WINDOW_BASE", 0), self._regs.get("WINDOW_LIMIT", 0)
+        if at < base or end > limit or end > 1 << self.addr_width:
+            return ERROR["OUT_OF_WINDOW"]
+        return 0
 
     def _schedule(self, descriptors):
         """Dispatch in order into the unit queues and run them; ``(status bits, code)``."""
