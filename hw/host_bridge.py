@@ -141,8 +141,7 @@ class HostBridge(wiring.Component):
         self._wr = buffer.write_port(granularity=8)
         self._rd = buffer.read_port()
 
-        # The request, as received.
-        # the command, decoded as it arrives
+        # The request, as received; the command decoded as it arrives.
         self._known, self._writes = Signal(name="known"), Signal(name="writes")
         self._is_mem, self._is_info = Signal(name="is_mem"), Signal(name="is_info")
         self._tag = Signal(8, name="tag")
@@ -166,7 +165,8 @@ class HostBridge(wiring.Component):
         self._set_status, self._status_code = Signal(), Signal(3)
         self._drop_count = Signal()       # the reply carries no data
         self._step = Signal()             # `_addr` += 4: shift the next byte of the sum in
-        self._poll = Signal()             # `_addr` = `status_offset`
+        self._poll = Signal()             # start a poll (a CSR read of `status_offset`)
+        self._polling = Signal(name="polling")   # the READ under way is a poll
 
         self._addr_high = self._addr[12:].any()      # past the CSR space
         # the next word's number, and whether it is the request's last
@@ -182,10 +182,7 @@ class HostBridge(wiring.Component):
             self._execute(m)
             self._reply(m)
         self._datapath(m, fsm)
-        idle = fsm.ongoing("HUNT")
-        if self.status_offset is not None:
-            idle |= fsm.ongoing("POLL")
-        m.d.comb += self.busy.eq(~idle)
+        m.d.comb += self.busy.eq(~fsm.ongoing("HUNT") & ~self._polling)
         return m
 
     def _datapath(self, m, fsm):
@@ -223,6 +220,12 @@ class HostBridge(wiring.Component):
             m.d.sync += self._count.eq(0)
         with m.Elif(header_byte & (position == 2)):
             m.d.sync += self._count.eq(rx.payload)
+
+        # a poll is a CSR read of `status_offset` in READ
+        with m.If(self._poll):
+            m.d.sync += [self._polling.eq(1), self._is_mem.eq(0)]
+        with m.Elif(fsm.ongoing("HUNT")):
+            m.d.sync += self._polling.eq(0)
 
         carry = Signal()
         total = self._addr[:8] + Mux(byte == 0, 4, carry)
@@ -278,23 +281,16 @@ class HostBridge(wiring.Component):
     def _receive(self, m):
         with m.State("HUNT"):
             m.d.comb += self.rx.ready.eq(1)
-            if self.status_offset is not None:
-                poll = self._timer == self.poll_interval    # unless a sync byte comes
-                m.d.comb += self._timing.eq(~poll)
-                with m.If(poll):
-                    m.d.comb += self._poll.eq(1)
-                    m.next = "POLL"
             with m.If(self.rx.valid & (self.rx.payload == SYNC_REQUEST)):
-                m.d.comb += [self._timing.eq(0), self._crc_init.eq(1), self._restart.eq(1),
+                m.d.comb += [self._crc_init.eq(1), self._restart.eq(1),
                              self._set_status.eq(1), self._status_code.eq(OK)]
                 m.next = "HEADER"
-        if self.status_offset is not None:
-            with m.State("POLL"):
-                done, error = self._read_access(m, select_mem=Const(0))
-                with m.If(done):
-                    with m.If(~error):
-                        m.d.sync += self.status.eq(self.csr.rdata)
-                    m.next = "HUNT"
+            if self.status_offset is not None:
+                with m.Elif(self._timer == self.poll_interval):
+                    m.d.comb += self._poll.eq(1)        # a CSR read of the status
+                    m.next = "READ"
+                with m.Else():
+                    m.d.comb += self._timing.eq(1)
 
         with m.State("HEADER"):
             with m.If(self._frame_byte(m)):
@@ -406,7 +402,11 @@ class HostBridge(wiring.Component):
         with m.State("READ"):             # the datapath writes the word to the buffer
             done, error = self._read_access(m, select_mem=self._is_mem)
             with m.If(done):
-                with m.If(error):
+                with m.If(self._polling):
+                    with m.If(~error):
+                        m.d.sync += self.status.eq(self.csr.rdata)
+                    m.next = "HUNT"
+                with m.Elif(error):
                     self._answer(m, BUS_ERROR)
                 with m.Else():
                     m.d.comb += self._wr.en.eq(0b1111)
