@@ -78,13 +78,15 @@ class HostBridge(wiring.Component):
     None. ``busy`` is high while a frame is being received, executed or answered.
 
     Latency: the reply starts a few cycles after the last CRC byte plus the bus accesses
-    (a CSR access takes about 4 cycles, and 5 more pass between words while the address
-    advances); the bridge handles one request at a time.
+    (a CSR access takes about 4 cycles; each word adds 5 while the address advances, and
+    a written word 4 more to read it from the buffer); the bridge handles one request at a
+    time.
 
-    The buffer is one block RAM that also holds the INFO words (after the ``max_words``
-    data words, so INFO replies are read from it like read data). One timer serves the
-    inter-byte, bus and poll timeouts; one byte-in-word / word counter pair walks the
-    header, the write data, the accesses and the reply.
+    The buffer is one byte-wide block RAM (4 x ``max_words`` bytes) that also holds the
+    INFO words, so INFO replies are read from it like read data; a 32-bit register carries
+    a word between it and the bus, a byte a cycle. One timer serves the inter-byte, bus and
+    poll timeouts; one byte-in-word / word counter pair walks the header, the write data,
+    the accesses and the reply.
 
     Parameters
     ----------
@@ -128,17 +130,20 @@ class HostBridge(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        # Words 0..max_words-1: write data / read data. From `info_base` (a multiple of 8):
-        # the INFO words, so that their address is `info_base | word` with no adder.
+        # Bytes, word w's at 4 w .. 4 w + 3 (one block RAM for 64 words, not two). Words
+        # 0..max_words-1: write data / read data. From `info_base` (a multiple of 8): the
+        # INFO words, so that their address is `info_base | word` with no adder.
         # The read port is not transparent and yosys's `no_rw_check` drops the logic that
-        # would give the old word when the address read is written in the same cycle: the
-        # bridge never uses such a read (the word read is used only in WRITE and
-        # REPLY_DATA, and no state writes the buffer there or in the cycle before).
+        # would give the old byte when the address read is written in the same cycle: the
+        # bridge never uses such a read (bytes read are used only in LOAD, WRITE and
+        # REPLY_DATA, and no state writes the buffer there or in the cycle before; those
+        # STEP shifts into `_word` are never used).
         self._info_base = -(-self.max_words // 8) * 8
+        info_bytes = [(word >> 8 * i) & 0xFF for word in self.info for i in range(4)]
         m.submodules.buffer = buffer = Memory(
-            shape=32, depth=self._info_base + len(self.info),
-            init=[0] * self._info_base + self.info, attrs={"no_rw_check": 1})
-        self._wr = buffer.write_port(granularity=8)
+            shape=8, depth=4 * self._info_base + len(info_bytes),
+            init=[0] * (4 * self._info_base) + info_bytes, attrs={"no_rw_check": 1})
+        self._wr = buffer.write_port()
         self._rd = buffer.read_port()
 
         # The request, as received; the command decoded as it arrives.
@@ -153,6 +158,9 @@ class HostBridge(wiring.Component):
         self._byte = Signal(2, name="byte")      # byte within the word / the header's half
         self._words = Signal(8, name="words")    # words done / the header's half
         self._status = Signal(3, name="reply_status")
+        # A bus access's data: loaded from a read, or shifted from / to the buffer a byte a
+        # cycle (in at the top, out at the bottom) in LOAD and STEP.
+        self._word = Signal(32, name="word")
         # Counts up in the states that time something (``_timing``), else held at 0.
         self._timer = Signal(range(max(self.byte_timeout, self.bus_timeout,
                                        self.poll_interval) + 1), name="timer")
@@ -161,6 +169,8 @@ class HostBridge(wiring.Component):
         self._timing = Signal()
         self._advance = Signal()          # count a byte: `_byte` + 1, after 4 `_words` + 1
         self._restart = Signal()          # `_byte`, `_words` = 0
+        self._first_byte = Signal()       # `_byte` = 0
+        self._load_word = Signal()        # `_word` = the read data
         self._crc_init, self._crc_update = Signal(), Signal()
         self._set_status, self._status_code = Signal(), Signal(3)
         self._drop_count = Signal()       # the reply carries no data
@@ -176,7 +186,8 @@ class HostBridge(wiring.Component):
         # one of the CRC's bytes: the one to compare or send (the byte counter says which)
         self._crc_byte = Mux(self._byte[0], self._crc[8:], self._crc[:8])
 
-        m.d.comb += self._rd.addr.eq(self._words)     # REPLY_DATA may read elsewhere
+        # byte `_byte` of word `_words` (an INFO reply reads its word instead)
+        m.d.comb += self._rd.addr.eq(Cat(self._byte, self._words))
         with m.FSM() as fsm:
             self._receive(m)
             self._execute(m)
@@ -190,6 +201,8 @@ class HostBridge(wiring.Component):
         byte, words, rx = self._byte, self._words, self.rx
         with m.If(self._restart):
             m.d.sync += [byte.eq(0), words.eq(0)]
+        with m.Elif(self._first_byte):
+            m.d.sync += byte.eq(0)
         with m.Elif(self._advance):
             m.d.sync += byte.eq(byte + 1)
             with m.If(byte == 3):
@@ -244,19 +257,27 @@ class HostBridge(wiring.Component):
         with m.Elif(self._crc_update):
             m.d.sync += self._crc.eq(crc_next)
 
+        # LOAD leaves bytes 0..2 of the word to write in `_word[8:]`, byte 3 on the read port
+        with m.If(self._load_word):
+            m.d.sync += self._word.eq(Mux(self._is_mem, self.mem.rdata, self.csr.rdata))
+        with m.Elif(fsm.ongoing("LOAD") | fsm.ongoing("STEP")):
+            m.d.sync += self._word.eq(Cat(self._word[8:], self._rd.data))
+        wdata = Cat(self._word[8:], self._rd.data)
+
         # addresses and write data need hold only while valid: driven in every state
         for port in (self.mem, self.csr):
             m.d.comb += [port.araddr.eq(self._addr), port.awaddr.eq(self._addr),
-                         port.wdata.eq(self._rd.data), port.wstrb.eq(0xF)]
-        # the buffer: write data a byte at a time (PAYLOAD), read data a word at a time
+                         port.wdata.eq(wdata), port.wstrb.eq(0xF)]
+        # the buffer: write data from the UART (PAYLOAD), read data from `_word` (STEP)
         payload = fsm.ongoing("PAYLOAD")
         m.d.comb += [
-            self._wr.addr.eq(words),
-            self._wr.data.eq(Mux(payload, rx.payload.replicate(4),
-                                 Mux(self._is_mem, self.mem.rdata, self.csr.rdata))),
+            self._wr.addr.eq(Cat(byte, words)),
+            self._wr.data.eq(Mux(payload, rx.payload, self._word[:8])),
         ]
         with m.If(payload & rx.valid & (words < self.max_words)):
-            m.d.comb += self._wr.en.eq(1 << byte)
+            m.d.comb += self._wr.en.eq(1)
+        with m.If(fsm.ongoing("STEP") & ~self._writes):
+            m.d.comb += self._wr.en.eq(1)
 
     # -- state machine actions ---------------------------------------------------------------
 
@@ -386,20 +407,19 @@ class HostBridge(wiring.Component):
     def _execute(self, m):
         csr_out_of_range = ~self._is_mem & self._addr_high
 
-        def next_word(m):
-            with m.If(self._last_word):
-                self._answer(m, OK, data=~self._writes)
-            with m.Else():
-                m.next = "STEP"
-
-        with m.State("EXECUTE"):          # the buffer word at `_words` is read here
+        with m.State("EXECUTE"):
             with m.If(csr_out_of_range):
                 self._answer(m, BUS_ERROR)
             with m.Elif(self._writes):
-                m.next = "WRITE"
+                m.next = "LOAD"
             with m.Else():
                 m.next = "READ"
-        with m.State("READ"):             # the datapath writes the word to the buffer
+        with m.State("LOAD"):             # the word's bytes 0..3 are read, a cycle each
+            with m.If(self._byte == 3):
+                m.next = "WRITE"          # byte 3 stays on the read port
+            with m.Else():
+                m.d.comb += self._advance.eq(1)
+        with m.State("READ"):
             done, error = self._read_access(m, select_mem=self._is_mem)
             with m.If(done):
                 with m.If(self._polling):
@@ -409,19 +429,26 @@ class HostBridge(wiring.Component):
                 with m.Elif(error):
                     self._answer(m, BUS_ERROR)
                 with m.Else():
-                    m.d.comb += self._wr.en.eq(0b1111)
-                    next_word(m)
+                    m.d.comb += self._load_word.eq(1)
+                    m.next = "STEP"
         with m.State("WRITE"):
             done, error = self._write_access(m, select_mem=self._is_mem)
             with m.If(done):
                 with m.If(error):
                     self._answer(m, BUS_ERROR)
+                with m.Elif(self._last_word):
+                    self._answer(m, OK)
                 with m.Else():
-                    next_word(m)
-        with m.State("STEP"):             # `_addr` += 4 a byte a cycle, then the next word
+                    m.d.comb += self._first_byte.eq(1)
+                    m.next = "STEP"
+        # `_addr` += 4 a byte a cycle; the word read goes to the buffer a byte a cycle
+        with m.State("STEP"):
             m.d.comb += [self._step.eq(1), self._advance.eq(1)]
             with m.If(self._byte == 3):
-                m.next = "EXECUTE"
+                with m.If(self._last_word):       # after a read: its data is buffered
+                    self._answer(m, OK, data=True)
+                with m.Else():
+                    m.next = "EXECUTE"
 
     # -- replying ----------------------------------------------------------------------------
 
@@ -450,10 +477,10 @@ class HostBridge(wiring.Component):
             m.next = "REPLY_DATA"
         with m.State("REPLY_DATA"):
             self._reply_read_address(m)
-            sent = send(m, self._rd.data.word_select(self._byte, 8))
+            sent = send(m, self._rd.data)
             m.d.comb += self._crc_update.eq(sent)
-            with m.If(sent & (self._byte == 3)):
-                with m.If(self._last_word):
+            with m.If(sent):
+                with m.If((self._byte == 3) & self._last_word):
                     m.d.comb += self._restart.eq(1)
                     m.next = "REPLY_CRC"
                 with m.Else():
@@ -466,4 +493,5 @@ class HostBridge(wiring.Component):
     def _reply_read_address(self, m):
         """Read data from word ``_words``; INFO words from ``info_base + addr / 4``."""
         with m.If(self._is_info):
-            m.d.comb += self._rd.addr.eq(self._info_base | (self._addr[2:5] + self._words[:3]))
+            info_word = self._info_base | (self._addr[2:5] + self._words[:3])
+            m.d.comb += self._rd.addr.eq(Cat(self._byte, info_word))
