@@ -71,6 +71,8 @@ class BlockRamFifo(Elaboratable, FIFOInterface):
         do_inner_read = (inner_level != 0) & (~self.r_rdy | self.r_en)
 
         def advance(pointer):
+            if inner_depth & (inner_depth - 1) == 0:
+                return pointer + 1              # wraps by truncation
             return Mux(pointer == inner_depth - 1, 0, pointer + 1)
 
         m.d.comb += [

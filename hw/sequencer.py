@@ -94,13 +94,18 @@ class Sequencer(wiring.Component):
         m.d.comb += self.busy.eq(running | checking)
 
         # --- fetch: batches of descriptors into a queue --------------------------------------
-        m.submodules.gather = gather = BeatsToWords(8 * self.beat_bytes,
-                                                    DESCRIPTOR_BYTES // self.beat_bytes)
-        m.submodules.descriptors = queue = BlockRamFifo(width=8 * DESCRIPTOR_BYTES,
-                                                            depth=_QUEUE_DEPTH)
-        wiring.connect(m, wiring.flipped(self.fetch_data), gather.i)
-        m.d.comb += [queue.w_data.eq(gather.o.payload.data), queue.w_en.eq(gather.o.valid),
-                     gather.o.ready.eq(queue.w_rdy)]
+        # The queue holds beats and the descriptors are gathered behind it: a block RAM as
+        # wide as a beat, not as a descriptor (iCE40, 64-bit bus: 4 EBR instead of 16).
+        beats = DESCRIPTOR_BYTES // self.beat_bytes
+        # (one more word than the beats: the RAM's part is then a power of two)
+        m.submodules.descriptors = queue = BlockRamFifo(width=8 * self.beat_bytes,
+                                                        depth=_QUEUE_DEPTH * beats + 1)
+        m.submodules.gather = gather = BeatsToWords(8 * self.beat_bytes, beats)
+        fetched = self.fetch_data
+        # (a descriptor is always `beats` beats: the stream's `last` is not needed)
+        m.d.comb += [queue.w_data.eq(fetched.payload.data), queue.w_en.eq(fetched.valid),
+                     fetched.ready.eq(queue.w_rdy), gather.i.valid.eq(queue.r_rdy),
+                     gather.i.payload.data.eq(queue.r_data), queue.r_en.eq(gather.i.ready)]
         next_addr = Signal(self.addr_width)
         to_fetch = Signal(32)
         in_flight = Signal(range(_QUEUE_DEPTH + 1))   # fetched or being fetched, not popped
@@ -149,7 +154,7 @@ class Sequencer(wiring.Component):
         # --- check (three register stages), then dispatch ------------------------------------
         consume = Signal()       # dispatch takes the checked descriptor
         window_base, window_limit = self._clamped_window(m)
-        d, head_valid, check_code, dropped = self._check_stages(m, queue, consume, restart,
+        d, head_valid, check_code, dropped = self._check_stages(m, gather.o, consume, restart,
                                                                 window_base, window_limit)
         table_code = self._table_code(m, window_base, window_limit)
         opcode = d[:8]
@@ -242,7 +247,7 @@ class Sequencer(wiring.Component):
             m.d.comb += code.eq(ERROR["OUT_OF_WINDOW"])
         return code
 
-    def _check_stages(self, m, queue, consume, restart, window_base, window_limit):
+    def _check_stages(self, m, descriptors, consume, restart, window_base, window_limit):
         """The descriptor check as three register stages between the queue and dispatch.
 
         Stage 0 registers the descriptor with ``rows - 1`` (LOAD: rows = ``count``; STORE:
@@ -271,13 +276,13 @@ class Sequencer(wiring.Component):
         s2_valid, s2_desc, s2_code = Signal(), Signal(width, name="s2_desc"), Signal(8)
         advance2 = s1_valid & (~s2_valid | consume)
         advance1 = s0_valid & (~s1_valid | advance2)
-        advance0 = queue.r_rdy & (~s0_valid | advance1) & ~restart
+        advance0 = descriptors.valid & (~s0_valid | advance1) & ~restart
 
         # Stage 0: the multiplier's row operand. Only rows the later size check lets through
         # (1 .. max(depth, 3) for a LOAD) need a right span, so it is the low bits of
         # count - 1.
-        d = queue.r_data
-        m.d.comb += queue.r_en.eq(advance0)
+        d = descriptors.payload.data
+        m.d.comb += descriptors.ready.eq(advance0)
         with m.If(advance0):
             m.d.sync += [s0_valid.eq(1), s0_desc.eq(d),
                          s0_rows_m1.eq(Mux(d[:8] == Opcode.STORE.value, self.rows - 1,
