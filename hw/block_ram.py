@@ -19,11 +19,11 @@ from amaranth.lib.memory import Memory
 __all__ = ["BlockRamFifo", "block_ram"]
 
 
-def block_ram(*, shape, depth):
-    """A :class:`~amaranth.lib.memory.Memory` of ``depth`` words of ``shape``, initially
-    zero, whose read data is undefined on the FPGA when its address is written in the same
-    cycle (see the module docstring)."""
-    return Memory(shape=shape, depth=depth, init=[], attrs={"no_rw_check": 1})
+def block_ram(*, shape, depth, init=()):
+    """A :class:`~amaranth.lib.memory.Memory` of ``depth`` words of ``shape`` (initially
+    ``init``, then zeros), whose read data is undefined on the FPGA when its address is
+    written in the same cycle (see the module docstring)."""
+    return Memory(shape=shape, depth=depth, init=list(init), attrs={"no_rw_check": 1})
 
 
 class BlockRamFifo(Elaboratable, FIFOInterface):

@@ -2,10 +2,10 @@
 accesses, with CRC-checked requests and status replies (``hw/bridge_protocol.py``)."""
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .axi import RESP_OKAY, AxiLiteSignature
+from .block_ram import block_ram
 from .bridge_protocol import (
     CRC_INIT,
     CRC_POLY,
@@ -133,16 +133,15 @@ class HostBridge(wiring.Component):
         # Bytes, word w's at 4 w .. 4 w + 3 (one block RAM for 64 words, not two). Words
         # 0..max_words-1: write data / read data. From `info_base` (a multiple of 8): the
         # INFO words, so that their address is `info_base | word` with no adder.
-        # The read port is not transparent and yosys's `no_rw_check` drops the logic that
-        # would give the old byte when the address read is written in the same cycle: the
-        # bridge never uses such a read (bytes read are used only in LOAD, WRITE and
-        # REPLY_DATA, and no state writes the buffer there or in the cycle before; those
-        # STEP shifts into `_word` are never used).
+        # A block_ram: no logic for the old byte when the address read is written in the
+        # same cycle, since the bridge never uses such a read (bytes read are used only in
+        # LOAD, WRITE and REPLY_DATA, and no state writes the buffer there or in the cycle
+        # before; those STEP shifts into `_word` are never used).
         self._info_base = -(-self.max_words // 8) * 8
         info_bytes = [(word >> 8 * i) & 0xFF for word in self.info for i in range(4)]
-        m.submodules.buffer = buffer = Memory(
+        m.submodules.buffer = buffer = block_ram(
             shape=8, depth=4 * self._info_base + len(info_bytes),
-            init=[0] * (4 * self._info_base) + info_bytes, attrs={"no_rw_check": 1})
+            init=[0] * (4 * self._info_base) + info_bytes)
         self._wr = buffer.write_port()
         self._rd = buffer.read_port()
 
