@@ -53,6 +53,9 @@ class SystemConfig:
     paired_multipliers: bool = False
     span_multiplier: str = "dsp"
     counter_width: int = 64
+    #: the result buffer in flip-flops without the block-RAM pipeline (``"registers"``), for
+    #: parts without distributed RAM
+    result_storage: str = "ram"
     #: the accelerator's DMA address width: 32, or just enough for ``ram_size`` on small parts
     #: (narrower address counters and checks); the RAM sits at address 0 either way
     addr_width: int = 32
@@ -86,7 +89,8 @@ class LoomSystem(wiring.Component):
                                        paired_multipliers=config.paired_multipliers,
                                        span_multiplier=config.span_multiplier,
                                        counter_width=config.counter_width,
-                                       addr_width=config.addr_width)
+                                       addr_width=config.addr_width,
+                                       result_storage=config.result_storage)
         super().__init__()
 
     def elaborate(self, platform):

@@ -62,6 +62,11 @@ class Accelerator(wiring.Component):
         How the sequencer's descriptor check multiplies rows by pitch: ``"dsp"`` (a hard
         multiplier; two SB_MAC16 on iCE40) or ``"lut"`` (adders, ~addr_width x log2(depth)
         bits of them; for parts whose DSPs all go to the array). Same error codes.
+    result_storage : str
+        ``"ram"`` or ``"registers"``: how the result buffer keeps its rows
+        (:class:`~hw.result_buffer.ResultBuffer`'s ``storage``; flip-flops without the
+        block-RAM pipeline's lookup registers, for parts without distributed RAM). Same
+        results and timing.
     counter_width : int
         Bits of each ``PERF_*`` counter, 32 to 64 (``BUS_CONFIG.counter_bits``). 32-bit
         counters wrap sooner (total cycles after 2**32: 86 s at 50 MHz) and cost half the
@@ -71,7 +76,7 @@ class Accelerator(wiring.Component):
     def __init__(self, rows, cols, *, datapaths=("int8",), data_width=128, depth=1024,
                  slots=2, addr_width=32, timeout=1 << 16, requantizer="parallel",
                  lut_multipliers=0, paired_multipliers=False, counter_width=64,
-                 span_multiplier="dsp"):
+                 span_multiplier="dsp", result_storage="ram"):
         datapaths = check_datapaths(datapaths)
         lane_bits = operand_shape(datapaths).width
         for name, bits in (("an A word (rows lanes)", rows * lane_bits),
@@ -95,7 +100,8 @@ class Accelerator(wiring.Component):
         self.addr_width, self.lane_bits = addr_width, lane_bits
         self.compute = ComputeUnit(rows, cols, datapaths=datapaths, depth=depth, slots=slots,
                                    lut_multipliers=lut_multipliers,
-                                   paired_multipliers=paired_multipliers)
+                                   paired_multipliers=paired_multipliers,
+                                   result_storage=result_storage)
         self.store = StoreUnit(rows=rows, cols=cols, beat_width=data_width,
                                addr_width=addr_width, slots=slots, requantizer=requantizer,
                                fp16_output="fp16" in datapaths)

@@ -58,7 +58,7 @@ class ComputeUnit(wiring.Component):
         return wide
 
     def __init__(self, rows, cols, *, datapaths=("int8",), depth=1024, slots=2, in_flight=8,
-                 lut_multipliers=0, paired_multipliers=False):
+                 lut_multipliers=0, paired_multipliers=False, result_storage="ram"):
         datapaths = check_datapaths(datapaths)
         self.array = SystolicArray(rows, cols, datapaths=datapaths,
                                    acc_width=pe_acc_width(datapaths, depth),
@@ -71,7 +71,7 @@ class ComputeUnit(wiring.Component):
         self.b_buffer = OperandBuffer(width=cols * lane_bits, depth=depth, slots=slots,
                                       output_register=True)
         self.result_buffer = ResultBuffer(lanes=cols, depth=rows, slots=slots,
-                                          fp32="fp16" in datapaths)
+                                          fp32="fp16" in datapaths, storage=result_storage)
         self.rows, self.cols, self.datapaths, self.depth = rows, cols, datapaths, depth
         self.slots, self.in_flight = slots, in_flight
         fields = {"a_slot": range(slots), "b_slot": range(slots), "k": range(depth + 1),

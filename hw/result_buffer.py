@@ -1,5 +1,5 @@
 """Slots of drained result rows, written (or accumulated into) as the array produces them."""
-from amaranth.hdl import Cat, Mux, Signal
+from amaranth.hdl import Array, Cat, Module, Mux, Signal
 
 from .fp32_adder import Fp32Adder
 from .operand_buffer import OperandBuffer
@@ -28,6 +28,14 @@ class ResultBuffer(OperandBuffer):
     the stale stored value. The read side streams a slot's rows exactly as the operand
     buffer streams words.
 
+    ``storage="registers"``: the rows are flip-flops read through a multiplexer, for
+    shallow buffers on parts without distributed RAM (the iCE40), where yosys builds the
+    block-RAM description from flip-flops anyway, plus the lookup and bypass registers of
+    the block-RAM pipeline. A write is then added and stored one cycle after it is
+    presented (the row read combinationally, so back-to-back updates of a row see each
+    other without a bypass); :attr:`write_latency` stays the bound callers wait for. The
+    read side is the same. UP5K build (4 rows of 128 bits): -520 FF, -260 LUT4.
+
     Ports: as :class:`~hw.operand_buffer.OperandBuffer`, plus ``write.accumulate`` (and
     ``write.fp32`` when built with ``fp32=True``).
     """
@@ -35,7 +43,10 @@ class ResultBuffer(OperandBuffer):
     #: cycles from presenting a write until a read command may see it
     write_latency = 2
 
-    def __init__(self, *, lanes, lane_width=32, depth, slots=2, fp32=False):
+    def __init__(self, *, lanes, lane_width=32, depth, slots=2, fp32=False, storage="ram"):
+        if storage not in ("ram", "registers"):
+            raise ValueError(f"storage must be 'ram' or 'registers', not {storage!r}")
+        self.storage = storage
         for name, value in (("lanes", lanes), ("lane_width", lane_width)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, not {value!r}")
@@ -46,6 +57,37 @@ class ResultBuffer(OperandBuffer):
         self.lanes, self.lane_width, self.fp32 = lanes, lane_width, fp32
         self._extra_write_fields = {"accumulate": 1, **({"fp32": 1} if fp32 else {})}
         super().__init__(width=lanes * lane_width, depth=depth, slots=slots)
+
+    def elaborate(self, platform):
+        if self.storage == "ram":
+            return super().elaborate(platform)
+        m = Module()
+        rows = Array(Signal(self.width, name=f"row_{n}") for n in range(self.slots * self.depth))
+        # Write: register the write, then add to the row as it is now and store.
+        presented = Signal(self.write.shape())
+        m.d.sync += presented.eq(self.write)
+        address = presented.slot * self.depth + presented.index
+        with m.If(presented.valid):
+            m.d.sync += rows[address].eq(self._sum(m, presented, rows[address]))
+        # Read: a synchronous read port over the rows, as the block RAM's.
+        port = _RegisterReadPort(range(len(rows)), self.width)
+        with m.If(port.en):
+            m.d.sync += port.data.eq(rows[port.addr])
+        self._read_path(m, port)
+        return m
+
+    def _sum(self, m, adding, stored):
+        """The word to store: ``adding``'s lanes added to ``stored``'s, or replacing them."""
+        lanes = []
+        for lane in range(self.lanes):
+            part = slice(lane * self.lane_width, (lane + 1) * self.lane_width)
+            total = (adding.data[part] + stored[part])[:self.lane_width]
+            if self.fp32:
+                adder = m.submodules[f"fp32_add_{lane}"] = Fp32Adder()
+                m.d.comb += [adder.a.eq(stored[part]), adder.b.eq(adding.data[part])]
+                total = Mux(adding.fp32, adder.sum, total)
+            lanes.append(Mux(adding.accumulate, total, adding.data[part]))
+        return Cat(*lanes)
 
     def _write_path(self, m, ram):
         wr = ram.write_port()
@@ -61,18 +103,19 @@ class ResultBuffer(OperandBuffer):
                     adding.valid)
         m.d.sync += [looked_up.eq(self.write), adding.eq(looked_up),
                      stored.eq(Mux(same_row, result, old.data))]
-        lanes = []
-        for lane in range(self.lanes):
-            part = slice(lane * self.lane_width, (lane + 1) * self.lane_width)
-            total = (adding.data[part] + stored[part])[:self.lane_width]
-            if self.fp32:
-                adder = m.submodules[f"fp32_add_{lane}"] = Fp32Adder()
-                m.d.comb += [adder.a.eq(stored[part]), adder.b.eq(adding.data[part])]
-                total = Mux(adding.fp32, adder.sum, total)
-            lanes.append(Mux(adding.accumulate, total, adding.data[part]))
         m.d.comb += [
-            result.eq(Cat(*lanes)),
+            result.eq(self._sum(m, adding, stored)),
             wr.addr.eq(adding.slot * self.depth + adding.index),
             wr.data.eq(result),
             wr.en.eq(adding.valid),
         ]
+
+
+class _RegisterReadPort:
+    """What :meth:`OperandBuffer._read_path` uses of a memory read port: ``addr``, ``en``
+    (in) and ``data`` (out, registered while ``en``)."""
+
+    def __init__(self, addr_shape, width):
+        self.addr = Signal(addr_shape, name="read_addr")
+        self.en = Signal(name="read_en")
+        self.data = Signal(width, name="read_data")

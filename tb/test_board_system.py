@@ -21,13 +21,14 @@ from tb.golden import fp16_gemm, int8_gemm, requantize
 # cycle) byte timeout ends a truncated frame soon. 16 KiB of RAM, 64 words per request.
 # As on the UP5K: DMA addresses only as wide as the RAM needs (14 bits), the sequencer's
 # span multiply in adders; the int8 build also pairs its PEs' multipliers (behavioural here)
-# and has the iCEBreaker's one requantiser for all columns, 32-bit counters and one slot
+# and has the iCEBreaker's one requantiser for all columns, 32-bit counters, one slot and
+# the result buffer in flip-flops
 _SMALL = dict(rows=4, cols=4, data_width=64, depth=32, ram_size=16 * 1024, addr_width=14,
               span_multiplier="lut", clock_hz=1_000_000, baud=250_000, max_words=64,
               byte_timeout_s=0.002)
 BUILDS = {
     "int8": SystemConfig(**_SMALL, paired_multipliers=True, requantizer="shared",
-                         counter_width=32, slots=1),
+                         counter_width=32, slots=1, result_storage="registers"),
     "dual": SystemConfig(**_SMALL, datapaths=("int8", "fp16")),
 }
 # M, K, N: one element; under one tile; several tiles with padding; K above the depth (two

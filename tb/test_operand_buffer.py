@@ -70,14 +70,15 @@ def test_rejects_bad_parameters(kwargs):
         OperandBuffer(**kwargs)
 
 
-def test_result_buffer_overwrites_and_accumulates_with_wraparound(rng):
+@pytest.mark.parametrize("storage", ["ram", "registers"])
+def test_result_buffer_overwrites_and_accumulates_with_wraparound(rng, storage):
     from amaranth.sim import Simulator
 
     from hw.result_buffer import ResultBuffer
     from tb.golden import wrap_int32
 
     lanes, depth, slots = 3, 4, 2
-    buffer = ResultBuffer(lanes=lanes, depth=depth, slots=slots)
+    buffer = ResultBuffer(lanes=lanes, depth=depth, slots=slots, storage=storage)
     model = {(s, i): [0] * lanes for s in range(slots) for i in range(depth)}
     writes = []
     for _ in range(60):  # back to back, often the same row twice in a row
@@ -113,8 +114,9 @@ def test_result_buffer_overwrites_and_accumulates_with_wraparound(rng):
         assert got[slot] == [word(model[(slot, i)]) for i in range(depth)], f"slot {slot}"
 
 
+@pytest.mark.parametrize("storage", ["ram", "registers"])
 @pytest.mark.parametrize("depth", [1, 4])
-def test_result_buffer_accumulates_fp32_and_int32_back_to_back(rng, depth):
+def test_result_buffer_accumulates_fp32_and_int32_back_to_back(rng, depth, storage):
     """fp32 accumulation with specials, mixed with int32 ones and overwrites, one write per
     cycle, the same row again and again (depth 1: every write hits the row the previous
     one is still adding into)."""
@@ -125,7 +127,7 @@ def test_result_buffer_accumulates_fp32_and_int32_back_to_back(rng, depth):
     from tb.golden import fp32_add, wrap_int32
 
     lanes, slots = 3, 2
-    buffer = ResultBuffer(lanes=lanes, depth=depth, slots=slots, fp32=True)
+    buffer = ResultBuffer(lanes=lanes, depth=depth, slots=slots, fp32=True, storage=storage)
     model = {(s, i): [0] * lanes for s in range(slots) for i in range(depth)}
     specials = np.array(FP32_SPECIALS, dtype=np.uint32)
     writes = []
@@ -171,6 +173,8 @@ def test_result_buffer_accumulates_fp32_and_int32_back_to_back(rng, depth):
 
 def test_result_buffer_rejects_fp32_on_narrow_lanes():
     from hw.result_buffer import ResultBuffer
+    with pytest.raises(ValueError, match="storage must be 'ram' or 'registers'"):
+        ResultBuffer(lanes=2, depth=4, storage="flops")
 
     with pytest.raises(ValueError, match="32-bit lanes"):
         ResultBuffer(lanes=2, lane_width=16, depth=4, fp32=True)
