@@ -42,9 +42,13 @@ def multiplier():
     return VectorHarness(Fp16Multiplier(), "fp16_multiplier")
 
 
-@pytest.fixture(scope="module")
-def adder():
-    return VectorHarness(Fp32Adder(), "fp32_adder")
+@pytest.fixture(scope="module", params=[1, 3], ids=["one_stage", "three_stages"])
+def adder(request):
+    """The adder as the PEs use it (combinational) and pipelined in three stages (a new
+    pair every cycle, ``sum`` two cycles later): the same results."""
+    unit = Fp32Adder(stages=request.param)
+    name = "fp32_adder" if request.param == 1 else "fp32_adder_3stage"
+    return VectorHarness(unit, name, latency=unit.latency)
 
 
 @pytest.fixture(scope="module")
@@ -144,3 +148,8 @@ def test_twenty_million_random_vectors_per_unit(multiplier, adder, converter, rn
         bad, message = run_converter(
             converter, rng.integers(0, 2**32, size=1_000_000, dtype=np.uint32))
         assert len(bad) == 0, message
+
+
+def test_adder_stages_are_checked():
+    with pytest.raises(ValueError, match="stages must be 1 or 3"):
+        Fp32Adder(stages=2)
