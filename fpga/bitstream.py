@@ -16,6 +16,7 @@ Tools: the YoWASP ones (``fpga/yowasp.py``).
 """
 import argparse
 import json
+import re
 import sys
 import traceback
 from dataclasses import dataclass, field, replace
@@ -99,6 +100,18 @@ def _report(board_name, board, clock_hz, out):
     return text, worst
 
 
+#: one line of nextpnr's "Device utilisation" table: name, used, available
+_UTILISATION = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", flags=re.M)
+
+
+def overfull(log_text):
+    """``[(resource, used, available)]`` for the resources nextpnr's log reports as used
+    beyond what the part has (nothing when its utilisation table is missing)."""
+    return [(name, int(used), int(available))
+            for name, used, available in _UTILISATION.findall(log_text)
+            if int(used) > int(available)]
+
+
 def parse_overrides(pairs):
     """``["rows=16", "requantizer=serial", "datapaths=int8+fp16"]`` -> SystemConfig fields."""
     fields = {f.name: f for f in dataclass_fields(SystemConfig)}
@@ -159,6 +172,13 @@ def main(argv=None):
     except Exception as exc:  # the build's own error names the failing tool and its log
         traceback.print_exc()
         out = f"build/fpga/{args.board}" + (f"-{args.tag}" if args.tag else "")
+        log = BUILD_DIR / "fpga" / (f"{args.board}-{args.tag}" if args.tag else args.board) \
+            / "loom.tim"
+        full = overfull(log.read_text()) if log.exists() else []
+        if full:
+            print(f"{args.board}: the design does not fit the part: " + ", ".join(
+                f"{name} {used:,} of {available:,} ({100 * used / available:.0f} %)"
+                for name, used, available in full), file=sys.stderr)
         print(f"bitstream for {args.board} failed: {exc}\n(see {out}/loom.rpt for yosys's "
               f"log and {out}/loom.tim for nextpnr's)", file=sys.stderr)
         return 1

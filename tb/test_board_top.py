@@ -48,3 +48,16 @@ def test_bitstream_config_overrides_parse_and_reject_bad_fields():
         parse_overrides(["rows=16.5"])
     with pytest.raises(ValueError, match="FIELD one of"):
         parse_overrides(["bogus=1"])
+
+
+def test_a_design_too_large_for_the_part_is_named_from_nextpnrs_log():
+    """The lines of nextpnr's utilisation table whose use exceeds the part, and no others
+    (the form nextpnr 0.7 prints: name, used/ available, percent)."""
+    from fpga.bitstream import overfull
+    log = "\n".join(["Info: Device utilisation:",
+                     "Info: \t         ICESTORM_LC:   11634/   5280   220%",
+                     "Info: \t        ICESTORM_RAM:      34/     30   113%",
+                     "Info: \t               SB_IO:       5/     39    12%",
+                     "Info: \t        ICESTORM_DSP:       8/      8   100%"])
+    assert overfull(log) == [("ICESTORM_LC", 11634, 5280), ("ICESTORM_RAM", 34, 30)]
+    assert overfull("Info: Program finished normally.") == []
