@@ -5,7 +5,7 @@ transparent for a write port returns the *old* word when both use the same addre
 same cycle. FPGA block RAMs (iCE40 ``SB_RAM40_4K``, ECP5 ``DP16KD`` in some modes) do not, so
 yosys builds that promise in logic: a register of the write data, an address compare and a
 multiplexer on every read bit. On the iCE40UP5K that was ~2 flip-flops and ~1 LUT4 per bit
-of every queue and buffer in Loom (~1,400 flip-flops for the system).
+of every queue and buffer in Loom (~1,400 flip-flops in the system, counted per block).
 
 :func:`block_ram` returns a memory with yosys's ``no_rw_check`` attribute: a same-address
 read in a write cycle returns undefined data on the FPGA (simulation still returns the old
