@@ -92,9 +92,10 @@ def test_a_device_error_on_rtl_raises_and_the_next_job_runs(devices, rng):
     np.testing.assert_array_equal(rtl.matmul(a, b), int8_gemm(a, b))
 
 
-#: The cycle model's bound per build: calibrated on 64-bit builds (2 %); on the 128-bit build
-#: with packed words it is known to be up to 8 % off on tiny jobs (90 vs 83 cycles, 4x4x4).
-MODEL_TOLERANCE = {"int8": 0.02, "serial": 0.02, "shared": 0.02, "dual": 0.10}
+#: The cycle model's bound per build: calibrated on 64-bit builds (2 %); the 128-bit build's
+#: packed int8 rows measured within 1.9 % on these shapes (was 10 % before the model knew
+#: that packed rows leave one a cycle; 4x4x4: 94 vs 93 cycles).
+MODEL_TOLERANCE = {"int8": 0.02, "serial": 0.02, "shared": 0.02, "dual": 0.03}
 
 
 def test_cycle_model_predicts_requantised_gemms(devices, rng):
