@@ -13,7 +13,7 @@ from .layouts import check_datapaths, operand_shape
 from .load_unit import LoadUnit
 from .operand_buffer import OperandBuffer
 from .sequencer import ERROR, Sequencer
-from .store_unit import PARAM_WORDS, StoreUnit
+from .store_unit import PARAM_WORDS, SERIAL_REQUANTIZERS, StoreUnit
 from .width_converter import word_ratio
 
 __all__ = ["Accelerator"]
@@ -219,7 +219,7 @@ class Accelerator(wiring.Component):
             csr.array_config.eq(self.rows | self.cols << 8 |
                                 int("int8" in self.datapaths) << 16 |
                                 int("fp16" in self.datapaths) << 17 |
-                                int(self.requantizer in ("serial", "shared")) << 18 |
+                                int(self.requantizer in SERIAL_REQUANTIZERS) << 18 |
                                 int(self.requantizer == "shared") << 19),
             csr.bus_config.eq(beat_bytes | self.addr_width << 8 | self.counter_width << 16),
             csr.buffer_config.eq(self.depth | (self.rows * self.slots) << 16),

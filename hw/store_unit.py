@@ -10,7 +10,7 @@ from .requantizer import Requantizer
 from .serial_requantizer import SerialRequantizer
 from .width_converter import WordsToBeats, word_ratio
 
-__all__ = ["StoreMode", "StoreUnit", "PARAM_WORDS", "REQUANTIZERS"]
+__all__ = ["StoreMode", "StoreUnit", "PARAM_WORDS", "REQUANTIZERS", "SERIAL_REQUANTIZERS"]
 
 #: Words of a parameter slot: per-column bias, multiplier, and shift | zero_point << 8.
 PARAM_WORDS = 3
@@ -27,6 +27,8 @@ class StoreMode(enum.Enum, shape=2):
 #: :class:`SerialRequantizer` shared by the columns in turn (``"shared"``: a row every
 #: ``cols * 65 + 1`` cycles, for parts short of logic too).
 REQUANTIZERS = ("parallel", "serial", "shared")
+#: the bit-serial ones (``ARRAY_CONFIG.serial_requant``)
+SERIAL_REQUANTIZERS = ("serial", "shared")
 
 #: bits a lane takes in host memory, per mode
 _LANE_BITS = {StoreMode.RAW32: 32, StoreMode.INT8: 8, StoreMode.FP16: 16}
@@ -102,7 +104,8 @@ class StoreUnit(wiring.Component):
         #: cycles rows spend in the post-processing pipeline: the parallel requantiser's
         #: depth, which the other modes match; 1 with serial requantisers (INT8 rows go
         #: through those instead)
-        self.pipeline_latency = 1 if requantizer in ("serial", "shared") else Requantizer.latency
+        self.pipeline_latency = (1 if requantizer in SERIAL_REQUANTIZERS
+                                 else Requantizer.latency)
         word = data.StructLayout({"data": cols * 32, "last": 1})
         super().__init__({
             "cmd": In(stream.Signature(data.StructLayout({
@@ -200,7 +203,7 @@ class StoreUnit(wiring.Component):
         m.submodules.rows_out = fifo = BlockRamFifo(width=cols * 32 + 1,
                                                     depth=Requantizer.latency + 4)
         take = Signal()
-        serial = self.requantizer in ("serial", "shared")
+        serial = self.requantizer in SERIAL_REQUANTIZERS
         row_in_units = Signal()       # serial: a row is in the requantisers
         room = fifo.level <= fifo.depth - 1 - latency
         if self.requantizer == "serial":
@@ -238,13 +241,9 @@ class StoreUnit(wiring.Component):
             if self.requantizer == "shared":
                 continue
             requant = m.submodules[f"requant_{j}"] = unit_class()
+            self._requantizer_inputs(m, requant, lane, [p.word_select(j, 32) for p in params],
+                                     use_bias, relu)
             m.d.comb += [
-                requant.acc.eq(lane),
-                requant.bias.eq(Mux(use_bias, params[0][32 * j:32 * j + 32], 0)),
-                requant.multiplier.eq(params[1][32 * j:32 * j + 32]),
-                requant.shift.eq(params[2][32 * j:32 * j + 5]),
-                requant.zero_point.eq(params[2][32 * j + 8:32 * j + 16]),
-                requant.relu.eq(relu),
                 requant.valid_in.eq(take & (mode == StoreMode.INT8) if serial else take),
                 int8[8 * j:8 * j + 8].eq(requant.result),
             ]
@@ -321,19 +320,24 @@ class StoreUnit(wiring.Component):
             m.d.sync += finished.eq(finished | Cat(*(unit.valid_out for unit in units)))
         return done
 
+    @staticmethod
+    def _requantizer_inputs(m, unit, lane, words, use_bias, relu):
+        """A requantiser's inputs for one column: its 32-bit ``lane`` and its three parameter
+        words (:data:`PARAM_WORDS`: bias, multiplier, ``shift | zero_point << 8``)."""
+        bias, multiplier, shift_zero_point = words
+        m.d.comb += [unit.acc.eq(lane), unit.bias.eq(Mux(use_bias, bias, 0)),
+                     unit.multiplier.eq(multiplier), unit.shift.eq(shift_zero_point[:5]),
+                     unit.zero_point.eq(shift_zero_point[8:16]), unit.relu.eq(relu)]
+
     def _shared_unit(self, m, unit, feed, feeding, int8, use_bias, params, relu):
         """INT8 with one shared serial requantiser: column ``feed`` of the row on
         ``result_words`` goes in with its parameters; results come out in column order into
         a shift register, so ``int8`` (comb) holds the whole row in the cycle of the last
         result. Returns that cycle's "row done" pulse."""
         cols = self.cols
-        lane = self.result_words.payload.data.word_select(feed, 32)
-        word = [p.word_select(feed, 32) for p in params]
-        m.d.comb += [
-            unit.valid_in.eq(feeding), unit.acc.eq(lane),
-            unit.bias.eq(Mux(use_bias, word[0], 0)), unit.multiplier.eq(word[1]),
-            unit.shift.eq(word[2][:5]), unit.zero_point.eq(word[2][8:16]), unit.relu.eq(relu),
-        ]
+        self._requantizer_inputs(m, unit, self.result_words.payload.data.word_select(feed, 32),
+                                 [p.word_select(feed, 32) for p in params], use_bias, relu)
+        m.d.comb += unit.valid_in.eq(feeding)
         earlier = Signal(8 * cols)      # results so far, the latest in the top byte
         results = Signal(range(cols))   # results of the row so far
         done = Signal()

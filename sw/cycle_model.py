@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from hw.isa import DESCRIPTOR_BYTES, Opcode, Target, decode
 from hw.requantizer import Requantizer
 from hw.serial_requantizer import SerialRequantizer
+from hw.store_unit import SERIAL_REQUANTIZERS
 
 __all__ = ["Timing", "AXIRAM", "Prediction", "predict", "golden_model", "gemm_program",
            "predict_gemm", "Projection", "project", "Projections",
@@ -443,7 +444,7 @@ def golden_model(transport):
     from types import SimpleNamespace
     cfg = SimpleNamespace(rows=transport.rows, cols=transport.cols, beat_bytes=transport.beat,
                           lane_bytes=transport.lane,
-                          serial_requant=transport.requantizer in ("serial", "shared"),
+                          serial_requant=transport.requantizer in SERIAL_REQUANTIZERS,
                           shared_requant=transport.requantizer == "shared")
     return lambda descriptors: predict(descriptors, cfg).cycles
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from hw.csr_map import ERROR_CODES, ID_MAGIC, REGISTERS, VERSION, register
 from hw.isa import DESCRIPTOR_BYTES, Opcode, Target, decode
+from hw.store_unit import SERIAL_REQUANTIZERS
 from tb import golden
 
 from ..errors import TransportError
@@ -71,7 +72,7 @@ class GoldenTransport(Transport):
         self._regs["VERSION"] = VERSION[0] << 16 | VERSION[1] << 8 | VERSION[2]
         self._regs["ARRAY_CONFIG"] = (rows | cols << 8 | int("int8" in self.datapaths) << 16
                                       | int("fp16" in self.datapaths) << 17
-                                      | int(requantizer in ("serial", "shared")) << 18
+                                      | int(requantizer in SERIAL_REQUANTIZERS) << 18
                                       | int(requantizer == "shared") << 19)
         self._regs["BUS_CONFIG"] = self.beat | addr_width << 8 | counter_width << 16
         self._regs["BUFFER_CONFIG"] = depth | (rows * slots) << 16
