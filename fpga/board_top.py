@@ -56,6 +56,9 @@ class SystemConfig:
     #: the result buffer in flip-flops without the block-RAM pipeline (``"registers"``), for
     #: parts without distributed RAM
     result_storage: str = "ram"
+    #: 3: the fp16 accumulation's binary32 adders in three register stages (fp16 beats one
+    #: every 3 cycles), for the clock of the int8 builds; 1: one cycle (~27 MHz on ECP5)
+    fp32_adder_stages: int = 1
     #: the accelerator's DMA address width: 32, or just enough for ``ram_size`` on small parts
     #: (narrower address counters and checks); the RAM sits at address 0 either way
     addr_width: int = 32
@@ -90,7 +93,8 @@ class LoomSystem(wiring.Component):
                                        span_multiplier=config.span_multiplier,
                                        counter_width=config.counter_width,
                                        addr_width=config.addr_width,
-                                       result_storage=config.result_storage)
+                                       result_storage=config.result_storage,
+                                       fp32_adder_stages=config.fp32_adder_stages)
         super().__init__()
 
     def elaborate(self, platform):

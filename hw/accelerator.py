@@ -67,6 +67,11 @@ class Accelerator(wiring.Component):
         (:class:`~hw.result_buffer.ResultBuffer`'s ``storage``; flip-flops without the
         block-RAM pipeline's lookup registers, for parts without distributed RAM). Same
         results and timing.
+    fp32_adder_stages : int
+        1 or 3 (builds with fp16): the binary32 adders of the fp16 accumulation (PEs and
+        result buffer) in one cycle (one fp16 beat a cycle; a long path: ~27 MHz on the ECP5)
+        or in three register stages (one fp16 beat every 3 cycles, the clock of the int8
+        builds); ``ARRAY_CONFIG.fp16_beat_cycles`` tells. Same results.
     counter_width : int
         Bits of each ``PERF_*`` counter, 32 to 64 (``BUS_CONFIG.counter_bits``). 32-bit
         counters wrap sooner (total cycles after 2**32: 86 s at 50 MHz) and cost half the
@@ -76,7 +81,7 @@ class Accelerator(wiring.Component):
     def __init__(self, rows, cols, *, datapaths=("int8",), data_width=128, depth=1024,
                  slots=2, addr_width=32, timeout=1 << 16, requantizer="parallel",
                  lut_multipliers=0, paired_multipliers=False, counter_width=64,
-                 span_multiplier="dsp", result_storage="ram"):
+                 span_multiplier="dsp", result_storage="ram", fp32_adder_stages=1):
         datapaths = check_datapaths(datapaths)
         lane_bits = operand_shape(datapaths).width
         for name, bits in (("an A word (rows lanes)", rows * lane_bits),
@@ -101,7 +106,9 @@ class Accelerator(wiring.Component):
         self.compute = ComputeUnit(rows, cols, datapaths=datapaths, depth=depth, slots=slots,
                                    lut_multipliers=lut_multipliers,
                                    paired_multipliers=paired_multipliers,
-                                   result_storage=result_storage)
+                                   result_storage=result_storage,
+                                   fp32_adder_stages=fp32_adder_stages)
+        self.fp32_adder_stages = fp32_adder_stages
         self.store = StoreUnit(rows=rows, cols=cols, beat_width=data_width,
                                addr_width=addr_width, slots=slots, requantizer=requantizer,
                                fp16_output="fp16" in datapaths)
@@ -220,7 +227,8 @@ class Accelerator(wiring.Component):
                                 int("int8" in self.datapaths) << 16 |
                                 int("fp16" in self.datapaths) << 17 |
                                 int(self.requantizer in SERIAL_REQUANTIZERS) << 18 |
-                                int(self.requantizer == "shared") << 19),
+                                int(self.requantizer == "shared") << 19 |
+                                self.fp32_adder_stages << 20),
             csr.bus_config.eq(beat_bytes | self.addr_width << 8 | self.counter_width << 16),
             csr.buffer_config.eq(self.depth | (self.rows * self.slots) << 16),
             csr.status.eq(seq.busy | seq.done << 1 | seq.error << 2 | seq.error_code << 8),

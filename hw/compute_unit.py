@@ -46,6 +46,11 @@ class ComputeUnit(wiring.Component):
     ``result_words`` directly (see :class:`~hw.operand_buffer.OperandBuffer`); keeping them
     off slots in use is the sequencer's job. ``beat`` pulses for every operand beat the array
     accepts (``rows * cols`` MACs each), for the performance counters.
+
+    ``fp32_adder_stages=3`` (fp16 builds): the binary32 adders of the PEs and of the result
+    buffer in three register stages, for the clock; fp16 beats then go one every 3 cycles
+    and results land 2 cycles later (:class:`~hw.systolic_array.SystolicArray`,
+    :class:`~hw.result_buffer.ResultBuffer`). Same results.
     """
 
     def _widened(self, m, lanes):
@@ -58,12 +63,14 @@ class ComputeUnit(wiring.Component):
         return wide
 
     def __init__(self, rows, cols, *, datapaths=("int8",), depth=1024, slots=2, in_flight=8,
-                 lut_multipliers=0, paired_multipliers=False, result_storage="ram"):
+                 lut_multipliers=0, paired_multipliers=False, result_storage="ram",
+                 fp32_adder_stages=1):
         datapaths = check_datapaths(datapaths)
         self.array = SystolicArray(rows, cols, datapaths=datapaths,
                                    acc_width=pe_acc_width(datapaths, depth),
                                    lut_multipliers=lut_multipliers,
-                                   paired_multipliers=paired_multipliers)
+                                   paired_multipliers=paired_multipliers,
+                                   fp32_adder_stages=fp32_adder_stages)
         lane_bits = operand_shape(datapaths).width
         # output registers: the block RAMs' clock-to-output must not reach the array's inputs
         self.a_buffer = OperandBuffer(width=rows * lane_bits, depth=depth, slots=slots,
@@ -71,7 +78,8 @@ class ComputeUnit(wiring.Component):
         self.b_buffer = OperandBuffer(width=cols * lane_bits, depth=depth, slots=slots,
                                       output_register=True)
         self.result_buffer = ResultBuffer(lanes=cols, depth=rows, slots=slots,
-                                          fp32="fp16" in datapaths, storage=result_storage)
+                                          fp32="fp16" in datapaths, storage=result_storage,
+                                          fp32_adder_stages=fp32_adder_stages)
         self.rows, self.cols, self.datapaths, self.depth = rows, cols, datapaths, depth
         self.slots, self.in_flight = slots, in_flight
         fields = {"a_slot": range(slots), "b_slot": range(slots), "k": range(depth + 1),

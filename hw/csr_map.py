@@ -20,9 +20,10 @@ __all__ = ["Field", "Register", "REGISTERS", "ERROR_CODES", "ID_MAGIC", "VERSION
            "register", "markdown"]
 
 ID_MAGIC = 0x4C4F4F4D   # "LOOM"
-VERSION = (0, 4, 0)     # major, minor, patch of the register interface (0.3.0:
+VERSION = (0, 5, 0)     # major, minor, patch of the register interface (0.3.0:
 #                         BUS_CONFIG.counter_bits; int8-only builds answer STORE mode 2,
-#                         fp16 output, with BAD_SIZE; 0.4.0: ARRAY_CONFIG.shared_requant)
+#                         fp16 output, with BAD_SIZE; 0.4.0: ARRAY_CONFIG.shared_requant;
+#                         0.5.0: ARRAY_CONFIG.fp16_beat_cycles)
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,10 @@ REGISTERS = (
                     "STORE takes 66 cycles per result row (no DSP multipliers)"),
               Field("shared_requant", 19, 1, "with serial_requant: one bit-serial "
                     "requantiser serves the columns in turn, an INT8 STORE takes "
-                    "cols * 65 + 1 cycles per result row (since 0.4.0)"))),
+                    "cols * 65 + 1 cycles per result row (since 0.4.0)"),
+              Field("fp16_beat_cycles", 20, 2, "cycles per fp16 operand beat: 1, or 3 "
+                    "when the binary32 adders are three register stages (a higher clock; "
+                    "same results); 0 (before 0.5.0) means 1"))),
     Register("BUS_CONFIG", 0x00C, "ro", "The AXI4 memory port.",
              (Field("data_bytes", 0, 8, "data bus width in bytes (8, 16 or 32)"),
               Field("addr_bits", 8, 8, "address width in bits"),

@@ -7,7 +7,8 @@ from .fp16_multiplier import Fp16Multiplier
 from .fp32_adder import Fp32Adder
 from .layouts import BeatControl, check_datapaths, operand_shape
 
-__all__ = ["ProcessingElement", "check_acc_width", "MULTIPLIERS", "lut_product"]
+__all__ = ["ProcessingElement", "check_acc_width", "check_fp32_adder_stages",
+           "MULTIPLIERS", "lut_product"]
 
 #: How a PE's int8 multiply is built: ``"dsp"`` writes ``a * b`` and lets synthesis map it to
 #: a hard multiplier (one MULT18X18D on ECP5, one SB_MAC16 on iCE40); ``"lut"`` writes the
@@ -62,6 +63,14 @@ def _named(m, name, value):
     return signal
 
 
+def check_fp32_adder_stages(stages, datapaths):
+    """Raise unless ``stages`` is 1 or 3 (3 only where there is an fp16 datapath)."""
+    if stages not in (1, 3) or isinstance(stages, bool):
+        raise ValueError(f"fp32_adder_stages must be 1 or 3, not {stages!r}")
+    if stages != 1 and "fp16" not in datapaths:
+        raise ValueError(f"fp32_adder_stages={stages} needs the fp16 datapath, not {datapaths}")
+
+
 def check_acc_width(acc_width, datapaths=("int8",)):
     """Raise unless ``acc_width`` suits the datapaths: at least 16 bits (one int8 x int8
     product) for int8, exactly 32 (binary32) when fp16 is present."""
@@ -92,18 +101,27 @@ class ProcessingElement(wiring.Component):
     * +1 (combinational ``done``): for a valid beat, ``acc`` takes ``acc_next`` at the end of
       the next cycle; on a ``last`` beat the finished sum loads ``result_out`` instead of
       waiting in ``acc``, so the next tile starts accumulating on the very next beat.
+      fp16 beats with ``fp32_adder_stages=3``: +3 instead (``fp16_delay`` cycles later).
 
     Arithmetic
     ----------
     int8 tiles: ``acc_next = product + (0 if first else acc)`` in ``acc_width``-bit two's
     complement; overflow wraps modulo ``2**acc_width``.
     fp16 tiles: ``acc_next = product if first else fp32_add(acc, product)``, one
-    :class:`Fp32Adder` (round to nearest even, subnormals kept) per cycle, so the sum runs
-    strictly in the order ``k = 0, 1, ...`` (the golden model's order). The adder sits in the
-    accumulation loop in a single cycle: it bounds the clock of fp16-capable builds (see
-    ``docs/architecture.md``). Starting from the product, not from ``+0``, keeps ``-0``.
-    Bubbles (``ctl.valid == 0``) leave ``acc`` untouched. In a dual build ``ctl.fp16`` picks
-    the datapath per beat (constant within a tile).
+    :class:`Fp32Adder` (round to nearest even, subnormals kept) per beat, so the sum runs
+    strictly in the order ``k = 0, 1, ...`` (the golden model's order). Starting from the
+    product, not from ``+0``, keeps ``-0``. Bubbles (``ctl.valid == 0``) leave ``acc``
+    untouched. In a dual build ``ctl.fp16`` picks the datapath per beat (constant within a
+    tile).
+
+    ``fp32_adder_stages=1``: the adder sits in the accumulation loop in a single cycle, one
+    fp16 beat a cycle; it bounds the clock of fp16-capable builds (~27 MHz on the ECP5).
+    ``fp32_adder_stages=3``: the adder is three register stages (``Fp32Adder(stages=3)``)
+    and the loop three cycles long, so fp16 beats must come at least 3 cycles apart (the
+    array spaces them); a tile's first beat adds its product to ``-0`` (``x + -0 == x``
+    for every ``x``, ``-0`` included, and the multiplier's NaN is already canonical), so
+    ``first`` needs no mux after the adder. fp16 sums land, and fp16 ``last`` beats
+    capture, :attr:`fp16_delay` (2) cycles later than int8 ones.
 
     Drain
     -----
@@ -126,15 +144,23 @@ class ProcessingElement(wiring.Component):
         (signed, 16 bits): the product of the int8 ``a_in`` and ``b_in`` of the previous
         cycle, registered by whoever computes it, used where the PE's own registered product
         would be.
+    fp32_adder_stages : int
+        1 (default) or 3: register stages of the fp16 accumulation's adder (see
+        "Arithmetic"); only with the fp16 datapath.
     """
 
-    def __init__(self, *, acc_width=32, datapaths=("int8",), multiplier="dsp"):
+    def __init__(self, *, acc_width=32, datapaths=("int8",), multiplier="dsp",
+                 fp32_adder_stages=1):
         datapaths = check_datapaths(datapaths)
         check_acc_width(acc_width, datapaths)
         if multiplier not in MULTIPLIERS:
             raise ValueError(f"multiplier must be one of {MULTIPLIERS}, not {multiplier!r}")
         if multiplier == "external" and datapaths != ("int8",):
             raise ValueError(f"an external multiplier serves int8-only PEs, not {datapaths}")
+        check_fp32_adder_stages(fp32_adder_stages, datapaths)
+        self.fp32_adder_stages = fp32_adder_stages
+        #: cycles an fp16 beat's sum lands (and a last beat captures) after an int8 beat's
+        self.fp16_delay = fp32_adder_stages - 1
         self.multiplier = multiplier
         self.acc_width = acc_width
         self.datapaths = datapaths
@@ -195,22 +221,40 @@ class ProcessingElement(wiring.Component):
         # Stage 2: accumulate. The int8 clear is folded into the adder's operand (faster than
         # an if/else); the assignment truncates, which is the two's-complement wrap.
         acc = Signal(signed(self.acc_width))
-        acc_next = Signal(signed(self.acc_width))
+
+        def is_fp16(beat):
+            # single-datapath PEs ignore the qualifier
+            return beat.fp16 if has_int8 and has_fp16 else Const(int(has_fp16), 1)
+
+        int_done = Signal()
+        int_next = Signal(signed(self.acc_width))
         if has_int8:
-            int_next = Signal(signed(self.acc_width))
-            m.d.comb += int_next.eq(int_product + Mux(ctl.first, 0, acc))
+            m.d.comb += [int_next.eq(int_product + Mux(ctl.first, 0, acc)),
+                         int_done.eq(ctl.valid & ctl.last & ~is_fp16(ctl))]
+            with m.If(ctl.valid & ~is_fp16(ctl)):
+                m.d.sync += acc.eq(int_next)
+        fp_done = Signal()
+        fp_next = Signal(32)
         if has_fp16:
-            m.submodules.adder = adder = self.adder_class()
-            fp_next = Signal(32)
-            m.d.comb += [adder.a.eq(acc), adder.b.eq(fp_product),
-                         fp_next.eq(Mux(ctl.first, fp_product, adder.sum))]
-        if has_int8 and has_fp16:
-            m.d.comb += acc_next.eq(Mux(ctl.fp16, fp_next, int_next))
-        else:
-            m.d.comb += acc_next.eq(int_next if has_int8 else fp_next)
-        m.d.comb += self.done.eq(ctl.valid & ctl.last)
-        with m.If(ctl.valid):
-            m.d.sync += acc.eq(acc_next)
+            m.submodules.adder = adder = self.adder_class(stages=self.fp32_adder_stages)
+            if self.fp32_adder_stages == 1:
+                m.d.comb += [adder.a.eq(acc), adder.b.eq(fp_product),
+                             fp_next.eq(Mux(ctl.first, fp_product, adder.sum))]
+                fp_ctl = ctl
+            else:
+                # The first product adds to -0 (exact for every x); the beat's qualifiers
+                # follow the sum through the adder's registers.
+                m.d.comb += [adder.a.eq(Mux(ctl.first, 0x8000_0000, acc)),
+                             adder.b.eq(fp_product), fp_next.eq(adder.sum)]
+                fp_ctl = ctl
+                for n in range(self.fp16_delay):
+                    delayed = Signal(BeatControl, name=f"ctl_d{n + 1}")
+                    m.d.sync += delayed.eq(fp_ctl)
+                    fp_ctl = delayed
+            m.d.comb += fp_done.eq(fp_ctl.valid & fp_ctl.last & is_fp16(fp_ctl))
+            with m.If(fp_ctl.valid & is_fp16(fp_ctl)):
+                m.d.sync += acc.eq(fp_next)
+        m.d.comb += self.done.eq(int_done | fp_done)
 
         # Drain window: open from drain_start until the walking token has reached this row.
         busy = Signal()
@@ -220,7 +264,7 @@ class ProcessingElement(wiring.Component):
             self.drain_token_out.eq(self.drain_token_in),
         ]
         with m.If(self.done):
-            m.d.sync += self.result_out.eq(acc_next)
+            m.d.sync += self.result_out.eq(Mux(fp_done, fp_next, int_next))
         with m.Elif(self.draining):
             m.d.sync += self.result_out.eq(self.result_in)
 

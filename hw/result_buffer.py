@@ -37,16 +37,32 @@ class ResultBuffer(OperandBuffer):
     read side is the same. UP5K build (4 rows of 128 bits): -520 FF and -260 LUT4 in the
     block alone (yosys ``-noflatten``), -79 logic cells after flattening and packing.
 
+    ``fp32_adder_stages=3`` (with ``fp32``, ``storage="ram"``): the binary32 adders are
+    three register stages (:class:`~hw.fp32_adder.Fp32Adder` ``stages=3``), so the
+    adder is no longer one cycle between the stored-row register and the RAM's write port
+    (a ~27 MHz path on the ECP5). Writes then land 4 cycles after they are presented (the
+    int32 and overwrite results wait in two registers to stay in order), and **writes to one
+    row must come at least 3 cycles apart**: a write 3 cycles after another to its row
+    takes the sum being written (bypass), one 4 or more cycles after reads it from the RAM
+    (transparent port); a sum 1 or 2 cycles behind does not exist yet. The array gives
+    this: rows of one tile are distinct rows, and its ``last`` beats come at least ``rows +
+    2`` (dual builds) or ``3`` (fp16 tiles, one beat every 3 cycles) cycles apart.
+
     Ports: as :class:`~hw.operand_buffer.OperandBuffer`, plus ``write.accumulate`` (and
     ``write.fp32`` when built with ``fp32=True``).
     """
 
-    #: cycles from presenting a write until a read command may see it
-    write_latency = 2
-
-    def __init__(self, *, lanes, lane_width=32, depth, slots=2, fp32=False, storage="ram"):
+    def __init__(self, *, lanes, lane_width=32, depth, slots=2, fp32=False, storage="ram",
+                 fp32_adder_stages=1):
         if storage not in ("ram", "registers"):
             raise ValueError(f"storage must be 'ram' or 'registers', not {storage!r}")
+        if fp32_adder_stages not in (1, 3) or isinstance(fp32_adder_stages, bool):
+            raise ValueError(f"fp32_adder_stages must be 1 or 3, not {fp32_adder_stages!r}")
+        if fp32_adder_stages != 1 and not (fp32 and storage == "ram"):
+            raise ValueError("fp32_adder_stages=3 needs fp32=True and storage='ram'")
+        self.fp32_adder_stages = fp32_adder_stages
+        #: cycles from presenting a write until a read command may see it
+        self.write_latency = 2 + (fp32_adder_stages - 1)
         self.storage = storage
         for name, value in (("lanes", lanes), ("lane_width", lane_width)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -78,17 +94,34 @@ class ResultBuffer(OperandBuffer):
         return m
 
     def _sum(self, m, adding, stored):
-        """The word to store: ``adding``'s lanes added to ``stored``'s, or replacing them."""
-        lanes = []
+        """The word to store: ``adding``'s lanes added to ``stored``'s, or replacing them.
+        With a pipelined adder, ``(word, the write it belongs to)`` ``fp32_adder_stages - 1``
+        cycles later."""
+        delay = self.fp32_adder_stages - 1
+        plain, sums = [], []
         for lane in range(self.lanes):
             part = slice(lane * self.lane_width, (lane + 1) * self.lane_width)
             total = (adding.data[part] + stored[part])[:self.lane_width]
             if self.fp32:
-                adder = m.submodules[f"fp32_add_{lane}"] = Fp32Adder()
+                adder = m.submodules[f"fp32_add_{lane}"] = Fp32Adder(self.fp32_adder_stages)
                 m.d.comb += [adder.a.eq(stored[part]), adder.b.eq(adding.data[part])]
-                total = Mux(adding.fp32, adder.sum, total)
-            lanes.append(Mux(adding.accumulate, total, adding.data[part]))
-        return Cat(*lanes)
+                sums.append(adder.sum)
+                if not delay:
+                    total = Mux(adding.fp32, adder.sum, total)
+            plain.append(Mux(adding.accumulate, total, adding.data[part]))
+        if not delay:
+            return Cat(*plain)
+        # The int32 and overwrite results (and the write's fields) wait for the adders.
+        word, late = Cat(*plain), adding
+        for n in range(delay):
+            word_d = Signal(len(word), name=f"plain_d{n + 1}")
+            late_d = Signal(adding.shape(), name=f"adding_d{n + 1}")
+            m.d.sync += [word_d.eq(word), late_d.eq(late)]
+            word, late = word_d, late_d
+        use_sum = late.fp32 & late.accumulate
+        lanes = [Mux(use_sum, sums[n], word[n * self.lane_width:(n + 1) * self.lane_width])
+                 for n in range(self.lanes)]
+        return Cat(*lanes), late
 
     def _write_path(self, m, ram):
         wr = ram.write_port()
@@ -100,15 +133,22 @@ class ResultBuffer(OperandBuffer):
         result = Signal(self.width)
         address = self.write.slot * self.depth + self.write.index
         m.d.comb += old.addr.eq(address)
-        same_row = ((adding.slot == looked_up.slot) & (adding.index == looked_up.index) &
-                    adding.valid)
+        if self.fp32_adder_stages == 1:
+            m.d.comb += result.eq(self._sum(m, adding, stored))
+            final = adding
+        else:
+            word, final = self._sum(m, adding, stored)
+            m.d.comb += result.eq(word)
+        # The write being stored now is the one ``looked_up`` must see (1 cycle behind it,
+        # or with pipelined adders 3 behind): the RAM has not got it yet.
+        same_row = ((final.slot == looked_up.slot) & (final.index == looked_up.index) &
+                    final.valid)
         m.d.sync += [looked_up.eq(self.write), adding.eq(looked_up),
                      stored.eq(Mux(same_row, result, old.data))]
         m.d.comb += [
-            result.eq(self._sum(m, adding, stored)),
-            wr.addr.eq(adding.slot * self.depth + adding.index),
+            wr.addr.eq(final.slot * self.depth + final.index),
             wr.data.eq(result),
-            wr.en.eq(adding.valid),
+            wr.en.eq(final.valid),
         ]
 
 

@@ -1,11 +1,11 @@
 """The output-stationary int8 systolic array with skewed inputs and a streaming drain."""
-from amaranth.hdl import Module, Signal, signed
+from amaranth.hdl import Const, Module, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .ice40_dual_multiplier import Ice40DualMultiplier
 from .layouts import BeatControl, check_datapaths, operand_layout, operand_shape, result_layout
-from .processing_element import ProcessingElement, check_acc_width
+from .processing_element import ProcessingElement, check_acc_width, check_fp32_adder_stages
 from .skew_buffer import SkewBuffer
 
 __all__ = ["SystolicArray"]
@@ -32,16 +32,20 @@ class SystolicArray(wiring.Component):
         One beat per ``k``: ``a[i] = A[i, k]``, ``b[j] = B[k, j]``, ``last`` on ``k = K - 1``
         (and in dual builds ``fp16``, the same for all beats of a tile).
         ``valid`` may drop at any time (bubbles are carried through the array). ``ready`` is
-        low only for a ``last`` beat that comes less than ``rows`` cycles after the previous
-        accepted ``last``: the drain of one tile takes ``rows`` cycles, so tiles shorter than
-        ``rows`` beats are spaced out; tiles with ``K >= rows`` stream back to back.
+        low for a ``last`` beat that comes less than :attr:`tile_spacing` cycles after the
+        previous accepted ``last``: the drain of one tile takes ``rows`` cycles, so tiles
+        shorter than ``rows`` beats are spaced out; int8 tiles with ``K >= rows`` stream back
+        to back. With ``fp32_adder_stages=3`` it is also low for the
+        :attr:`fp16_beat_cycles` ``- 1`` cycles after each fp16 beat (the PEs' accumulation
+        loop is that long).
     results : Out(stream, always ready)
         ``rows`` beats per tile, bottom row first: ``data[j] = C[row, j]``, ``last`` on row 0.
         The consumer must take a beat in every cycle ``valid`` is high (no backpressure).
 
-    Latency (no bubbles): the first result row appears ``rows + cols`` cycles after the cycle
-    in which the tile's ``last`` beat was accepted; the tile's last row ``rows - 1`` cycles
-    later. See ``docs/architecture.md`` for the timing diagram.
+    Latency (no bubbles): the first result row appears :attr:`latency` (``rows + cols``)
+    cycles after the cycle in which the tile's ``last`` beat was accepted (:attr:`fp16_delay`
+    more for fp16 tiles); the tile's last row ``rows - 1`` cycles later. See
+    ``docs/architecture.md`` for the timing diagram.
 
     Parameters
     ----------
@@ -63,10 +67,15 @@ class SystolicArray(wiring.Component):
         Ice40DualMultiplier` per two (row-major neighbours): on iCE40 parts with DSPs, two
         int8 products per SB_MAC16 (a 4x4 array in the UP5K's 8); elsewhere, and in
         simulation, the same registered products written as ``a * b``. int8 only.
+    fp32_adder_stages : int
+        1 (default) or 3 (fp16 datapath only): the PEs' binary32 adder in one cycle (one fp16
+        beat a cycle, a long loop) or in three register stages (one fp16 beat every 3
+        cycles, a clock about 2.4x higher on the ECP5). Same results.
     """
 
     def __init__(self, rows, cols, *, acc_width=32, datapaths=("int8",),
-                 pe_class=ProcessingElement, lut_multipliers=0, paired_multipliers=False):
+                 pe_class=ProcessingElement, lut_multipliers=0, paired_multipliers=False,
+                 fp32_adder_stages=1):
         _check_dimension("rows", rows)
         _check_dimension("cols", cols)
         if not isinstance(lut_multipliers, int) or not 0 <= lut_multipliers <= rows * cols:
@@ -81,6 +90,12 @@ class SystolicArray(wiring.Component):
             raise ValueError(f"paired multipliers serve int8-only arrays, not {datapaths}")
         self.paired_multipliers = paired_multipliers
         check_acc_width(acc_width, datapaths)
+        check_fp32_adder_stages(fp32_adder_stages, datapaths)
+        self.fp32_adder_stages = fp32_adder_stages
+        #: cycles an fp16 tile's results come later than an int8 tile's
+        self.fp16_delay = fp32_adder_stages - 1
+        #: cycles from one fp16 operand beat to the next (at least)
+        self.fp16_beat_cycles = fp32_adder_stages
         if not (isinstance(pe_class, type) and issubclass(pe_class, ProcessingElement)):
             raise TypeError(f"pe_class must be a ProcessingElement subclass, not {pe_class!r}")
         self.rows = rows
@@ -96,21 +111,39 @@ class SystolicArray(wiring.Component):
 
     @property
     def latency(self):
-        """Cycles from accepting a tile's ``last`` beat to its first result row (no bubbles)."""
+        """Cycles from accepting an int8 tile's ``last`` beat to its first result row (no
+        bubbles); :attr:`fp16_delay` more for an fp16 tile."""
         return self.rows + self.cols
 
-    def ideal_cycles(self, tile_ks):
-        """Cycles from the first operand beat to the last result row of back-to-back tiles.
+    @property
+    def tile_spacing(self):
+        """Least cycles between two accepted ``last`` beats: ``rows`` (one tile drains while
+        the next accumulates), plus :attr:`fp16_delay` in dual builds, whose int8 tiles
+        capture that much earlier than fp16 ones and must not catch up with their drain."""
+        dual = len(self.datapaths) > 1
+        return self.rows + (self.fp16_delay if dual else 0)
 
-        With operands offered every cycle, tile ``n`` occupies ``max(K_n, rows)`` input cycles
-        (the first tile just ``K_0``), and the last tile's rows arrive ``latency`` to
-        ``latency + rows - 1`` cycles after its final beat.
+    def ideal_cycles(self, tile_ks, fp16=False):
+        """Cycles from the first operand beat to the last result row of back-to-back tiles
+        (all int8, or all fp16 with ``fp16=True``).
+
+        With operands offered every cycle, beats of a tile come every cycle (int8) or every
+        :attr:`fp16_beat_cycles` (fp16), a tile's first beat no earlier than that after the
+        previous tile's last beat, and ``last`` beats at least :attr:`tile_spacing` apart;
+        the last tile's rows arrive ``latency`` (+ ``fp16_delay``) to that + ``rows - 1``
+        cycles after its final beat.
         """
         tile_ks = list(tile_ks)
         if not tile_ks or any(k < 1 for k in tile_ks):
             raise ValueError(f"tile_ks must list at least one K >= 1, not {tile_ks!r}")
-        input_cycles = tile_ks[0] + sum(max(k, self.rows) for k in tile_ks[1:])
-        return input_cycles + self.latency + self.rows - 1
+        step = self.fp16_beat_cycles if fp16 else 1
+        last = None
+        for k in tile_ks:
+            first = 0 if last is None else last + step
+            end = first + step * (k - 1)
+            last = end if last is None else max(end, last + self.tile_spacing)
+        delay = self.fp16_delay if fp16 else 0
+        return last + 1 + self.latency + delay + self.rows - 1
 
     def elaborate(self, platform):
         m = Module()
@@ -134,7 +167,8 @@ class SystolicArray(wiring.Component):
             return "external" if n < paired else "dsp" if n < dsp_pes else "lut"
 
         pes = [[self._pe_class(acc_width=self.acc_width, datapaths=self.datapaths,
-                               multiplier=multiplier(i * cols + j))
+                               multiplier=multiplier(i * cols + j),
+                               fp32_adder_stages=self.fp32_adder_stages)
                 for j in range(cols)]
                for i in range(rows)]
         for i in range(rows):
@@ -158,28 +192,34 @@ class SystolicArray(wiring.Component):
         return m
 
     def _admit(self, m):
-        """Operand stream handshake: tile spacing, and the ``first`` flag of each tile."""
-        rows = self.rows
+        """Operand stream handshake: tile spacing, fp16 beat spacing, and the ``first`` flag
+        of each tile."""
+        spacing = self.tile_spacing
         payload = self.operands.payload
+        dual = len(self.datapaths) > 1
+        fp16 = payload.fp16 if dual else Const(self.datapaths == ("fp16",), 1)
         fresh = Signal(init=1)                       # next accepted beat starts a tile
-        since_last = Signal(range(rows + 1), init=rows)  # cycles since the last ``last`` (sat.)
+        since_last = Signal(range(spacing + 1), init=spacing)  # cycles since a ``last`` (sat.)
+        hold = Signal(range(self.fp16_beat_cycles))  # cycles still refused after an fp16 beat
         accept = Signal()
         m.d.comb += [
-            self.operands.ready.eq(~payload.last | (since_last == rows)),
+            self.operands.ready.eq((hold == 0) & (~payload.last | (since_last == spacing))),
             accept.eq(self.operands.valid & self.operands.ready),
         ]
         with m.If(accept):
             m.d.sync += fresh.eq(payload.last)
         with m.If(accept & payload.last):
-            m.d.sync += since_last.eq(1 if rows > 1 else rows)
-        with m.Elif(since_last != rows):
+            m.d.sync += since_last.eq(1 if spacing > 1 else spacing)
+        with m.Elif(since_last != spacing):
             m.d.sync += since_last.eq(since_last + 1)
+        if self.fp16_beat_cycles > 1:
+            with m.If(accept & fp16):
+                m.d.sync += hold.eq(self.fp16_beat_cycles - 1)
+            with m.Elif(hold != 0):
+                m.d.sync += hold.eq(hold - 1)
         ctl = Signal(BeatControl)
-        m.d.comb += [ctl.valid.eq(accept), ctl.first.eq(fresh), ctl.last.eq(payload.last)]
-        if len(self.datapaths) > 1:
-            m.d.comb += ctl.fp16.eq(payload.fp16)
-        else:
-            m.d.comb += ctl.fp16.eq(self.datapaths == ("fp16",))
+        m.d.comb += [ctl.valid.eq(accept), ctl.first.eq(fresh), ctl.last.eq(payload.last),
+                     ctl.fp16.eq(fp16)]
         return {"a": payload.a, "b": payload.b, "ctl": ctl}
 
     def _connect_mesh(self, m, pes, a_skew, b_skew):

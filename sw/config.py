@@ -26,7 +26,8 @@ class HardwareConfig:
     widened to 16 bits; else 1); ``serial_requant``: INT8 stores go through bit-serial
     requantisers (same results, 66 cycles a row); ``shared_requant``: one of them serves
     every column in turn (``cols * 65 + 1`` cycles a row); ``counter_bits``: the ``PERF_*``
-    counters wrap at ``2**counter_bits``.
+    counters wrap at ``2**counter_bits``; ``fp16_beat_cycles``: cycles per fp16 operand beat
+    (3 in builds whose binary32 adders are pipelined for the clock, else 1).
     """
     rows: int
     cols: int
@@ -40,6 +41,7 @@ class HardwareConfig:
     serial_requant: bool = False
     counter_bits: int = 64
     shared_requant: bool = False
+    fp16_beat_cycles: int = 1
 
     @property
     def datapaths(self):
@@ -89,4 +91,5 @@ def read_config(read_word):
         slots=max(1, _field(buffers, "BUFFER_CONFIG", "acc_depth") // rows),
         version=version, serial_requant=bool(_field(array, "ARRAY_CONFIG", "serial_requant")),
         shared_requant=bool(_field(array, "ARRAY_CONFIG", "shared_requant")),
+        fp16_beat_cycles=_field(array, "ARRAY_CONFIG", "fp16_beat_cycles") or 1,
         counter_bits=_field(bus, "BUS_CONFIG", "counter_bits") or 64)

@@ -21,7 +21,9 @@ commands, not gates, with the hardware's structure:
 * **COMPUTE** streams ``k`` operand beats, then the array drains: the last result row lands
   ``rows + cols + rows - 1`` cycles after the last beat (``SystolicArray.latency`` plus the
   rows), plus fixed pipeline cycles. The compute unit reports busy until then, so
-  COMPUTEs do not overlap each other.
+  COMPUTEs do not overlap each other. With ``fp16_beat_cycles`` 3 (pipelined binary32
+  adders) an fp16 COMPUTE's beats come every 3 cycles (``3 * k``) and every COMPUTE's rows
+  land 2 cycles later (the result buffer's adder stages).
 * **STORE** reads the parameter slot (int8 mode), then streams ``rows`` result rows through
   the 3-stage post-processing pipeline to the DMA writer, and ends when every write response
   is back.
@@ -194,6 +196,11 @@ class _Config:
         self.store_bytes = {0: 4 * self.cols, 1: self.cols, 2: 2 * self.cols}
         self.serial_requant = bool(getattr(config, "serial_requant", False))
         self.shared_requant = bool(getattr(config, "shared_requant", False))
+        self.fp16_only = bool(getattr(config, "fp16", False)) and not getattr(config, "int8",
+                                                                              True)
+        #: cycles per fp16 beat; pipelined adders also delay every tile's results (fp16:
+        #: the PEs' adder, all tiles: the result buffer's) by ``beat_cycles - 1`` each
+        self.beat_cycles = getattr(config, "fp16_beat_cycles", 1)
 
 
 def _load_shape(cfg, f):
@@ -385,10 +392,15 @@ def predict(descriptors, config, timing=AXIRAM):
                     running[u] = (None, f)
                 elif u == "compute":
                     k = f["k"]
-                    drain = 2 * cfg.rows + cfg.cols - 1 + t_.compute
-                    running[u] = (t + k + drain, f)
-                    stats["compute"] += k
-                    stats["fill"] += drain
+                    # fp16 beats one every beat_cycles (their sums beat_cycles - 1 later
+                    # than int8 ones); a pipelined result buffer lands every tile that
+                    # much later too
+                    fp16 = cfg.fp16_only or f.get("fp16")
+                    span = k * (cfg.beat_cycles if fp16 else 1)
+                    drain = 2 * cfg.rows + cfg.cols - 1 + t_.compute + cfg.beat_cycles - 1
+                    running[u] = (t + span + drain, f)
+                    stats["compute"] += k                 # cycles a beat is accepted
+                    stats["fill"] += drain + span - k
                     stats["macs"] += k * cfg.rows * cfg.cols
                 else:
                     bursts, rate, beats = _store_shape(cfg, f)
@@ -445,7 +457,10 @@ def golden_model(transport):
     cfg = SimpleNamespace(rows=transport.rows, cols=transport.cols, beat_bytes=transport.beat,
                           lane_bytes=transport.lane,
                           serial_requant=transport.requantizer in SERIAL_REQUANTIZERS,
-                          shared_requant=transport.requantizer == "shared")
+                          shared_requant=transport.requantizer == "shared",
+                          int8="int8" in transport.datapaths,
+                          fp16="fp16" in transport.datapaths,
+                          fp16_beat_cycles=transport.fp32_adder_stages)
     return lambda descriptors: predict(descriptors, cfg).cycles
 
 

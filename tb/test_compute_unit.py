@@ -96,9 +96,11 @@ def test_int8_extreme_sums_fit_the_narrow_accumulators(depth):
     np.testing.assert_array_equal(got[1], int8_gemm(a, b[1]))
 
 
-def test_dual_unit_runs_int8_and_fp16_tiles(rng):
+@pytest.mark.parametrize("stages", [1, 3])
+def test_dual_unit_runs_int8_and_fp16_tiles(rng, stages):
     rows, cols, k = 2, 2, 9
-    unit = ComputeUnit(rows, cols, datapaths=("int8", "fp16"), depth=k, slots=2)
+    unit = ComputeUnit(rows, cols, datapaths=("int8", "fp16"), depth=k, slots=2,
+                       fp32_adder_stages=stages)
     a8, b8 = rng.integers(-128, 128, size=(rows, k)), rng.integers(-128, 128, size=(k, cols))
     a16 = rng.standard_normal((rows, k)).astype(np.float16).view(np.uint16)
     b16 = rng.standard_normal((k, cols)).astype(np.float16).view(np.uint16)
@@ -111,17 +113,21 @@ def test_dual_unit_runs_int8_and_fp16_tiles(rng):
     np.testing.assert_array_equal(got[1].view(np.uint32), fp16_gemm(a16, b16))
 
 
+@pytest.mark.parametrize("stages", [1, 3])
 @pytest.mark.parametrize("rows, cols, datapaths", [(1, 2, ("fp16",)), (2, 3, ("fp16",)),
-                                                   (2, 2, ("int8", "fp16"))])
-def test_fp16_tiles_accumulate_over_k_chunks(rng, rows, cols, datapaths):
+                                                   (2, 2, ("int8", "fp16")),
+                                                   (1, 2, ("int8", "fp16"))])
+def test_fp16_tiles_accumulate_over_k_chunks(rng, rows, cols, datapaths, stages):
     """fp16 K split into chunks (one COMPUTE each, back to back, the first overwriting):
     bit-exact against ``fp16_gemm(..., k_chunk=...)`` with signed zeros, Inf and NaN in the
     operands. A 1-row array writes the same result row for every tile, as often as the
-    buffers let K = 1 tiles through."""
+    buffers let K = 1 tiles through (with three-stage adders every 3 cycles, the result
+    buffer's closest legal spacing)."""
     from tb.tiles import FP16_PATTERNS
 
     depth = 6
-    unit = ComputeUnit(rows, cols, datapaths=datapaths, depth=depth, slots=2)
+    unit = ComputeUnit(rows, cols, datapaths=datapaths, depth=depth, slots=2,
+                       fp32_adder_stages=stages)
     dual = len(datapaths) > 1
     patterns = ["random", "specials", "cancelling", "zeros"]
     a = [FP16_PATTERNS[patterns[s]](rng, (rows, depth)) for s in range(2)]
@@ -153,12 +159,13 @@ def test_fp16_tiles_accumulate_over_k_chunks(rng, rows, cols, datapaths):
                                       err_msg=f"result slot {acc_slot}")
 
 
-def test_fp16_accumulation_signed_zeros_and_specials():
+@pytest.mark.parametrize("stages", [1, 3])
+def test_fp16_accumulation_signed_zeros_and_specials(stages):
     """Directed chunk sums (one product each, K = 1 chunks on a 1 x 4 array): slot 0 holds
     ``b0 + b1``, slot 1 ``((b0 - b0) + b1) - b1``, per column: -0 + -0 = -0, x + -x = +0,
     Inf - Inf = NaN, Inf + finite = Inf, and a NaN operand."""
     f16 = np.float16
-    unit = ComputeUnit(1, 4, datapaths=("fp16",), depth=1, slots=2)
+    unit = ComputeUnit(1, 4, datapaths=("fp16",), depth=1, slots=2, fp32_adder_stages=stages)
     a = {0: np.array([[1.0]], dtype=f16), 1: np.array([[-1.0]], dtype=f16)}
     b = {0: np.array([[-0.0, np.inf, np.inf, np.nan]], dtype=f16),
          1: np.array([[-0.0, -np.inf, 1.0, 0.5]], dtype=f16)}

@@ -1,9 +1,11 @@
 """The cycle model (``sw/cycle_model.py``) against the RTL's PERF_TOTAL_CYCLES, and its limits.
 
 The sweep runs >= 20 shapes (small, ragged, tall-skinny, GEMV-like M=1, K split over several
-chunks, int8 requantised stores, larger ones) on two Verilator builds and asserts the model
+chunks, int8 requantised stores, larger ones; fp16 ones on the dual build) on two Verilator
+builds and asserts the model
 within 2 % of the measured cycles on every shape; the table is printed (``pytest -s``).
 """
+import numpy as np
 import pytest
 
 from sw import open_device
@@ -39,8 +41,14 @@ SWEEP = [
     (96, 48, 64, "int32"),
 ]
 
+#: fp16 GEMMs (builds with the fp16 datapath): "float32" / "float16" results
+FP16_SWEEP = [(8, 8, 8, "float32"), (13, 37, 11, "float32"), (16, 64, 16, "float16"),
+              (24, 200, 16, "float32"), (33, 50, 17, "float16")]
+
 
 def _options(rng, n, out):
+    if out == "float16":
+        return dict(out="float16")
     if out != "int8":
         return {}
     return dict(out="int8", multiplier=rng.integers(1 << 29, 1 << 31, size=n),
@@ -59,9 +67,13 @@ def rtl(request):
 def test_sweep_on_rtl_within_two_percent(rtl, rng):
     name, dev = rtl
     rows, failures = [], []
-    for m, k, n, out in SWEEP:
-        a = rng.integers(-128, 128, size=(m, k))
-        b = rng.integers(-128, 128, size=(k, n))
+    for m, k, n, out in SWEEP + (FP16_SWEEP if dev.config.fp16 else []):
+        if out.startswith("float"):
+            a = rng.standard_normal((m, k)).astype(np.float16)
+            b = rng.standard_normal((k, n)).astype(np.float16)
+        else:
+            a = rng.integers(-128, 128, size=(m, k))
+            b = rng.integers(-128, 128, size=(k, n))
         spec = gemm_spec(a, b, **_options(rng, n, out))
         program = compile_gemms([spec], dev.config, dev.allocator)
         try:

@@ -171,6 +171,89 @@ def test_result_buffer_accumulates_fp32_and_int32_back_to_back(rng, depth, stora
         assert got[slot] == [word(model[(slot, i)]) for i in range(depth)], f"slot {slot}"
 
 
+@pytest.mark.parametrize("depth", [1, 4])
+def test_result_buffer_with_three_stage_adders_keeps_rows_three_cycles_apart(rng, depth):
+    """``fp32_adder_stages=3``: fp32, int32 and overwrite writes in one stream, each row
+    written again exactly 3 cycles later as often as possible (the bypass from the write
+    being stored), else 4 or more later (the RAM), never 1 or 2 (the documented limit)."""
+    from amaranth.sim import Simulator
+
+    from hw.result_buffer import ResultBuffer
+    from tb.fp_vectors import FP32_SPECIALS
+    from tb.golden import fp32_add, wrap_int32
+
+    lanes, slots = 2, 2
+    buffer = ResultBuffer(lanes=lanes, depth=depth, slots=slots, fp32=True,
+                          fp32_adder_stages=3)
+    assert buffer.write_latency == 4
+    model = {(s, i): [0] * lanes for s in range(slots) for i in range(depth)}
+    specials = np.array(FP32_SPECIALS, dtype=np.uint32)
+    schedule = []   # one entry a cycle: a write, or None
+    for _ in range(200):
+        recent = [w[:2] for w in schedule[-2:] if w is not None]
+        if len(schedule) >= 3 and schedule[-3] is not None and rng.random() < 0.5:
+            slot, index = schedule[-3][:2]
+        else:
+            slot, index = int(rng.integers(0, slots)), int(rng.integers(0, depth))
+        if (slot, index) in recent:
+            schedule.append(None)
+            continue
+        values = rng.integers(0, 2**32, size=lanes, dtype=np.uint64).astype(np.uint32)
+        values[rng.random(lanes) < 0.3] = rng.choice(specials)
+        accumulate, fp32 = bool(rng.random() < 0.8), bool(rng.random() < 0.7)
+        schedule.append((slot, index, [int(v) for v in values], accumulate, fp32))
+        old = np.array(model[(slot, index)], dtype=np.uint32)
+        if not accumulate:
+            new = values
+        elif fp32:
+            new = fp32_add(old, values)
+        else:
+            new = wrap_int32(old.view(np.int32).astype(np.int64) + values.view(np.int32))
+        model[(slot, index)] = [int(v) for v in np.asarray(new).view(np.uint32)]
+    gaps = [n - m for n, w in enumerate(schedule) if w is not None
+            for m in range(max(0, n - 3), n) if schedule[m] is not None
+            and schedule[m][:2] == w[:2]]
+    assert 3 in gaps and min(gaps) == 3, "the schedule must exercise the 3-cycle bypass"
+    got = {}
+
+    def word(values):
+        return sum((v & 0xFFFFFFFF) << (32 * n) for n, v in enumerate(values))
+
+    async def bench(ctx):
+        for entry in schedule:
+            if entry is None:
+                ctx.set(buffer.write.valid, 0)
+            else:
+                slot, index, values, accumulate, fp32 = entry
+                ctx.set(buffer.write, {"valid": 1, "slot": slot, "index": index,
+                                       "data": word(values), "accumulate": int(accumulate),
+                                       "fp32": int(fp32)})
+            await ctx.tick()
+        ctx.set(buffer.write.valid, 0)
+        await ctx.tick().repeat(buffer.write_latency)
+        ctx.set(buffer.words.ready, 1)
+        got.update(await _read_slots(ctx, buffer, slots, depth))
+
+    sim = Simulator(buffer)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    for slot in range(slots):
+        assert got[slot] == [word(model[(slot, i)]) for i in range(depth)], f"slot {slot}"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"fp32_adder_stages": 2, "fp32": True}, "1 or 3"),
+    ({"fp32_adder_stages": 3}, "needs fp32=True"),
+    ({"fp32_adder_stages": 3, "fp32": True, "storage": "registers"}, "storage='ram'"),
+])
+def test_result_buffer_rejects_bad_adder_stages(kwargs, message):
+    from hw.result_buffer import ResultBuffer
+
+    with pytest.raises(ValueError, match=message):
+        ResultBuffer(lanes=2, depth=4, **kwargs)
+
+
 def test_result_buffer_rejects_fp32_on_narrow_lanes():
     from hw.result_buffer import ResultBuffer
     with pytest.raises(ValueError, match="storage must be 'ram' or 'registers'"):

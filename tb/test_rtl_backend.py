@@ -4,13 +4,18 @@ import numpy as np
 import pytest
 
 from sw import DeviceError, UnsupportedError, open_device
-from sw.cycle_model import predict_gemm
+from sw.compiler import compile_gemms
+from sw.cycle_model import predict, predict_gemm
+from sw.gemm import gemm_spec
 from tb.golden import fp16_gemm, int8_gemm, requantize
 
 BUILDS = {
     "int8": dict(rows=8, cols=8, depth=48),
-    # 8-byte words on a 16-byte bus: operands, parameters and int8 results packed
-    "dual": dict(rows=4, cols=4, datapaths=("int8", "fp16"), data_width=128, depth=40),
+    # 8-byte words on a 16-byte bus: operands, parameters and int8 results packed; the
+    # binary32 adders in three stages (the ECP5 build's; the 1-stage dual builds are
+    # tb/test_accelerator.py's and tb/test_cycle_model.py's)
+    "dual": dict(rows=4, cols=4, datapaths=("int8", "fp16"), data_width=128, depth=40,
+                 fp32_adder_stages=3),
     # the iCE40 build's options: bit-serial requantisers (same results, slower INT8 stores),
     # 32-bit performance counters, one operand/result slot (no double buffering)
     "serial": dict(rows=4, cols=4, depth=40, requantizer="serial", counter_width=32, slots=1),
@@ -67,9 +72,19 @@ def test_fp16_gemms_on_rtl_equal_golden(devices, rng):
         with pytest.raises(UnsupportedError, match="fp16"):
             rtl.matmul(a, a)
         return
+    assert rtl.config.fp16_beat_cycles == gold.config.fp16_beat_cycles == 3
     for m, k, n in [(5, 3, 16), (9, 40, 8), (13, 97, 6)]:      # K = 97: three chunks
         a = rng.standard_normal((m, k)).astype(np.float16)
         b = rng.standard_normal((k, n)).astype(np.float16)
+        program = compile_gemms([gemm_spec(a, b)], rtl.config, rtl.allocator)
+        try:
+            measured = rtl.run(program).cycles
+        finally:
+            for at in program.allocations:
+                rtl.allocator.free(at)
+        predicted = predict(program.descriptors, rtl.config).cycles
+        assert abs(predicted - measured) <= MODEL_TOLERANCE[name] * measured, \
+            f"fp16 {m}x{k}x{n}: measured {measured}, predicted {predicted}"
         c = rtl.matmul(a, b)
         np.testing.assert_array_equal(c, gold.matmul(a, b))
         if k <= 40:
@@ -81,8 +96,6 @@ def test_fp16_gemms_on_rtl_equal_golden(devices, rng):
 def test_a_device_error_on_rtl_raises_and_the_next_job_runs(devices, rng):
     name, rtl, gold = devices
     a, b = rng.integers(-128, 128, (9, 9)), rng.integers(-128, 128, (9, 9))
-    from sw.compiler import compile_gemms
-    from sw.gemm import gemm_spec
     program = compile_gemms([gemm_spec(a, b)], rtl.config, rtl.allocator)
     program.descriptors[1] = b"\x55" + bytes(31)
     with pytest.raises(DeviceError, match="BAD_OPCODE"):

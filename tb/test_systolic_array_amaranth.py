@@ -13,7 +13,7 @@ from tb.tiles import drained_rows, make_tile, tile_beats
 
 def run_tiles(array, tiles, rng, bubble_rate=0.0, timeout=100_000):
     """Stream ``tiles`` through ``array``; return (result beats, cycles first beat..last row)."""
-    beats = [beat for tile in tiles for beat in tile_beats(tile)]
+    beats = [beat for tile in tiles for beat in tile_beats(tile, array.datapaths)]
     expected_beats = len(tiles) * array.rows
     operand_shape = array.operands.payload.shape()
     result_shape = array.results.payload.shape()
@@ -77,6 +77,39 @@ def test_paired_multipliers_give_the_same_results(rng, rows, cols, lut):
     assert cycles == array.ideal_cycles(ks)
 
 
+@pytest.mark.parametrize("bubble_rate", [0.0, 0.3])
+@pytest.mark.parametrize("rows, cols, datapaths", [
+    (1, 1, ("fp16",)), (2, 3, ("fp16",)), (1, 2, ("int8", "fp16")), (3, 2, ("int8", "fp16"))])
+def test_three_stage_fp16_adders_give_the_same_results(rng, rows, cols, datapaths,
+                                                       bubble_rate):
+    """``fp32_adder_stages=3``: fp16 beats one every 3 cycles, fp16 sums 2 cycles later;
+    in dual builds int8 and fp16 tiles in random order, short and long, must still drain
+    without overtaking each other."""
+    array = SystolicArray(rows, cols, datapaths=datapaths, fp32_adder_stages=3)
+    dtypes = ["fp16"] if len(datapaths) == 1 else ["int8", "fp16"]
+    tiles = []
+    for _ in range(10):
+        dtype = dtypes[int(rng.integers(0, len(dtypes)))]
+        pattern = (str(rng.choice(["random", "specials", "cancelling", "extremes"]))
+                   if dtype == "fp16" else str(rng.choice(["random", "all_min"])))
+        tiles.append(make_tile(rng, rows, cols, int(rng.integers(1, 2 * rows + 5)), pattern,
+                               dtype))
+    got, _ = run_tiles(array, tiles, rng, bubble_rate=bubble_rate)
+    assert got == [row for tile in tiles for row in drained_rows(tile.c)]
+
+
+@pytest.mark.parametrize("datapaths, dtype", [(("fp16",), "fp16"), (("int8", "fp16"), "fp16"),
+                                             (("int8", "fp16"), "int8")])
+def test_three_stage_fp16_adders_meet_the_ideal_cycle_count(rng, datapaths, dtype):
+    rows, cols = 3, 2
+    array = SystolicArray(rows, cols, datapaths=datapaths, fp32_adder_stages=3)
+    ks = [int(k) for k in rng.integers(1, 3 * rows, size=8)]
+    tiles = [make_tile(rng, rows, cols, k, dtype=dtype) for k in ks]
+    got, cycles = run_tiles(array, tiles, rng)
+    assert got == [row for tile in tiles for row in drained_rows(tile.c)]
+    assert cycles == array.ideal_cycles(ks, fp16=dtype == "fp16")
+
+
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"rows": 2, "cols": 2, "paired_multipliers": 1}, TypeError, "paired_multipliers"),
     ({"rows": 2, "cols": 2, "paired_multipliers": True, "datapaths": ("int8", "fp16")},
@@ -87,6 +120,9 @@ def test_paired_multipliers_give_the_same_results(rng, rows, cols, lut):
     ({"rows": 2.0, "cols": 4}, TypeError, "rows must be an integer"),
     ({"rows": 2, "cols": 2, "acc_width": 8}, ValueError, "acc_width"),
     ({"rows": 2, "cols": 2, "pe_class": object}, TypeError, "pe_class"),
+    ({"rows": 2, "cols": 2, "fp32_adder_stages": 3}, ValueError, "needs the fp16 datapath"),
+    ({"rows": 2, "cols": 2, "datapaths": ("fp16",), "fp32_adder_stages": 2}, ValueError,
+     "fp32_adder_stages must be 1 or 3"),
 ])
 def test_rejects_bad_parameters(kwargs, error, message):
     with pytest.raises(error, match=message):

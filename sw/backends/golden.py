@@ -42,18 +42,21 @@ class GoldenTransport(Transport):
 
     Parameters mirror ``hw.accelerator.Accelerator``: ``rows``, ``cols``, ``datapaths``,
     ``data_width`` (bits), ``depth``, ``slots``, ``addr_width``, ``requantizer``,
-    ``counter_width``; ``memory_size`` bytes of host memory at address 0.
+    ``counter_width``, ``fp32_adder_stages`` (timing only: the cycle model's fp16 beats);
+    ``memory_size`` bytes of host memory at address 0.
     """
 
     name = "golden"
 
     def __init__(self, rows=8, cols=8, *, datapaths=("int8",), data_width=64, depth=1024,
                  slots=2, addr_width=32, memory_size=64 << 20, requantizer="parallel",
-                 counter_width=64):
+                 counter_width=64, fp32_adder_stages=1):
         from hw.accelerator import Accelerator
         Accelerator(rows, cols, datapaths=datapaths, data_width=data_width, depth=depth,
                     slots=slots, addr_width=addr_width, requantizer=requantizer,
-                    counter_width=counter_width)   # the same parameter checks
+                    counter_width=counter_width,
+                    fp32_adder_stages=fp32_adder_stages)   # the same parameter checks
+        self.fp32_adder_stages = fp32_adder_stages
         self.counter_width = counter_width
         self.rows, self.cols, self.datapaths = rows, cols, tuple(datapaths)
         self.beat = data_width // 8
@@ -73,7 +76,8 @@ class GoldenTransport(Transport):
         self._regs["ARRAY_CONFIG"] = (rows | cols << 8 | int("int8" in self.datapaths) << 16
                                       | int("fp16" in self.datapaths) << 17
                                       | int(requantizer in SERIAL_REQUANTIZERS) << 18
-                                      | int(requantizer == "shared") << 19)
+                                      | int(requantizer == "shared") << 19
+                                      | fp32_adder_stages << 20)
         self._regs["BUS_CONFIG"] = self.beat | addr_width << 8 | counter_width << 16
         self._regs["BUFFER_CONFIG"] = depth | (rows * slots) << 16
         from sw.cycle_model import golden_model  # lazy: the model imports hw.isa

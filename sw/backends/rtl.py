@@ -18,7 +18,7 @@ _TOPLEVEL = "accelerator"
 class RtlTransport(Transport):
     """Loom in Verilator. Parameters as ``hw.accelerator.Accelerator`` (``rows``, ``cols``,
     ``datapaths``, ``data_width``, ``depth``, ``slots``, ``timeout``, ``requantizer``,
-    ``counter_width``), plus
+    ``counter_width``, ``fp32_adder_stages``), plus
     ``memory_size``
     (bytes of simulated host memory), ``seed`` (cocotb's) and ``waves`` (VCD under the
     build directory). ``start_timeout``: seconds to wait for the build and start-up."""
@@ -27,7 +27,7 @@ class RtlTransport(Transport):
 
     def __init__(self, rows=8, cols=8, *, datapaths=("int8",), data_width=64, depth=256,
                  slots=2, timeout=1 << 16, requantizer="parallel", counter_width=64,
-                 memory_size=4 << 20, seed=0, waves=False, start_timeout=900):
+                 fp32_adder_stages=1, memory_size=4 << 20, seed=0, waves=False, start_timeout=900):
         from hw.accelerator import Accelerator
         from sim.simulation_server import SimulationServer
         from sim.toolchain import BUILD_DIR
@@ -35,12 +35,14 @@ class RtlTransport(Transport):
         self.memory_base, self.memory_size = 0, memory_size
         top = Accelerator(rows, cols, datapaths=datapaths, data_width=data_width, depth=depth,
                           slots=slots, timeout=timeout, requantizer=requantizer,
-                          counter_width=counter_width)
+                          counter_width=counter_width, fp32_adder_stages=fp32_adder_stages)
         tag = f"{rows}x{cols}_{'_'.join(top.datapaths)}_{data_width}b_d{depth}_s{slots}"
         if requantizer != "parallel":
             tag += f"_{requantizer}"
         if counter_width != 64:
             tag += f"_c{counter_width}"
+        if fp32_adder_stages != 1:
+            tag += f"_a{fp32_adder_stages}"
         self.build_dir = BUILD_DIR / "sim" / f"rtl_{tag}"
         self._server = SimulationServer(
             top, toplevel=_TOPLEVEL, test_module="sw.backends.rtl_server",
