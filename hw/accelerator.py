@@ -237,13 +237,13 @@ class Accelerator(wiring.Component):
         counters = {
             "perf_total_cycles": seq.busy,
             "perf_busy_cycles": seq.busy & (reader.busy | writer.busy | compute.busy),
-            "perf_array_active_cycles": compute.beat,
+            "perf_array_active_cycles": compute.beats,
             "perf_dma_read_bytes": reader.data.valid & reader.data.ready,
             "perf_dma_write_bytes": writer.data.valid & writer.data.ready,
             "perf_dma_stall_cycles": seq.busy & ~compute.busy & (reader.busy | writer.busy),
         }
         scale = {"perf_dma_read_bytes": beat_bytes, "perf_dma_write_bytes": beat_bytes}
-        counters["perf_macs"] = compute.beat
+        counters["perf_macs"] = compute.beats
         scale["perf_macs"] = self.rows * self.cols
         for name, event in counters.items():
             # counter_width bits, zero-extended to the 64-bit register (the constant high
@@ -252,5 +252,7 @@ class Accelerator(wiring.Component):
             m.d.comb += getattr(csr, name).eq(count)
             with m.If(csr.control[0] | soft_reset):
                 m.d.sync += count.eq(0)
-            with m.Elif(event):
-                m.d.sync += count.eq(count + scale.get(name, 1))
+            with m.Elif(event != 0):
+                # events are 0/1, except the beats of a compute unit in its own clock
+                m.d.sync += count.eq(count + (event if len(event) > 1 else 1) *
+                                     scale.get(name, 1))

@@ -1,6 +1,7 @@
 """The compute path: operand buffers -> systolic array -> result buffer, one tile a command."""
-from amaranth.hdl import Cat, Const, Module, Signal, signed
+from amaranth.hdl import Cat, Const, DomainRenamer, Module, Signal, signed
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
@@ -10,6 +11,10 @@ from .result_buffer import ResultBuffer
 from .systolic_array import SystolicArray
 
 __all__ = ["ComputeUnit", "pe_acc_width"]
+
+#: bits of the Gray-coded beat count that crosses to ``sync``: more than the beats one
+#: ``sync`` cycle can hold at any clock ratio Loom is built for
+_BEAT_BITS = 8
 
 
 def pe_acc_width(datapaths, depth):
@@ -49,7 +54,7 @@ class ComputeUnit(wiring.Component):
 
     ``fp32_adder_stages=3`` (fp16 builds): the binary32 adders of the PEs and of the result
     buffer in three register stages, for the clock; fp16 beats then go one every 3 cycles
-    and results land 2 cycles later (:class:`~hw.systolic_array.SystolicArray`,
+    and results land later (:class:`~hw.systolic_array.SystolicArray`,
     :class:`~hw.result_buffer.ResultBuffer`). Same results.
     """
 
@@ -64,8 +69,13 @@ class ComputeUnit(wiring.Component):
 
     def __init__(self, rows, cols, *, datapaths=("int8",), depth=1024, slots=2, in_flight=8,
                  lut_multipliers=0, paired_multipliers=False, result_storage="ram",
-                 fp32_adder_stages=1):
+                 fp32_adder_stages=1, domain="sync"):
         datapaths = check_datapaths(datapaths)
+        if not isinstance(domain, str):
+            raise TypeError(f"domain must be a clock domain name, not {domain!r}")
+        if domain != "sync" and result_storage != "ram":
+            raise ValueError("a compute unit in its own clock domain needs result_storage='ram'")
+        self.domain = domain
         self.array = SystolicArray(rows, cols, datapaths=datapaths,
                                    acc_width=pe_acc_width(datapaths, depth),
                                    lut_multipliers=lut_multipliers,
@@ -74,12 +84,13 @@ class ComputeUnit(wiring.Component):
         lane_bits = operand_shape(datapaths).width
         # output registers: the block RAMs' clock-to-output must not reach the array's inputs
         self.a_buffer = OperandBuffer(width=rows * lane_bits, depth=depth, slots=slots,
-                                      output_register=True)
+                                      output_register=True, read_domain=domain)
         self.b_buffer = OperandBuffer(width=cols * lane_bits, depth=depth, slots=slots,
-                                      output_register=True)
+                                      output_register=True, read_domain=domain)
         self.result_buffer = ResultBuffer(lanes=cols, depth=rows, slots=slots,
                                           fp32="fp16" in datapaths, storage=result_storage,
-                                          fp32_adder_stages=fp32_adder_stages)
+                                          fp32_adder_stages=fp32_adder_stages,
+                                          write_domain=domain)
         self.rows, self.cols, self.datapaths, self.depth = rows, cols, datapaths, depth
         self.slots, self.in_flight = slots, in_flight
         fields = {"a_slot": range(slots), "b_slot": range(slots), "k": range(depth + 1),
@@ -93,12 +104,15 @@ class ComputeUnit(wiring.Component):
             "result_read": In(stream.Signature(self.result_buffer.read.payload.shape())),
             "result_words": Out(stream.Signature(self.result_buffer.words.payload.shape())),
             "busy": Out(1),
-            "beat": Out(1),
+            "beats": Out(range(1 << _BEAT_BITS) if domain != "sync" else 2),
         })
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.array = array = self.array
+        crossing = self.domain != "sync"
+        rename = DomainRenamer(self.domain) if crossing else (lambda unit: unit)
+        m.submodules.array = rename(self.array)
+        array = self.array
         m.submodules.a_buffer = a_buf = self.a_buffer
         m.submodules.b_buffer = b_buf = self.b_buffer
         m.submodules.result_buffer = res = self.result_buffer
@@ -109,11 +123,12 @@ class ComputeUnit(wiring.Component):
 
         # Per-tile facts that must outlive the command: the datapath (needed with every
         # operand beat) and where the results go (needed when they come out).
-        m.submodules.modes = modes = SyncFIFOBuffered(width=1, depth=self.in_flight)
-        m.submodules.dests = dests = SyncFIFOBuffered(
+        modes = SyncFIFOBuffered(width=1, depth=self.in_flight)
+        dests = SyncFIFOBuffered(
             width=len(Cat(self.cmd.payload.acc_slot, self.cmd.payload.accumulate)) + 1,
             depth=self.in_flight)
-        cmd = self.cmd
+        m.submodules.modes, m.submodules.dests = rename(modes), rename(dests)
+        cmd = self._command_crossing(m) if crossing else self.cmd
         fp16 = cmd.payload.fp16 if dual else Const(self.datapaths == ("fp16",), 1)
         take = Signal()
         m.d.comb += [
@@ -142,7 +157,7 @@ class ComputeUnit(wiring.Component):
         if dual:
             m.d.comb += ops.payload.fp16.eq(modes.r_data)
         beat = ops.valid & ops.ready
-        m.d.comb += [self.beat.eq(beat), modes.r_en.eq(beat & ops.payload.last)]
+        m.d.comb += modes.r_en.eq(beat & ops.payload.last)
 
         # Result rows into their slot.
         results = array.results
@@ -162,8 +177,72 @@ class ComputeUnit(wiring.Component):
         # Tiles taken whose last result row has not been written yet.
         tiles = Signal(range(self.in_flight + res.write_latency + 1))
         landing = Signal(res.write_latency)     # last rows on their way into the RAM
-        m.d.sync += landing.eq(Cat(res.write.valid & results.payload.last, landing[:-1]))
+        local = m.d[self.domain]
+        local += landing.eq(Cat(res.write.valid & results.payload.last, landing[:-1]))
         written = landing[-1]
-        m.d.sync += tiles.eq(tiles + take - written)
-        m.d.comb += self.busy.eq(tiles != 0)
+        local += tiles.eq(tiles + take - written)
+        if crossing:
+            self._status_crossing(m, cmd, tiles != 0, beat)
+        else:
+            m.d.comb += [self.busy.eq(tiles != 0), self.beats.eq(beat)]
         return m
+
+    def _command_crossing(self, m):
+        """``cmd`` (in ``sync``) handed to the compute domain: one command at a time, through
+        a mailbox register and a request toggle (two-flip-flop synchroniser). Returns the
+        command stream in the compute domain.
+
+        Why not an asynchronous FIFO: the sequencer issues a COMPUTE only once the previous
+        one is done (``busy`` low), so one slot is all the depth there is to use, and a
+        soft reset (``sync`` only) must not leave the two sides of a FIFO disagreeing about
+        its fill. The crossing's registers are ``reset_less``: a soft reset neither loses
+        nor duplicates a command in flight; the compute domain (not soft-reset) finishes
+        it, which takes at most ``depth`` beats plus the drain."""
+        cmd = self.cmd
+        inner = stream.Signature(cmd.payload.shape()).create(path=("cmd_inner",))
+        mail = Signal(cmd.payload.shape(), reset_less=True, name="cmd_mail")
+        self._request = request = Signal(reset_less=True, name="cmd_request")
+        self._request_seen = request_seen = Signal(name="cmd_request_seen")
+        taken = Signal(reset_less=True, name="cmd_taken")
+        m.submodules.request_sync = FFSynchronizer(request, request_seen,
+                                                   o_domain=self.domain, reset_less=True)
+        with m.If(cmd.valid & cmd.ready):
+            m.d.sync += [mail.eq(cmd.payload), request.eq(~request)]
+        # the mail is written with the toggle, so it has been stable for two compute-domain
+        # cycles when the synchronised toggle shows the request
+        m.d.comb += [inner.valid.eq(request_seen != taken), inner.payload.eq(mail)]
+        with m.If(inner.valid & inner.ready):
+            m.d[self.domain] += taken.eq(request_seen)
+        return inner
+
+    def _status_crossing(self, m, inner, running, beat):
+        """``busy`` and ``beats`` in ``sync`` from the compute domain.
+
+        ``busy``: the request toggle differs from the compute domain's ``finished`` toggle,
+        which follows ``taken`` once nothing is pending or running there; so ``busy`` rises
+        the cycle after a command is accepted and falls 2-3 ``sync`` cycles after its last
+        result row is in the result buffer (whose read side the STORE then uses).
+        ``beats``: operand beats since the previous ``sync`` cycle, from a Gray-coded count
+        in the compute domain (one bit changes per beat, so any sample is a valid count)."""
+        d = self.domain
+        finished = Signal(reset_less=True, name="cmd_finished")
+        finished_seen = Signal(name="cmd_finished_seen")
+        with m.If(~inner.valid & ~running):
+            m.d[d] += finished.eq(self._request_seen)
+        m.submodules.finished_sync = FFSynchronizer(finished, finished_seen, reset_less=True)
+        m.d.comb += [self.busy.eq(self._request != finished_seen),
+                     self.cmd.ready.eq(self._request == finished_seen)]
+
+        count = Signal(_BEAT_BITS, reset_less=True, name="beat_count")
+        gray = Signal(_BEAT_BITS, reset_less=True, name="beat_gray")
+        gray_seen = Signal(_BEAT_BITS, name="beat_gray_seen")
+        following = Signal(_BEAT_BITS, reset_less=True, name="beat_count_seen")
+        next_count = count + beat
+        m.d[d] += [count.eq(next_count), gray.eq(next_count ^ (next_count >> 1))]
+        m.submodules.beat_sync = FFSynchronizer(gray, gray_seen, reset_less=True)
+        seen = Signal(_BEAT_BITS, name="beat_count_now")
+        for bit in reversed(range(_BEAT_BITS)):      # Gray to binary
+            m.d.comb += seen[bit].eq(gray_seen[bit] ^ (seen[bit + 1] if bit + 1 < _BEAT_BITS
+                                                       else 0))
+        m.d.sync += following.eq(seen)
+        m.d.comb += self.beats.eq((seen - following)[:_BEAT_BITS])

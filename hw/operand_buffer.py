@@ -24,6 +24,10 @@ class OperandBuffer(wiring.Component):
     the ECP5 critical path without it). Both registers hold on a stall; the first word
     comes one cycle later.
 
+    ``read_domain``: the clock domain of the read side (``read``, ``words``, the RAM's read
+    port); writes are in ``sync``. A block RAM with one port per clock is the crossing: a
+    slot is written in one domain and read in the other, never both at once (below).
+
     Writes and reads of *different* slots never interfere; writing the slot being read is
     the sequencer's mistake to avoid (its dependency flags do), not something this buffer
     arbitrates.
@@ -38,13 +42,16 @@ class OperandBuffer(wiring.Component):
     #: Further fields of the ``write`` port (subclasses with other write behaviour add some).
     _extra_write_fields = {}
 
-    def __init__(self, *, width, depth, slots=2, output_register=False):
+    def __init__(self, *, width, depth, slots=2, output_register=False, read_domain="sync"):
         for name, value, low in (("width", width, 1), ("depth", depth, 1), ("slots", slots, 1)):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{name} must be a positive integer, not {value!r}")
         if not isinstance(output_register, bool):
             raise ValueError(f"output_register must be True or False, not {output_register!r}")
         self.output_register = output_register
+        if not isinstance(read_domain, str):
+            raise TypeError(f"read_domain must be a clock domain name, not {read_domain!r}")
+        self.read_domain = read_domain
         self.width, self.depth, self.slots = width, depth, slots
         slot_shape = range(slots)
         super().__init__({
@@ -62,7 +69,7 @@ class OperandBuffer(wiring.Component):
         # and a read while no read command runs is never used
         m.submodules.ram = ram = block_ram(shape=self.width, depth=self.slots * self.depth)
         self._write_path(m, ram)
-        self._read_path(m, ram.read_port())
+        self._read_path(m, ram.read_port(domain=self.read_domain))
         return m
 
     def _write_path(self, m, ram):
@@ -74,6 +81,7 @@ class OperandBuffer(wiring.Component):
         ]
 
     def _read_path(self, m, rd):
+        local = m.d[self.read_domain]
         base = Signal(range(self.slots * self.depth + 1))
         index = Signal(range(self.depth + 1))
         count = Signal(range(self.depth + 1))
@@ -91,7 +99,7 @@ class OperandBuffer(wiring.Component):
             ram_valid, ram_last = Signal(), Signal()
             out_data = Signal(self.width)
             with m.If(advance):
-                m.d.sync += [out_valid.eq(ram_valid), out_last.eq(ram_last),
+                local += [out_valid.eq(ram_valid), out_last.eq(ram_last),
                              out_data.eq(rd.data)]
         else:
             out_data = rd.data
@@ -101,13 +109,13 @@ class OperandBuffer(wiring.Component):
             self.words.payload.last.eq(out_last),
         ]
         with m.If(advance):
-            m.d.sync += [ram_valid.eq(active), ram_last.eq(active & (index == count - 1))]
+            local += [ram_valid.eq(active), ram_last.eq(active & (index == count - 1))]
             with m.If(active):
-                m.d.sync += index.eq(index + 1)
+                local += index.eq(index + 1)
                 with m.If(index == count - 1):
-                    m.d.sync += active.eq(0)
+                    local += active.eq(0)
         with m.If(self.read.valid & self.read.ready):
-            m.d.sync += [
+            local += [
                 base.eq(self.read.payload.slot * self.depth), index.eq(0),
                 count.eq(self.read.payload.count), active.eq(self.read.payload.count != 0),
             ]

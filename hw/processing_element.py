@@ -101,7 +101,7 @@ class ProcessingElement(wiring.Component):
     * +1 (combinational ``done``): for a valid beat, ``acc`` takes ``acc_next`` at the end of
       the next cycle; on a ``last`` beat the finished sum loads ``result_out`` instead of
       waiting in ``acc``, so the next tile starts accumulating on the very next beat.
-      fp16 beats with ``fp32_adder_stages=3``: +3 instead (``fp16_delay`` cycles later).
+      fp16 beats with ``fp32_adder_stages=3``: +4 instead (``fp16_delay`` cycles later).
 
     Arithmetic
     ----------
@@ -118,10 +118,11 @@ class ProcessingElement(wiring.Component):
     fp16 beat a cycle; it bounds the clock of fp16-capable builds (~27 MHz on the ECP5).
     ``fp32_adder_stages=3``: the adder is three register stages (``Fp32Adder(stages=3)``)
     and the loop three cycles long, so fp16 beats must come at least 3 cycles apart (the
-    array spaces them); a tile's first beat adds its product to ``-0`` (``x + -0 == x``
-    for every ``x``, ``-0`` included, and the multiplier's NaN is already canonical), so
+    array spaces them); the multiplier gets a second stage too (``Fp16Multiplier(stages=2)``,
+    for the clock); a tile's first beat adds its product to ``-0`` (``x + -0 == x`` for
+    every ``x``, ``-0`` included, and the multiplier's NaN is already canonical), so
     ``first`` needs no mux after the adder. fp16 sums land, and fp16 ``last`` beats
-    capture, :attr:`fp16_delay` (2) cycles later than int8 ones.
+    capture, :attr:`fp16_delay` (3) cycles later than int8 ones.
 
     Drain
     -----
@@ -159,8 +160,9 @@ class ProcessingElement(wiring.Component):
             raise ValueError(f"an external multiplier serves int8-only PEs, not {datapaths}")
         check_fp32_adder_stages(fp32_adder_stages, datapaths)
         self.fp32_adder_stages = fp32_adder_stages
-        #: cycles an fp16 beat's sum lands (and a last beat captures) after an int8 beat's
-        self.fp16_delay = fp32_adder_stages - 1
+        #: cycles an fp16 beat's sum lands (and a last beat captures) after an int8 beat's:
+        #: with three-stage adders, one for the two-stage multiplier and two for the adder
+        self.fp16_delay = 0 if fp32_adder_stages == 1 else 3
         self.multiplier = multiplier
         self.acc_width = acc_width
         self.datapaths = datapaths
@@ -213,7 +215,8 @@ class ProcessingElement(wiring.Component):
                 m.d.sync += int_product.eq(self._multiply(m, self.a_in[:8].as_signed(),
                                                           self.b_in[:8].as_signed()))
         if has_fp16:
-            m.submodules.multiplier = multiplier = Fp16Multiplier()
+            m.submodules.multiplier = multiplier = Fp16Multiplier(
+                stages=1 if self.fp32_adder_stages == 1 else 2)
             fp_product = Signal(32)
             m.d.comb += [multiplier.a.eq(self.a_in), multiplier.b.eq(self.b_in)]
             m.d.sync += fp_product.eq(multiplier.product)
@@ -242,15 +245,16 @@ class ProcessingElement(wiring.Component):
                              fp_next.eq(Mux(ctl.first, fp_product, adder.sum))]
                 fp_ctl = ctl
             else:
-                # The first product adds to -0 (exact for every x); the beat's qualifiers
-                # follow the sum through the adder's registers.
-                m.d.comb += [adder.a.eq(Mux(ctl.first, 0x8000_0000, acc)),
-                             adder.b.eq(fp_product), fp_next.eq(adder.sum)]
-                fp_ctl = ctl
+                # The beat's qualifiers follow the product through the multiplier's second
+                # stage and the sum through the adder's registers; the first product adds
+                # to -0 (exact for every x).
+                delayed = [ctl]
                 for n in range(self.fp16_delay):
-                    delayed = Signal(BeatControl, name=f"ctl_d{n + 1}")
-                    m.d.sync += delayed.eq(fp_ctl)
-                    fp_ctl = delayed
+                    delayed.append(Signal(BeatControl, name=f"ctl_d{n + 1}"))
+                    m.d.sync += delayed[-1].eq(delayed[-2])
+                product_ctl, fp_ctl = delayed[multiplier.latency], delayed[-1]
+                m.d.comb += [adder.a.eq(Mux(product_ctl.first, 0x8000_0000, acc)),
+                             adder.b.eq(fp_product), fp_next.eq(adder.sum)]
             m.d.comb += fp_done.eq(fp_ctl.valid & fp_ctl.last & is_fp16(fp_ctl))
             with m.If(fp_ctl.valid & is_fp16(fp_ctl)):
                 m.d.sync += acc.eq(fp_next)

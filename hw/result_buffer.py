@@ -1,5 +1,5 @@
 """Slots of drained result rows, written (or accumulated into) as the array produces them."""
-from amaranth.hdl import Array, Cat, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, DomainRenamer, Module, Mux, Signal
 
 from .fp32_adder import Fp32Adder
 from .operand_buffer import OperandBuffer
@@ -46,14 +46,18 @@ class ResultBuffer(OperandBuffer):
     takes the sum being written (bypass), one 4 or more cycles after reads it from the RAM
     (transparent port); a sum 1 or 2 cycles behind does not exist yet. The array gives
     this: rows of one tile are distinct rows, and its ``last`` beats come at least ``rows +
-    2`` (dual builds) or ``3`` (fp16 tiles, one beat every 3 cycles) cycles apart.
+    3`` (dual builds) or ``3`` (fp16 tiles, one beat every 3 cycles) cycles apart.
+
+    ``write_domain``: the clock domain of the write side (``write``, the lookup and write
+    ports, the adders); the read side is in ``sync`` (the opposite of the operand buffer's
+    ``read_domain``), so the RAM's two sides are the crossing.
 
     Ports: as :class:`~hw.operand_buffer.OperandBuffer`, plus ``write.accumulate`` (and
     ``write.fp32`` when built with ``fp32=True``).
     """
 
     def __init__(self, *, lanes, lane_width=32, depth, slots=2, fp32=False, storage="ram",
-                 fp32_adder_stages=1):
+                 fp32_adder_stages=1, write_domain="sync"):
         if storage not in ("ram", "registers"):
             raise ValueError(f"storage must be 'ram' or 'registers', not {storage!r}")
         if fp32_adder_stages not in (1, 3) or isinstance(fp32_adder_stages, bool):
@@ -61,6 +65,11 @@ class ResultBuffer(OperandBuffer):
         if fp32_adder_stages != 1 and not (fp32 and storage == "ram"):
             raise ValueError("fp32_adder_stages=3 needs fp32=True and storage='ram'")
         self.fp32_adder_stages = fp32_adder_stages
+        if not isinstance(write_domain, str):
+            raise TypeError(f"write_domain must be a clock domain name, not {write_domain!r}")
+        if write_domain != "sync" and storage != "ram":
+            raise ValueError("a write_domain other than sync needs storage='ram'")
+        self.write_domain = write_domain
         #: cycles from presenting a write until a read command may see it
         self.write_latency = 2 + (fp32_adder_stages - 1)
         self.storage = storage
@@ -103,7 +112,8 @@ class ResultBuffer(OperandBuffer):
             part = slice(lane * self.lane_width, (lane + 1) * self.lane_width)
             total = (adding.data[part] + stored[part])[:self.lane_width]
             if self.fp32:
-                adder = m.submodules[f"fp32_add_{lane}"] = Fp32Adder(self.fp32_adder_stages)
+                adder = Fp32Adder(self.fp32_adder_stages)
+                m.submodules[f"fp32_add_{lane}"] = DomainRenamer(self.write_domain)(adder)
                 m.d.comb += [adder.a.eq(stored[part]), adder.b.eq(adding.data[part])]
                 sums.append(adder.sum)
                 if not delay:
@@ -116,7 +126,7 @@ class ResultBuffer(OperandBuffer):
         for n in range(delay):
             word_d = Signal(len(word), name=f"plain_d{n + 1}")
             late_d = Signal(adding.shape(), name=f"adding_d{n + 1}")
-            m.d.sync += [word_d.eq(word), late_d.eq(late)]
+            m.d[self.write_domain] += [word_d.eq(word), late_d.eq(late)]
             word, late = word_d, late_d
         use_sum = late.fp32 & late.accumulate
         lanes = [Mux(use_sum, sums[n], word[n * self.lane_width:(n + 1) * self.lane_width])
@@ -124,8 +134,8 @@ class ResultBuffer(OperandBuffer):
         return Cat(*lanes), late
 
     def _write_path(self, m, ram):
-        wr = ram.write_port()
-        old = ram.read_port(transparent_for=(wr,))
+        wr = ram.write_port(domain=self.write_domain)
+        old = ram.read_port(domain=self.write_domain, transparent_for=(wr,))
         # Stage 0: look the row up. Stage 1: register it. Stage 2: sum or replace, write.
         looked_up = Signal(self.write.shape())
         adding = Signal(self.write.shape())
@@ -143,7 +153,7 @@ class ResultBuffer(OperandBuffer):
         # or with pipelined adders 3 behind): the RAM has not got it yet.
         same_row = ((final.slot == looked_up.slot) & (final.index == looked_up.index) &
                     final.valid)
-        m.d.sync += [looked_up.eq(self.write), adding.eq(looked_up),
+        m.d[self.write_domain] += [looked_up.eq(self.write), adding.eq(looked_up),
                      stored.eq(Mux(same_row, result, old.data))]
         m.d.comb += [
             wr.addr.eq(final.slot * self.depth + final.index),

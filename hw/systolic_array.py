@@ -1,5 +1,5 @@
 """The output-stationary int8 systolic array with skewed inputs and a streaming drain."""
-from amaranth.hdl import Const, Module, Signal, signed
+from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -35,9 +35,10 @@ class SystolicArray(wiring.Component):
         low for a ``last`` beat that comes less than :attr:`tile_spacing` cycles after the
         previous accepted ``last``: the drain of one tile takes ``rows`` cycles, so tiles
         shorter than ``rows`` beats are spaced out; int8 tiles with ``K >= rows`` stream back
-        to back. With ``fp32_adder_stages=3`` it is also low for the
-        :attr:`fp16_beat_cycles` ``- 1`` cycles after each fp16 beat (the PEs' accumulation
-        loop is that long).
+        to back. With ``fp32_adder_stages=3`` it is also low for an fp16 beat less than
+        :attr:`fp16_beat_cycles` cycles after an fp16 beat (the PEs' accumulation loop is
+        that long), and for an int8 beat less than :attr:`fp16_delay` ``+ 1`` cycles after
+        one (the fp16 sum must be in the accumulator first).
     results : Out(stream, always ready)
         ``rows`` beats per tile, bottom row first: ``data[j] = C[row, j]``, ``last`` on row 0.
         The consumer must take a beat in every cycle ``valid`` is high (no backpressure).
@@ -93,7 +94,7 @@ class SystolicArray(wiring.Component):
         check_fp32_adder_stages(fp32_adder_stages, datapaths)
         self.fp32_adder_stages = fp32_adder_stages
         #: cycles an fp16 tile's results come later than an int8 tile's
-        self.fp16_delay = fp32_adder_stages - 1
+        self.fp16_delay = 0 if fp32_adder_stages == 1 else 3
         #: cycles from one fp16 operand beat to the next (at least)
         self.fp16_beat_cycles = fp32_adder_stages
         if not (isinstance(pe_class, type) and issubclass(pe_class, ProcessingElement)):
@@ -200,10 +201,15 @@ class SystolicArray(wiring.Component):
         fp16 = payload.fp16 if dual else Const(self.datapaths == ("fp16",), 1)
         fresh = Signal(init=1)                       # next accepted beat starts a tile
         since_last = Signal(range(spacing + 1), init=spacing)  # cycles since a ``last`` (sat.)
-        hold = Signal(range(self.fp16_beat_cycles))  # cycles still refused after an fp16 beat
+        # After an fp16 beat: another fp16 beat may follow fp16_beat_cycles later (its sum
+        # needs the previous one), an int8 beat only once the fp16 sum has landed in the
+        # accumulator (fp16_delay + 1 later), or both would write it in the same cycle.
+        hold = Signal(range(self.fp16_delay + 1))
+        fp16_gap = self.fp16_delay - self.fp16_beat_cycles + 1
         accept = Signal()
         m.d.comb += [
-            self.operands.ready.eq((hold == 0) & (~payload.last | (since_last == spacing))),
+            self.operands.ready.eq((hold <= Mux(fp16, fp16_gap, 0)) &
+                                   (~payload.last | (since_last == spacing))),
             accept.eq(self.operands.valid & self.operands.ready),
         ]
         with m.If(accept):
@@ -212,9 +218,9 @@ class SystolicArray(wiring.Component):
             m.d.sync += since_last.eq(1 if spacing > 1 else spacing)
         with m.Elif(since_last != spacing):
             m.d.sync += since_last.eq(since_last + 1)
-        if self.fp16_beat_cycles > 1:
+        if self.fp16_delay:
             with m.If(accept & fp16):
-                m.d.sync += hold.eq(self.fp16_beat_cycles - 1)
+                m.d.sync += hold.eq(self.fp16_delay)
             with m.Elif(hold != 0):
                 m.d.sync += hold.eq(hold - 1)
         ctl = Signal(BeatControl)

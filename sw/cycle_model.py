@@ -22,8 +22,9 @@ commands, not gates, with the hardware's structure:
   ``rows + cols + rows - 1`` cycles after the last beat (``SystolicArray.latency`` plus the
   rows), plus fixed pipeline cycles. The compute unit reports busy until then, so
   COMPUTEs do not overlap each other. With ``fp16_beat_cycles`` 3 (pipelined binary32
-  adders) an fp16 COMPUTE's beats come every 3 cycles (``3 * k``) and every COMPUTE's rows
-  land 2 cycles later (the result buffer's adder stages).
+  adders) an fp16 COMPUTE's beats come every 3 cycles and its sums 3 cycles later
+  (``3 * k + 1`` instead of ``k``), and every COMPUTE's rows land 2 cycles later (the
+  result buffer's adder stages).
 * **STORE** reads the parameter slot (int8 mode), then streams ``rows`` result rows through
   the 3-stage post-processing pipeline to the DMA writer, and ends when every write response
   is back.
@@ -201,6 +202,7 @@ class _Config:
         #: cycles per fp16 beat; pipelined adders also delay every tile's results (fp16:
         #: the PEs' adder, all tiles: the result buffer's) by ``beat_cycles - 1`` each
         self.beat_cycles = getattr(config, "fp16_beat_cycles", 1)
+        self.fp16_delay = 0 if self.beat_cycles == 1 else 3    # SystolicArray.fp16_delay
 
 
 def _load_shape(cfg, f):
@@ -392,11 +394,11 @@ def predict(descriptors, config, timing=AXIRAM):
                     running[u] = (None, f)
                 elif u == "compute":
                     k = f["k"]
-                    # fp16 beats one every beat_cycles (their sums beat_cycles - 1 later
-                    # than int8 ones); a pipelined result buffer lands every tile that
-                    # much later too
+                    # fp16 beats one every beat_cycles, their sums fp16_delay later than
+                    # int8 ones; a pipelined result buffer lands every tile beat_cycles - 1
+                    # later too
                     fp16 = cfg.fp16_only or f.get("fp16")
-                    span = k * (cfg.beat_cycles if fp16 else 1)
+                    span = (cfg.beat_cycles * (k - 1) + 1 + cfg.fp16_delay) if fp16 else k
                     drain = 2 * cfg.rows + cfg.cols - 1 + t_.compute + cfg.beat_cycles - 1
                     running[u] = (t + span + drain, f)
                     stats["compute"] += k                 # cycles a beat is accepted

@@ -11,8 +11,11 @@ def lanes_word(values, bits):
     return sum((int(v) & ((1 << bits) - 1)) << (bits * n) for n, v in enumerate(values))
 
 
-def run(unit, a_slots, b_slots, commands, lane_bits):
-    """Load the slots, issue ``commands`` back to back, return every result slot's rows."""
+def run(unit, a_slots, b_slots, commands, lane_bits, array_period=None, beats=None):
+    """Load the slots, issue ``commands`` back to back, return every result slot's rows.
+
+    ``array_period``: the compute domain's clock period in ``sync`` periods (units built with
+    ``domain="array"``); ``beats``: a list that receives the total of ``unit.beats``."""
     got = {}
 
     async def bench(ctx):
@@ -50,6 +53,16 @@ def run(unit, a_slots, b_slots, commands, lane_bits):
 
     sim = Simulator(unit)
     sim.add_clock(1e-8)
+    if array_period is not None:
+        # an odd phase too, so the edges of the two clocks wander past each other
+        sim.add_clock(array_period * 1e-8, phase=0.3e-8, domain="array")
+    if beats is not None:
+        beats.append(0)
+
+        async def count_beats(ctx):
+            async for _, _, value in ctx.tick().sample(unit.beats):
+                beats[0] += value
+        sim.add_process(count_beats)
     sim.add_testbench(bench)
     sim.run()
     return got
@@ -74,6 +87,35 @@ def test_int8_tiles_overwrite_and_accumulate(rng, rows, cols):
                        + int8_gemm(a[1][:, :k2], b[0][:k2]))
     np.testing.assert_array_equal(got[0], slot0)
     np.testing.assert_array_equal(got[1], slot1)
+
+
+@pytest.mark.parametrize("array_period", [0.37, 1.0, 2.3])
+def test_compute_domain_with_its_own_clock(rng, array_period):
+    """``domain="array"``: commands cross in a mailbox, ``busy`` and ``beats`` come back
+    through synchronisers, the buffers' two sides are the two clocks: the same results as
+    one clock, each beat counted once, with the array clock faster, equal (out of phase)
+    and slower than ``sync``; int8 and fp16 tiles with three-stage adders."""
+    rows, cols, depth = 2, 3, 12
+    unit = ComputeUnit(rows, cols, datapaths=("int8", "fp16"), depth=depth, slots=2,
+                       fp32_adder_stages=3, domain="array")
+    a8, b8 = rng.integers(-128, 128, size=(rows, depth)), rng.integers(-128, 128, (depth, cols))
+    a16 = rng.standard_normal((rows, depth)).astype(np.float16).view(np.uint16)
+    b16 = rng.standard_normal((depth, cols)).astype(np.float16).view(np.uint16)
+    commands = [
+        {"a_slot": 0, "b_slot": 0, "k": depth, "acc_slot": 0, "accumulate": 0, "fp16": 0},
+        {"a_slot": 0, "b_slot": 0, "k": 5, "acc_slot": 0, "accumulate": 1, "fp16": 0},
+        {"a_slot": 1, "b_slot": 1, "k": 1, "acc_slot": 1, "accumulate": 0, "fp16": 1},
+        {"a_slot": 1, "b_slot": 1, "k": depth, "acc_slot": 1, "accumulate": 1, "fp16": 1},
+    ]
+    beats = []
+    got = run(unit, {0: (a8 & 0xFF).T, 1: a16.T}, {0: b8 & 0xFF, 1: b16}, commands, 16,
+              array_period=array_period, beats=beats)
+    np.testing.assert_array_equal(got[0], wrap_int32(
+        int8_gemm(a8, b8).astype(np.int64) + int8_gemm(a8[:, :5], b8[:5])))
+    expected = fp16_gemm(np.hstack([a16[:, :1], a16]), np.vstack([b16[:1], b16]),
+                         k_chunk=[1, depth])
+    np.testing.assert_array_equal(got[1].view(np.uint32), expected)
+    assert beats == [sum(c["k"] for c in commands)]
 
 
 @pytest.mark.parametrize("depth", [32, 40])

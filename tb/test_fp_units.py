@@ -37,9 +37,13 @@ class HalfUpConverter(Fp32ToFp16):
         return True
 
 
-@pytest.fixture(scope="module")
-def multiplier():
-    return VectorHarness(Fp16Multiplier(), "fp16_multiplier")
+@pytest.fixture(scope="module", params=[1, 2], ids=["one_stage", "two_stages"])
+def multiplier(request):
+    """The multiplier combinational and with a register after the significand multiply
+    (the PEs with three-stage adders): the same results."""
+    unit = Fp16Multiplier(stages=request.param)
+    name = "fp16_multiplier" if request.param == 1 else "fp16_multiplier_2stage"
+    return VectorHarness(unit, name, latency=unit.latency)
 
 
 @pytest.fixture(scope="module", params=[1, 3], ids=["one_stage", "three_stages"])
@@ -153,3 +157,8 @@ def test_twenty_million_random_vectors_per_unit(multiplier, adder, converter, rn
 def test_adder_stages_are_checked():
     with pytest.raises(ValueError, match="stages must be 1 or 3"):
         Fp32Adder(stages=2)
+
+
+def test_multiplier_stages_are_checked():
+    with pytest.raises(ValueError, match="stages must be 1 or 2"):
+        Fp16Multiplier(stages=3)
