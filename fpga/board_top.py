@@ -59,6 +59,9 @@ class SystemConfig:
     #: 3: the fp16 accumulation's binary32 adders in three register stages (fp16 beats one
     #: every 3 cycles), for the clock of the int8 builds; 1: one cycle (~27 MHz on ECP5)
     fp32_adder_stages: int = 1
+    #: Hz of the array's own clock (a second PLL output, ECP5 only); 0: the array runs on
+    #: ``clock_hz`` with everything else
+    array_clock_hz: int = 0
     #: the accelerator's DMA address width: 32, or just enough for ``ram_size`` on small parts
     #: (narrower address counters and checks); the RAM sits at address 0 either way
     addr_width: int = 32
@@ -94,7 +97,8 @@ class LoomSystem(wiring.Component):
                                        counter_width=config.counter_width,
                                        addr_width=config.addr_width,
                                        result_storage=config.result_storage,
-                                       fp32_adder_stages=config.fp32_adder_stages)
+                                       fp32_adder_stages=config.fp32_adder_stages,
+                                       array_clock=config.array_clock_hz != 0)
         super().__init__()
 
     def elaborate(self, platform):
@@ -137,8 +141,17 @@ class BoardTop(Elaboratable):
 
     def pll_config(self, platform):
         f_in = platform.default_clk_frequency
-        make = ice40_pll if platform.device.startswith("iCE40") else ecp5_pll
-        return make(f_in, self.config.clock_hz)
+        array_hz = self.config.array_clock_hz
+        if platform.device.startswith("iCE40"):
+            if array_hz:
+                raise ValueError("a separate array clock is built for ECP5 boards only")
+            return ice40_pll(f_in, self.config.clock_hz)
+        config = ecp5_pll(f_in, self.config.clock_hz, array_hz or None)
+        if array_hz and abs(config.params["f_secondary"] - array_hz) > 1:
+            raise ValueError(f"the PLL makes {config.params['f_secondary'] / 1e6:.4f} MHz for "
+                             f"the array, not the configured {array_hz / 1e6} MHz: pick a "
+                             f"clock the PLL can make exactly")
+        return config
 
     def elaborate(self, platform):
         m = Module()

@@ -46,11 +46,14 @@ def ice40_pll(f_in, f_out):
                                           "FILTER_RANGE": filter_range})
 
 
-def ecp5_pll(f_in, f_out):
+def ecp5_pll(f_in, f_out, f_secondary=None):
     """Closest EHXPLLL settings (CLKOP fed back) for ``f_out`` Hz from ``f_in`` Hz (PFD
-    3.125-400 MHz, VCO 400-800 MHz, output 3.125-400 MHz)."""
-    if not 3.125e6 <= f_out <= 400e6:
-        raise ValueError(f"ECP5 PLL output must be 3.125-400 MHz, not {f_out / 1e6} MHz")
+    3.125-400 MHz, VCO 400-800 MHz, output 3.125-400 MHz); with ``f_secondary``, a second
+    output CLKOS from the same VCO (its frequency in ``params["f_secondary"]``), the pair
+    chosen for the smallest error of ``f_out`` first, then of ``f_secondary``."""
+    for f in (f_out, f_secondary or f_out):
+        if not 3.125e6 <= f <= 400e6:
+            raise ValueError(f"ECP5 PLL outputs must be 3.125-400 MHz, not {f / 1e6} MHz")
     best = None
     for clki_div in range(1, 129):
         pfd = f_in / clki_div
@@ -60,19 +63,31 @@ def ecp5_pll(f_in, f_out):
             out = pfd * clkfb_div
             for clkop_div in range(1, 129):
                 vco = out * clkop_div
-                if 400e6 <= vco <= 800e6:
-                    if best is None or abs(out - f_out) < abs(best[0] - f_out):
-                        best = (out, clki_div, clkfb_div, clkop_div)
+                if vco > 800e6:
                     break
-    out, clki_div, clkfb_div, clkop_div = best
-    return PllConfig("ecp5", f_in, out, {"CLKI_DIV": clki_div, "CLKFB_DIV": clkfb_div,
-                                         "CLKOP_DIV": clkop_div,
-                                         "CLKOP_CPHASE": clkop_div - 1})
+                if vco < 400e6:
+                    continue
+                clkos_div = max(1, min(128, round(vco / f_secondary))) if f_secondary else 1
+                error = (abs(out - f_out), abs(vco / clkos_div - f_secondary)
+                         if f_secondary else 0)
+                if best is None or error < best[0]:
+                    best = (error, out, clki_div, clkfb_div, clkop_div, clkos_div, vco)
+                if not f_secondary:
+                    break
+    _, out, clki_div, clkfb_div, clkop_div, clkos_div, vco = best
+    params = {"CLKI_DIV": clki_div, "CLKFB_DIV": clkfb_div, "CLKOP_DIV": clkop_div,
+              "CLKOP_CPHASE": clkop_div - 1}
+    if f_secondary:
+        params.update(CLKOS_DIV=clkos_div, CLKOS_CPHASE=clkos_div - 1,
+                      f_secondary=vco / clkos_div)
+    return PllConfig("ecp5", f_in, out, params)
 
 
 class Pll(Elaboratable):
     """Drives the ``sync`` domain at ``config.f_out`` from the board clock; ``sync`` stays in
-    reset until the PLL reports lock (and for two cycles after).
+    reset until the PLL reports lock (and for two cycles after). An ECP5 configuration with
+    a second output (``ecp5_pll(..., f_secondary=...)``) drives the ``array`` domain from
+    CLKOS as well, reset the same way.
 
     On ECP5 ``clk_in`` is the input clock signal; on iCE40 it is the clock pin's raw ``io``
     port (``platform.request(..., dir="-").io``): the UP5K's PLL sits at the clock pad
@@ -97,8 +112,18 @@ class Pll(Elaboratable):
                 i_PACKAGEPIN=self.clk_in, i_RESETB=1, i_BYPASS=0,
                 o_PLLOUTGLOBAL=clk_out, o_LOCK=self.locked)
         else:
+            secondary = "f_secondary" in p
+            clkos = Signal()
+            extra = {}
+            if secondary:
+                m.domains.array = ClockDomain("array")
+                m.d.comb += ClockSignal("array").eq(clkos)
+                extra = dict(a_FREQUENCY_PIN_CLKOS=f"{p['f_secondary'] / 1e6:.6f}",
+                             p_CLKOS_ENABLE="ENABLED", p_CLKOS_DIV=p["CLKOS_DIV"],
+                             p_CLKOS_CPHASE=p["CLKOS_CPHASE"], p_CLKOS_FPHASE=0,
+                             p_OUTDIVIDER_MUXB="DIVB", i_ENCLKOS=0, o_CLKOS=clkos)
             m.submodules.pll = Instance(
-                "EHXPLLL",
+                "EHXPLLL", **extra,
                 a_FREQUENCY_PIN_CLKI=f"{self.config.f_in / 1e6:.6f}",
                 a_FREQUENCY_PIN_CLKOP=f"{self.config.f_out / 1e6:.6f}",
                 a_ICP_CURRENT="12", a_LPF_RESISTOR="8", a_MFG_ENABLE_FILTEROPAMP="1",
@@ -113,6 +138,10 @@ class Pll(Elaboratable):
                 i_PHASELOADREG=1, i_PLLWAKESYNC=0, i_ENCLKOP=0,
                 o_CLKOP=clk_out, o_LOCK=self.locked)
         m.submodules.reset = ResetSynchronizer(~self.locked, domain="sync")
+        if "f_secondary" in p:
+            m.submodules.array_reset = ResetSynchronizer(~self.locked, domain="array")
         if platform is not None:
             platform.add_clock_constraint(clk_out, self.config.f_out)
+            if "f_secondary" in p:
+                platform.add_clock_constraint(clkos, p["f_secondary"])
         return m

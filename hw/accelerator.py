@@ -72,6 +72,14 @@ class Accelerator(wiring.Component):
         result buffer) in one cycle (one fp16 beat a cycle; a long path: ~27 MHz on the ECP5)
         or in three register stages (one fp16 beat every 3 cycles, the clock of the int8
         builds); ``ARRAY_CONFIG.fp16_beat_cycles`` tells. Same results.
+    array_clock : bool
+        ``True``: the compute path (operand buffers' read side, the array, the result
+        buffer's write side) runs in its own clock domain ``array`` (top-level ports
+        ``array_clk``/``array_rst``), e.g. twice the system clock; the rest stays in
+        ``sync``. Commands, ``busy`` and the beat count cross in
+        :class:`~hw.compute_unit.ComputeUnit`; a soft reset leaves the compute domain to
+        finish what it has. ``ARRAY_CONFIG.array_clock`` tells; ``PERF_*`` cycle counts
+        stay in system clock cycles.
     counter_width : int
         Bits of each ``PERF_*`` counter, 32 to 64 (``BUS_CONFIG.counter_bits``). 32-bit
         counters wrap sooner (total cycles after 2**32: 86 s at 50 MHz) and cost half the
@@ -81,7 +89,8 @@ class Accelerator(wiring.Component):
     def __init__(self, rows, cols, *, datapaths=("int8",), data_width=128, depth=1024,
                  slots=2, addr_width=32, timeout=1 << 16, requantizer="parallel",
                  lut_multipliers=0, paired_multipliers=False, counter_width=64,
-                 span_multiplier="dsp", result_storage="ram", fp32_adder_stages=1):
+                 span_multiplier="dsp", result_storage="ram", fp32_adder_stages=1,
+                 array_clock=False):
         datapaths = check_datapaths(datapaths)
         lane_bits = operand_shape(datapaths).width
         for name, bits in (("an A word (rows lanes)", rows * lane_bits),
@@ -98,6 +107,8 @@ class Accelerator(wiring.Component):
                              f"{counter_width!r}")
         if span_multiplier not in ("dsp", "lut"):
             raise ValueError(f"span_multiplier must be 'dsp' or 'lut', not {span_multiplier!r}")
+        if not isinstance(array_clock, bool):
+            raise TypeError(f"array_clock must be True or False, not {array_clock!r}")
         self.counter_width = counter_width
         self.span_multiplier = span_multiplier
         self.rows, self.cols, self.datapaths = rows, cols, datapaths
@@ -107,8 +118,10 @@ class Accelerator(wiring.Component):
                                    lut_multipliers=lut_multipliers,
                                    paired_multipliers=paired_multipliers,
                                    result_storage=result_storage,
-                                   fp32_adder_stages=fp32_adder_stages)
+                                   fp32_adder_stages=fp32_adder_stages,
+                                   domain="array" if array_clock else "sync")
         self.fp32_adder_stages = fp32_adder_stages
+        self.array_clock = array_clock
         self.store = StoreUnit(rows=rows, cols=cols, beat_width=data_width,
                                addr_width=addr_width, slots=slots, requantizer=requantizer,
                                fp16_output="fp16" in datapaths)
@@ -228,7 +241,8 @@ class Accelerator(wiring.Component):
                                 int("fp16" in self.datapaths) << 17 |
                                 int(self.requantizer in SERIAL_REQUANTIZERS) << 18 |
                                 int(self.requantizer == "shared") << 19 |
-                                self.fp32_adder_stages << 20),
+                                self.fp32_adder_stages << 20 |
+                                int(self.array_clock) << 22),
             csr.bus_config.eq(beat_bytes | self.addr_width << 8 | self.counter_width << 16),
             csr.buffer_config.eq(self.depth | (self.rows * self.slots) << 16),
             csr.status.eq(seq.busy | seq.done << 1 | seq.error << 2 | seq.error_code << 8),

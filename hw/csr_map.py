@@ -23,7 +23,7 @@ ID_MAGIC = 0x4C4F4F4D   # "LOOM"
 VERSION = (0, 5, 0)     # major, minor, patch of the register interface (0.3.0:
 #                         BUS_CONFIG.counter_bits; int8-only builds answer STORE mode 2,
 #                         fp16 output, with BAD_SIZE; 0.4.0: ARRAY_CONFIG.shared_requant;
-#                         0.5.0: ARRAY_CONFIG.fp16_beat_cycles)
+#                         0.5.0: ARRAY_CONFIG.fp16_beat_cycles, .array_clock)
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,9 @@ REGISTERS = (
                     "cols * 65 + 1 cycles per result row (since 0.4.0)"),
               Field("fp16_beat_cycles", 20, 2, "cycles per fp16 operand beat: 1, or 3 "
                     "when the binary32 adders are three register stages (a higher clock; "
-                    "same results); 0 (before 0.5.0) means 1"))),
+                    "same results); 0 (before 0.5.0) means 1"),
+              Field("array_clock", 22, 1, "the array runs on a clock of its own (commonly "
+                    "faster); PERF_* cycle counts are system clock cycles (since 0.5.0)"))),
     Register("BUS_CONFIG", 0x00C, "ro", "The AXI4 memory port.",
              (Field("data_bytes", 0, 8, "data bus width in bytes (8, 16 or 32)"),
               Field("addr_bits", 8, 8, "address width in bits"),
