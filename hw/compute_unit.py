@@ -241,8 +241,7 @@ class ComputeUnit(wiring.Component):
         m.d[d] += [count.eq(next_count), gray.eq(next_count ^ (next_count >> 1))]
         m.submodules.beat_sync = FFSynchronizer(gray, gray_seen, reset_less=True)
         seen = Signal(_BEAT_BITS, name="beat_count_now")
-        for bit in reversed(range(_BEAT_BITS)):      # Gray to binary
-            m.d.comb += seen[bit].eq(gray_seen[bit] ^ (seen[bit + 1] if bit + 1 < _BEAT_BITS
-                                                       else 0))
+        for bit in range(_BEAT_BITS):                # Gray to binary
+            m.d.comb += seen[bit].eq(gray_seen[bit:].xor())
         m.d.sync += following.eq(seen)
         m.d.comb += self.beats.eq((seen - following)[:_BEAT_BITS])

@@ -27,7 +27,9 @@ class HardwareConfig:
     requantisers (same results, 66 cycles a row); ``shared_requant``: one of them serves
     every column in turn (``cols * 65 + 1`` cycles a row); ``counter_bits``: the ``PERF_*``
     counters wrap at ``2**counter_bits``; ``fp16_beat_cycles``: cycles per fp16 operand beat
-    (3 in builds whose binary32 adders are pipelined for the clock, else 1).
+    (3 in builds whose binary32 adders are pipelined for the clock, else 1);
+    ``array_clock``: the array has a clock of its own (its frequency is the board's, not
+    a register's: the cycle model takes it as ``Timing.array_ratio``).
     """
     rows: int
     cols: int
@@ -42,6 +44,7 @@ class HardwareConfig:
     counter_bits: int = 64
     shared_requant: bool = False
     fp16_beat_cycles: int = 1
+    array_clock: bool = False
 
     @property
     def datapaths(self):
@@ -92,4 +95,5 @@ def read_config(read_word):
         version=version, serial_requant=bool(_field(array, "ARRAY_CONFIG", "serial_requant")),
         shared_requant=bool(_field(array, "ARRAY_CONFIG", "shared_requant")),
         fp16_beat_cycles=_field(array, "ARRAY_CONFIG", "fp16_beat_cycles") or 1,
+        array_clock=bool(_field(array, "ARRAY_CONFIG", "array_clock")),
         counter_bits=_field(bus, "BUS_CONFIG", "counter_bits") or 64)

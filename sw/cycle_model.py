@@ -35,7 +35,7 @@ cocotbext-axi ``AxiRam`` host memory (see ``tb/test_cycle_model.py`` and ``sim/s
 backpressure from anything but the latencies above, DRAM refresh/page effects, errors.
 """
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hw.isa import DESCRIPTOR_BYTES, Opcode, Target, decode
 from hw.requantizer import Requantizer
@@ -85,7 +85,11 @@ class Timing:
     a command's end to its token being usable; ``serial_row``: with bit-serial requantisers
     (``ARRAY_CONFIG.serial_requant``), cycles from an INT8 STORE's first beat time (as
     above) to its first row's bytes at the writer, each further row
-    ``SerialRequantizer.latency + 1`` later.
+    ``SerialRequantizer.latency + 1`` later. Builds whose array has its own clock
+    (``ARRAY_CONFIG.array_clock``): ``array_ratio`` is its frequency over the system
+    clock's (the board's choice, not in a register); a COMPUTE then takes ``crossing``
+    system cycles plus its array-side cycles (as above, + ``crossing_array``) at that
+    ratio (fitted on a 4x4 build at ratios 0.5, 1 and 2).
     """
     read_latency: int = 0
     write_latency: int = 5
@@ -104,6 +108,9 @@ class Timing:
     params: int = 2
     token: int = 1
     serial_row: int = 64
+    array_ratio: float = 1.0
+    crossing: int = 3
+    crossing_array: int = 3
 
 
 #: calibrated against AxiRam (see module doc)
@@ -203,6 +210,7 @@ class _Config:
         #: the PEs' adder, all tiles: the result buffer's) by ``beat_cycles - 1`` each
         self.beat_cycles = getattr(config, "fp16_beat_cycles", 1)
         self.fp16_delay = 0 if self.beat_cycles == 1 else 3    # SystolicArray.fp16_delay
+        self.array_clock = bool(getattr(config, "array_clock", False))
 
 
 def _load_shape(cfg, f):
@@ -400,7 +408,13 @@ def predict(descriptors, config, timing=AXIRAM):
                     fp16 = cfg.fp16_only or f.get("fp16")
                     span = (cfg.beat_cycles * (k - 1) + 1 + cfg.fp16_delay) if fp16 else k
                     drain = 2 * cfg.rows + cfg.cols - 1 + t_.compute + cfg.beat_cycles - 1
-                    running[u] = (t + span + drain, f)
+                    if cfg.array_clock:
+                        # array-side cycles at the array's clock, plus the crossings
+                        array_cycles = span + drain + t_.crossing_array
+                        running[u] = (t + t_.crossing + math.ceil(array_cycles /
+                                                                   t_.array_ratio), f)
+                    else:
+                        running[u] = (t + span + drain, f)
                     stats["compute"] += k                 # cycles a beat is accepted
                     stats["fill"] += drain + span - k
                     stats["macs"] += k * cfg.rows * cfg.cols
@@ -462,8 +476,10 @@ def golden_model(transport):
                           shared_requant=transport.requantizer == "shared",
                           int8="int8" in transport.datapaths,
                           fp16="fp16" in transport.datapaths,
-                          fp16_beat_cycles=transport.fp32_adder_stages)
-    return lambda descriptors: predict(descriptors, cfg).cycles
+                          fp16_beat_cycles=transport.fp32_adder_stages,
+                          array_clock=transport.array_clock_ratio is not None)
+    timing = replace(AXIRAM, array_ratio=transport.array_clock_ratio or 1.0)
+    return lambda descriptors: predict(descriptors, cfg, timing).cycles
 
 
 # --- projections -------------------------------------------------------------------------

@@ -18,7 +18,9 @@ _TOPLEVEL = "accelerator"
 class RtlTransport(Transport):
     """Loom in Verilator. Parameters as ``hw.accelerator.Accelerator`` (``rows``, ``cols``,
     ``datapaths``, ``data_width``, ``depth``, ``slots``, ``timeout``, ``requantizer``,
-    ``counter_width``, ``fp32_adder_stages``), plus
+    ``counter_width``, ``fp32_adder_stages``), plus ``array_clock_ratio`` (the array's
+    clock frequency over the system clock's, which runs at 100 MHz in simulation; ``None``:
+    one clock for everything, else ``array_clock=True``),
     ``memory_size``
     (bytes of simulated host memory), ``seed`` (cocotb's) and ``waves`` (VCD under the
     build directory). ``start_timeout``: seconds to wait for the build and start-up."""
@@ -27,7 +29,8 @@ class RtlTransport(Transport):
 
     def __init__(self, rows=8, cols=8, *, datapaths=("int8",), data_width=64, depth=256,
                  slots=2, timeout=1 << 16, requantizer="parallel", counter_width=64,
-                 fp32_adder_stages=1, memory_size=4 << 20, seed=0, waves=False, start_timeout=900):
+                 fp32_adder_stages=1, array_clock_ratio=None, memory_size=4 << 20, seed=0,
+                 waves=False, start_timeout=900):
         from hw.accelerator import Accelerator
         from sim.simulation_server import SimulationServer
         from sim.toolchain import BUILD_DIR
@@ -35,7 +38,15 @@ class RtlTransport(Transport):
         self.memory_base, self.memory_size = 0, memory_size
         top = Accelerator(rows, cols, datapaths=datapaths, data_width=data_width, depth=depth,
                           slots=slots, timeout=timeout, requantizer=requantizer,
-                          counter_width=counter_width, fp32_adder_stages=fp32_adder_stages)
+                          counter_width=counter_width, fp32_adder_stages=fp32_adder_stages,
+                          array_clock=array_clock_ratio is not None)
+        env = {"LOOM_RTL_MEMORY": str(memory_size)}
+        if array_clock_ratio is not None:
+            if not 0.1 <= array_clock_ratio <= 10:
+                raise ValueError(f"array_clock_ratio must be from 0.1 to 10, not "
+                                 f"{array_clock_ratio!r}")
+            # cocotb's Clock wants an even number of time steps: periods in 2 ps units
+            env["LOOM_RTL_ARRAY_PERIOD_PS"] = str(2 * round(10_000 / array_clock_ratio / 2))
         tag = f"{rows}x{cols}_{'_'.join(top.datapaths)}_{data_width}b_d{depth}_s{slots}"
         if requantizer != "parallel":
             tag += f"_{requantizer}"
@@ -43,11 +54,13 @@ class RtlTransport(Transport):
             tag += f"_c{counter_width}"
         if fp32_adder_stages != 1:
             tag += f"_a{fp32_adder_stages}"
+        if array_clock_ratio is not None:
+            tag += "_clk2"        # the Verilog differs; the period is the run's
         self.build_dir = BUILD_DIR / "sim" / f"rtl_{tag}"
         self._server = SimulationServer(
             top, toplevel=_TOPLEVEL, test_module="sw.backends.rtl_server",
             build_dir=self.build_dir, env_prefix="LOOM_RTL",
-            env={"LOOM_RTL_MEMORY": str(memory_size)}, seed=seed, waves=waves,
+            env=env, seed=seed, waves=waves,
             error=TransportError, what="the rtl simulator", start_timeout=start_timeout)
 
     # --- Transport -----------------------------------------------------------------------------

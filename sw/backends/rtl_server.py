@@ -1,6 +1,7 @@
 """cocotb module run inside the simulator by the ``rtl`` backend (``sw/backends/rtl.py``).
 
-It owns the clock, the reset, the host memory (cocotbext-axi ``AxiRam`` on the ``mem`` port)
+It owns the clock (and the array's, ``LOOM_RTL_ARRAY_PERIOD_PS``, in builds with one), the
+reset, the host memory (cocotbext-axi ``AxiRam`` on the ``mem`` port)
 and the host CPU (``AxiLiteMaster`` on ``csr``), connects back to the driver process over
 the socket named by ``LOOM_RTL_ADDRESS`` and serves its requests one at a time:
 register reads and writes go over AXI4-Lite (simulated time passes), memory reads and writes
@@ -23,6 +24,9 @@ from sim.request_loop import serve_requests
 @cocotb.test()
 async def serve(dut):
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    array_period = os.environ.get("LOOM_RTL_ARRAY_PERIOD_PS")
+    if array_period:                 # a build whose array has a clock of its own
+        cocotb.start_soon(Clock(dut.array_clk, int(array_period), unit="ps").start())
     mem = AxiRam(AxiBus.from_prefix(dut, "mem", bus_separator="__"), dut.clk, dut.rst,
                  size=int(os.environ["LOOM_RTL_MEMORY"]))
     csr = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "csr", bus_separator="__"), dut.clk,
@@ -30,8 +34,12 @@ async def serve(dut):
     # The bus models log every transfer at INFO: thousands of lines per job.
     logging.getLogger(f"cocotb.{dut._name}").setLevel(logging.WARNING)
     dut.rst.value = 1
+    if array_period:
+        dut.array_rst.value = 1
     await ClockCycles(dut.clk, 3)
     dut.rst.value = 0
+    if array_period:
+        dut.array_rst.value = 0
     await RisingEdge(dut.clk)
 
     async def read_word(offset):
