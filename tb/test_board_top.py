@@ -2,6 +2,8 @@
 simulator, driven at its UART pins by the serial backend: a check of the design itself,
 before Verilog generation. ``tb/test_board_system.py`` runs GEMMs and frame faults on the same
 design in Verilator, where it is fast enough for whole jobs."""
+import pytest
+
 from fpga.board_top import LoomSystem, SystemConfig
 from hw.csr_map import ID_MAGIC, register
 from sw.backends.serial import SerialTransport
@@ -61,3 +63,31 @@ def test_a_design_too_large_for_the_part_is_named_from_nextpnrs_log():
                      "Info: \t        ICESTORM_DSP:       8/      8   100%"])
     assert overfull(log) == [("ICESTORM_LC", 11634, 5280), ("ICESTORM_RAM", 34, 30)]
     assert overfull("Info: Program finished normally.") == []
+
+
+@pytest.mark.parametrize("f_out, f_array", [(55e6, 110e6), (50e6, 125e6), (50e6, 100e6),
+                                             (40e6, 133e6)])
+def test_ecp5_pll_second_output_shares_the_vco(f_out, f_array):
+    """CLKOS for the array's clock: the system clock is what it is without it, both
+    outputs divide one VCO in 400-800 MHz, and the array's is the closest such divisor."""
+    from fpga.pll import ecp5_pll
+
+    alone = ecp5_pll(25e6, f_out)
+    pair = ecp5_pll(25e6, f_out, f_array)
+    p = pair.params
+    assert pair.f_out == alone.f_out
+    vco = pair.f_out * p["CLKOP_DIV"]
+    assert 400e6 <= vco <= 800e6
+    assert p["f_secondary"] == vco / p["CLKOS_DIV"]
+    best = min(abs(vco / d - f_array) for d in range(1, 129))
+    assert abs(p["f_secondary"] - f_array) <= best + 1e-6
+
+
+def test_a_separate_array_clock_is_refused_on_ice40():
+    from amaranth_boards.icebreaker import ICEBreakerPlatform
+
+    from fpga.board_top import BoardTop
+
+    top = BoardTop(SystemConfig(array_clock_hz=48_000_000), leds=())
+    with pytest.raises(ValueError, match="ECP5 boards only"):
+        top.pll_config(ICEBreakerPlatform())
