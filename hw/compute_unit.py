@@ -52,6 +52,14 @@ class ComputeUnit(wiring.Component):
     off slots in use is the sequencer's job. ``beat`` pulses for every operand beat the array
     accepts (``rows * cols`` MACs each), for the performance counters.
 
+    ``domain``: the clock domain of the compute path (the operand buffers' read side, the
+    array, the result buffer's write side); the ports stay in ``sync``. With a domain other
+    than ``sync`` a COMPUTE crosses in a mailbox (:meth:`_command_crossing`: one at a time,
+    ``cmd.ready`` only while not ``busy``), ``busy`` and ``beats`` come back through
+    synchronisers (:meth:`_status_crossing`), and the block RAMs' two ports carry the data
+    across. The compute domain is not reset by a ``sync`` reset (the accelerator's soft
+    reset): it finishes the command it has.
+
     ``fp32_adder_stages=3`` (fp16 builds): the binary32 adders of the PEs and of the result
     buffer in three register stages, for the clock; fp16 beats then go one every 3 cycles
     and results land later (:class:`~hw.systolic_array.SystolicArray`,
