@@ -50,7 +50,11 @@ def generate():
                    # the small-FPGA options: bit-serial requantisers, LUT multipliers
                    serial_requantizer=SerialRequantizer(),
                    accelerator_serial=Accelerator(4, 4, data_width=64, depth=64,
-                                                  requantizer="serial", lut_multipliers=8))
+                                                  requantizer="serial", lut_multipliers=8),
+                   # the ECP5 clock options: pipelined fp16 adders, the array's own clock
+                   accelerator_clocks=Accelerator(4, 4, datapaths=("int8", "fp16"),
+                                                  data_width=64, depth=64,
+                                                  fp32_adder_stages=3, array_clock=True))
     return [(write_verilog(design, name, out / f"{name}.v"), name)
             for name, design in designs.items()]
 
