@@ -72,11 +72,17 @@ class BoardSimPort:
                              else quiet_cycles)
         self.build_dir = BUILD_DIR / "sim" / build_name(config)
         self.build_dir.mkdir(parents=True, exist_ok=True)
+        env = {"LOOM_BOARD_DIVISOR": str(config.divisor), "LOOM_SEED": str(seed)}
+        if config.array_clock_hz:
+            # the system clock is 10 ns in simulation; the array's keeps the board's ratio
+            # (cocotb's Clock wants an even number of picoseconds)
+            env["LOOM_BOARD_ARRAY_PERIOD_PS"] = str(
+                2 * round(5_000 * config.clock_hz / config.array_clock_hz))
         self._server = SimulationServer(
             LoomSystem(config), toplevel=TOPLEVEL, test_module=TEST_MODULE,
             build_dir=self.build_dir, env_prefix="LOOM_BOARD",
-            env={"LOOM_BOARD_DIVISOR": str(config.divisor), "LOOM_SEED": str(seed)},
-            seed=seed, waves=waves, build_args=top_ports_only_args(self.build_dir, TOPLEVEL),
+            env=env, seed=seed, waves=waves,
+            build_args=top_ports_only_args(self.build_dir, TOPLEVEL),
             what="the board simulation", start_timeout=start_timeout)
         self._request = self._server.request
 

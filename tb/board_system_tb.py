@@ -48,10 +48,16 @@ class UartPins:
     async def start(self):
         dut = self.dut
         cocotb.start_soon(Clock(dut.clk, PERIOD_NS, unit="ns").start())
+        array_period = os.environ.get("LOOM_BOARD_ARRAY_PERIOD_PS")
+        if array_period:            # the array on a clock of its own (a second PLL output)
+            cocotb.start_soon(Clock(dut.array_clk, int(array_period), unit="ps").start())
+            dut.array_rst.value = 1
         dut.rx.value = 1
         dut.rst.value = 1
         await ClockCycles(dut.clk, 3)
         dut.rst.value = 0
+        if array_period:
+            dut.array_rst.value = 0
         await RisingEdge(dut.clk)
         cocotb.start_soon(self._send())
         cocotb.start_soon(self._receive())

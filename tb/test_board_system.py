@@ -30,14 +30,20 @@ BUILDS = {
     "int8": SystemConfig(**_SMALL, paired_multipliers=True, requantizer="shared",
                          counter_width=32, slots=1, result_storage="registers"),
     "dual": SystemConfig(**_SMALL, datapaths=("int8", "fp16")),
+    # the ECP5 options for the clock: the array on its own clock (1.7x the system's, as a
+    # second PLL output would make it) and fp16 with three-stage adders
+    "clk2": SystemConfig(**_SMALL, datapaths=("int8", "fp16"), fp32_adder_stages=3,
+                         array_clock_hz=1_700_000),
 }
 # M, K, N: one element; under one tile; several tiles with padding; K above the depth (two
 # chunks accumulated); N above the columns with K across two chunks.
 SHAPES = [(1, 1, 1), (3, 5, 2), (9, 13, 6), (5, 41, 3), (2, 35, 9)]
 
 
-# The int8 build is what the boards carry; the dual one adds fp16 (a 40 s build: `slow`).
-@pytest.fixture(scope="module", params=["int8", pytest.param("dual", marks=pytest.mark.slow)])
+# The int8 build is what the iCEBreaker carries; the dual one adds fp16 (a 40 s build:
+# `slow`); clk2 is the ECP5 clock options.
+@pytest.fixture(scope="module", params=["int8", pytest.param("dual", marks=pytest.mark.slow),
+                                        "clk2"])
 def board(request):
     config = BUILDS[request.param]
     port = BoardSimPort(config, seed=int(os.environ["LOOM_SEED"]))
@@ -47,7 +53,10 @@ def board(request):
                            datapaths=config.datapaths, data_width=config.data_width,
                            depth=config.depth, addr_width=config.addr_width,
                            slots=config.slots, requantizer=config.requantizer,
-                           counter_width=config.counter_width)
+                           counter_width=config.counter_width,
+                           fp32_adder_stages=config.fp32_adder_stages,
+                           array_clock_ratio=(config.array_clock_hz / config.clock_hz
+                                              if config.array_clock_hz else None))
         yield request.param, config, port, dev, gold
         assert port.cycles()[1] == 0, "framing errors on the tx pin"
         dev.close()
