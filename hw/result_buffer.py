@@ -40,13 +40,15 @@ class ResultBuffer(OperandBuffer):
     ``fp32_adder_stages=3`` (with ``fp32``, ``storage="ram"``): the binary32 adders are
     three register stages (:class:`~hw.fp32_adder.Fp32Adder` ``stages=3``), so the
     adder is no longer one cycle between the stored-row register and the RAM's write port
-    (a ~27 MHz path on the ECP5). Writes then land 4 cycles after they are presented (the
-    int32 and overwrite results wait in two registers to stay in order), and **writes to one
-    row must come at least 3 cycles apart**: a write 3 cycles after another to its row
-    takes the sum being written (bypass), one 4 or more cycles after reads it from the RAM
-    (transparent port); a sum 1 or 2 cycles behind does not exist yet. The array gives
-    this: rows of one tile are distinct rows, and its ``last`` beats come at least ``rows +
-    3`` (dual builds) or ``3`` (fp16 tiles, one beat every 3 cycles) cycles apart.
+    (a ~27 MHz path on the ECP5), and the finished word is registered before it is written.
+    Writes then land 5 cycles after they are presented (the int32 and overwrite results
+    wait in registers to stay in order), and **writes to one row must come at least 4
+    cycles apart**: a write 4 cycles after another to its row takes the word being written
+    (bypass), one 5 or more cycles after reads it from the RAM (transparent port); a sum
+    1 to 3 cycles behind is not ready. The array gives this: rows of one tile are distinct
+    rows, and with these adders its ``last`` beats come at least ``max(rows, 4)`` (+ 3 in
+    dual builds, whose int8 tiles drain 3 cycles sooner) cycles apart; in the accelerator
+    COMPUTEs do not even overlap.
 
     ``write_domain``: the clock domain of the write side (``write``, the lookup and write
     ports, the adders); the read side is in ``sync`` (the opposite of the operand buffer's
@@ -71,7 +73,7 @@ class ResultBuffer(OperandBuffer):
             raise ValueError("a write_domain other than sync needs storage='ram'")
         self.write_domain = write_domain
         #: cycles from presenting a write until a read command may see it
-        self.write_latency = 2 + (fp32_adder_stages - 1)
+        self.write_latency = 2 if fp32_adder_stages == 1 else 5
         self.storage = storage
         for name, value in (("lanes", lanes), ("lane_width", lane_width)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -147,10 +149,14 @@ class ResultBuffer(OperandBuffer):
             m.d.comb += result.eq(self._sum(m, adding, stored))
             final = adding
         else:
-            word, final = self._sum(m, adding, stored)
-            m.d.comb += result.eq(word)
+            # the sum is registered before the RAM and the bypass take it: the adder's last
+            # stage then ends in a register (it was the critical path of a dual 4x4 ECP5
+            # build, 53.8 MHz)
+            word, late = self._sum(m, adding, stored)
+            final = Signal(self.write.shape(), name="writing")
+            m.d[self.write_domain] += [result.eq(word), final.eq(late)]
         # The write being stored now is the one ``looked_up`` must see (1 cycle behind it,
-        # or with pipelined adders 3 behind): the RAM has not got it yet.
+        # or with pipelined adders 4 behind): the RAM has not got it yet.
         same_row = ((final.slot == looked_up.slot) & (final.index == looked_up.index) &
                     final.valid)
         m.d[self.write_domain] += [looked_up.eq(self.write), adding.eq(looked_up),

@@ -120,9 +120,12 @@ class SystolicArray(wiring.Component):
     def tile_spacing(self):
         """Least cycles between two accepted ``last`` beats: ``rows`` (one tile drains while
         the next accumulates), plus :attr:`fp16_delay` in dual builds, whose int8 tiles
-        capture that much earlier than fp16 ones and must not catch up with their drain."""
+        capture that much earlier than fp16 ones and must not catch up with their drain.
+        With three-stage adders at least 4 (+ ``fp16_delay`` in dual builds) even for
+        fewer rows: the result buffer then needs a row's writes 4 cycles apart."""
         dual = len(self.datapaths) > 1
-        return self.rows + (self.fp16_delay if dual else 0)
+        rows = max(self.rows, 4) if self.fp32_adder_stages == 3 else self.rows
+        return rows + (self.fp16_delay if dual else 0)
 
     def ideal_cycles(self, tile_ks, fp16=False):
         """Cycles from the first operand beat to the last result row of back-to-back tiles

@@ -23,8 +23,8 @@ commands, not gates, with the hardware's structure:
   rows), plus fixed pipeline cycles. The compute unit reports busy until then, so
   COMPUTEs do not overlap each other. With ``fp16_beat_cycles`` 3 (pipelined binary32
   adders) an fp16 COMPUTE's beats come every 3 cycles and its sums 3 cycles later
-  (``3 * k + 1`` instead of ``k``), and every COMPUTE's rows land 2 cycles later (the
-  result buffer's adder stages).
+  (``3 * k + 1`` instead of ``k``), and every COMPUTE's rows land 3 cycles later (the
+  result buffer's adder stages and output register).
 * **STORE** reads the parameter slot (int8 mode), then streams ``rows`` result rows through
   the 3-stage post-processing pipeline to the DMA writer, and ends when every write response
   is back.
@@ -210,6 +210,8 @@ class _Config:
         #: the PEs' adder, all tiles: the result buffer's) by ``beat_cycles - 1`` each
         self.beat_cycles = getattr(config, "fp16_beat_cycles", 1)
         self.fp16_delay = 0 if self.beat_cycles == 1 else 3    # SystolicArray.fp16_delay
+        #: the result buffer's pipelined fp32 adders: rows land 3 cycles later
+        self.result_delay = 0 if self.beat_cycles == 1 else 3
         self.array_clock = bool(getattr(config, "array_clock", False))
 
 
@@ -403,11 +405,11 @@ def predict(descriptors, config, timing=AXIRAM):
                 elif u == "compute":
                     k = f["k"]
                     # fp16 beats one every beat_cycles, their sums fp16_delay later than
-                    # int8 ones; a pipelined result buffer lands every tile beat_cycles - 1
+                    # int8 ones; a pipelined result buffer lands every tile result_delay
                     # later too
                     fp16 = cfg.fp16_only or f.get("fp16")
                     span = (cfg.beat_cycles * (k - 1) + 1 + cfg.fp16_delay) if fp16 else k
-                    drain = 2 * cfg.rows + cfg.cols - 1 + t_.compute + cfg.beat_cycles - 1
+                    drain = 2 * cfg.rows + cfg.cols - 1 + t_.compute + cfg.result_delay
                     if cfg.array_clock:
                         # array-side cycles at the array's clock, plus the crossings
                         array_cycles = span + drain + t_.crossing_array

@@ -172,10 +172,10 @@ def test_result_buffer_accumulates_fp32_and_int32_back_to_back(rng, depth, stora
 
 
 @pytest.mark.parametrize("depth", [1, 4])
-def test_result_buffer_with_three_stage_adders_keeps_rows_three_cycles_apart(rng, depth):
+def test_result_buffer_with_three_stage_adders_keeps_rows_four_cycles_apart(rng, depth):
     """``fp32_adder_stages=3``: fp32, int32 and overwrite writes in one stream, each row
-    written again exactly 3 cycles later as often as possible (the bypass from the write
-    being stored), else 4 or more later (the RAM), never 1 or 2 (the documented limit)."""
+    written again exactly 4 cycles later as often as possible (the bypass from the write
+    being stored), else 5 or more later (the RAM), never 1 to 3 (the documented limit)."""
     from amaranth.sim import Simulator
 
     from hw.result_buffer import ResultBuffer
@@ -185,14 +185,14 @@ def test_result_buffer_with_three_stage_adders_keeps_rows_three_cycles_apart(rng
     lanes, slots = 2, 2
     buffer = ResultBuffer(lanes=lanes, depth=depth, slots=slots, fp32=True,
                           fp32_adder_stages=3)
-    assert buffer.write_latency == 4
+    assert buffer.write_latency == 5
     model = {(s, i): [0] * lanes for s in range(slots) for i in range(depth)}
     specials = np.array(FP32_SPECIALS, dtype=np.uint32)
     schedule = []   # one entry a cycle: a write, or None
     for _ in range(200):
-        recent = [w[:2] for w in schedule[-2:] if w is not None]
-        if len(schedule) >= 3 and schedule[-3] is not None and rng.random() < 0.5:
-            slot, index = schedule[-3][:2]
+        recent = [w[:2] for w in schedule[-3:] if w is not None]
+        if len(schedule) >= 4 and schedule[-4] is not None and rng.random() < 0.5:
+            slot, index = schedule[-4][:2]
         else:
             slot, index = int(rng.integers(0, slots)), int(rng.integers(0, depth))
         if (slot, index) in recent:
@@ -211,9 +211,9 @@ def test_result_buffer_with_three_stage_adders_keeps_rows_three_cycles_apart(rng
             new = wrap_int32(old.view(np.int32).astype(np.int64) + values.view(np.int32))
         model[(slot, index)] = [int(v) for v in np.asarray(new).view(np.uint32)]
     gaps = [n - m for n, w in enumerate(schedule) if w is not None
-            for m in range(max(0, n - 3), n) if schedule[m] is not None
+            for m in range(max(0, n - 4), n) if schedule[m] is not None
             and schedule[m][:2] == w[:2]]
-    assert 3 in gaps and min(gaps) == 3, "the schedule must exercise the 3-cycle bypass"
+    assert 4 in gaps and min(gaps) == 4, "the schedule must exercise the 4-cycle bypass"
     got = {}
 
     def word(values):
