@@ -7,7 +7,7 @@ from .fp16_multiplier import Fp16Multiplier
 from .fp32_adder import Fp32Adder
 from .layouts import BeatControl, check_datapaths, operand_shape
 
-__all__ = ["ProcessingElement", "check_acc_width", "check_fp32_adder_stages",
+__all__ = ["ProcessingElement", "check_acc_width", "check_fp32_adder_stages", "fp16_delay",
            "MULTIPLIERS", "lut_product"]
 
 #: How a PE's int8 multiply is built: ``"dsp"`` writes ``a * b`` and lets synthesis map it to
@@ -61,6 +61,13 @@ def _named(m, name, value):
     signal = Signal(value.shape(), name=name)
     m.d.comb += signal.eq(value)
     return signal
+
+
+def fp16_delay(fp32_adder_stages):
+    """Cycles an fp16 beat's sum lands (and a ``last`` beat captures) after an int8 beat's:
+    none with one-stage adders; with three-stage ones, one for the multiplier's second
+    stage and two for the adder."""
+    return 0 if fp32_adder_stages == 1 else 3
 
 
 def check_fp32_adder_stages(stages, datapaths):
@@ -160,9 +167,8 @@ class ProcessingElement(wiring.Component):
             raise ValueError(f"an external multiplier serves int8-only PEs, not {datapaths}")
         check_fp32_adder_stages(fp32_adder_stages, datapaths)
         self.fp32_adder_stages = fp32_adder_stages
-        #: cycles an fp16 beat's sum lands (and a last beat captures) after an int8 beat's:
-        #: with three-stage adders, one for the two-stage multiplier and two for the adder
-        self.fp16_delay = 0 if fp32_adder_stages == 1 else 3
+        #: cycles an fp16 beat's sum lands (and a last beat captures) after an int8 beat's
+        self.fp16_delay = fp16_delay(fp32_adder_stages)
         self.multiplier = multiplier
         self.acc_width = acc_width
         self.datapaths = datapaths

@@ -4,7 +4,13 @@ from amaranth.hdl import Array, Cat, DomainRenamer, Module, Mux, Signal
 from .fp32_adder import Fp32Adder
 from .operand_buffer import OperandBuffer
 
-__all__ = ["ResultBuffer"]
+__all__ = ["ResultBuffer", "write_latency"]
+
+
+def write_latency(fp32_adder_stages=1):
+    """Cycles from presenting a write until a read command may see it: lookup, stored-row
+    register, then the sum (one cycle) or the three adder stages and an output register."""
+    return 2 if fp32_adder_stages == 1 else 5
 
 
 class ResultBuffer(OperandBuffer):
@@ -73,7 +79,7 @@ class ResultBuffer(OperandBuffer):
             raise ValueError("a write_domain other than sync needs storage='ram'")
         self.write_domain = write_domain
         #: cycles from presenting a write until a read command may see it
-        self.write_latency = 2 if fp32_adder_stages == 1 else 5
+        self.write_latency = write_latency(fp32_adder_stages)
         self.storage = storage
         for name, value in (("lanes", lanes), ("lane_width", lane_width)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:

@@ -5,7 +5,12 @@ from amaranth.lib.wiring import In, Out
 
 from .ice40_dual_multiplier import Ice40DualMultiplier
 from .layouts import BeatControl, check_datapaths, operand_layout, operand_shape, result_layout
-from .processing_element import ProcessingElement, check_acc_width, check_fp32_adder_stages
+from .processing_element import (
+    ProcessingElement,
+    check_acc_width,
+    check_fp32_adder_stages,
+    fp16_delay,
+)
 from .skew_buffer import SkewBuffer
 
 __all__ = ["SystolicArray"]
@@ -94,7 +99,7 @@ class SystolicArray(wiring.Component):
         check_fp32_adder_stages(fp32_adder_stages, datapaths)
         self.fp32_adder_stages = fp32_adder_stages
         #: cycles an fp16 tile's results come later than an int8 tile's
-        self.fp16_delay = 0 if fp32_adder_stages == 1 else 3
+        self.fp16_delay = fp16_delay(fp32_adder_stages)
         #: cycles from one fp16 operand beat to the next (at least)
         self.fp16_beat_cycles = fp32_adder_stages
         if not (isinstance(pe_class, type) and issubclass(pe_class, ProcessingElement)):

@@ -38,7 +38,9 @@ import math
 from dataclasses import dataclass, field, replace
 
 from hw.isa import DESCRIPTOR_BYTES, Opcode, Target, decode
+from hw.processing_element import fp16_delay
 from hw.requantizer import Requantizer
+from hw.result_buffer import write_latency
 from hw.serial_requantizer import SerialRequantizer
 from hw.store_unit import SERIAL_REQUANTIZERS
 
@@ -209,9 +211,9 @@ class _Config:
         #: cycles per fp16 beat; pipelined adders also delay every tile's results (fp16:
         #: the PEs' adder, all tiles: the result buffer's) by ``beat_cycles - 1`` each
         self.beat_cycles = getattr(config, "fp16_beat_cycles", 1)
-        self.fp16_delay = 0 if self.beat_cycles == 1 else 3    # SystolicArray.fp16_delay
-        #: the result buffer's pipelined fp32 adders: rows land 3 cycles later
-        self.result_delay = 0 if self.beat_cycles == 1 else 3
+        self.fp16_delay = fp16_delay(self.beat_cycles)
+        #: the result buffer's pipelined fp32 adders: rows land later
+        self.result_delay = write_latency(self.beat_cycles) - write_latency()
         self.array_clock = bool(getattr(config, "array_clock", False))
 
 

@@ -22,10 +22,10 @@ import os
 from collections import deque
 
 import cocotb
-from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, Event, FallingEdge, First, RisingEdge, Timer
+from cocotb.triggers import Event, FallingEdge, First, Timer
 from cocotb.utils import get_sim_time
 
+from sim.clock_reset import clock_and_reset
 from sim.request_loop import serve_requests
 
 PERIOD_NS = 10
@@ -47,18 +47,9 @@ class UartPins:
 
     async def start(self):
         dut = self.dut
-        cocotb.start_soon(Clock(dut.clk, PERIOD_NS, unit="ns").start())
-        array_period = os.environ.get("LOOM_BOARD_ARRAY_PERIOD_PS")
-        if array_period:            # the array on a clock of its own (a second PLL output)
-            cocotb.start_soon(Clock(dut.array_clk, int(array_period), unit="ps").start())
-            dut.array_rst.value = 1
         dut.rx.value = 1
-        dut.rst.value = 1
-        await ClockCycles(dut.clk, 3)
-        dut.rst.value = 0
-        if array_period:
-            dut.array_rst.value = 0
-        await RisingEdge(dut.clk)
+        # the array on a clock of its own (a second PLL output) in builds with one
+        await clock_and_reset(dut, PERIOD_NS, os.environ.get("LOOM_BOARD_ARRAY_PERIOD_PS"))
         cocotb.start_soon(self._send())
         cocotb.start_soon(self._receive())
 

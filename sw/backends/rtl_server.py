@@ -13,34 +13,24 @@ import logging
 import os
 
 import cocotb
-from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import ClockCycles
 from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
 from cocotbext.axi.constants import AxiResp
 
+from sim.clock_reset import clock_and_reset
 from sim.request_loop import serve_requests
 
 
 @cocotb.test()
 async def serve(dut):
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    array_period = os.environ.get("LOOM_RTL_ARRAY_PERIOD_PS")
-    if array_period:                 # a build whose array has a clock of its own
-        cocotb.start_soon(Clock(dut.array_clk, int(array_period), unit="ps").start())
     mem = AxiRam(AxiBus.from_prefix(dut, "mem", bus_separator="__"), dut.clk, dut.rst,
                  size=int(os.environ["LOOM_RTL_MEMORY"]))
     csr = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "csr", bus_separator="__"), dut.clk,
                         dut.rst)
     # The bus models log every transfer at INFO: thousands of lines per job.
     logging.getLogger(f"cocotb.{dut._name}").setLevel(logging.WARNING)
-    dut.rst.value = 1
-    if array_period:
-        dut.array_rst.value = 1
-    await ClockCycles(dut.clk, 3)
-    dut.rst.value = 0
-    if array_period:
-        dut.array_rst.value = 0
-    await RisingEdge(dut.clk)
+    # a build whose array has a clock of its own gets it too
+    await clock_and_reset(dut, 10, os.environ.get("LOOM_RTL_ARRAY_PERIOD_PS"))
 
     async def read_word(offset):
         resp = await csr.read(offset, 4)
