@@ -91,3 +91,14 @@ def test_a_separate_array_clock_is_refused_on_ice40():
     top = BoardTop(SystemConfig(array_clock_hz=48_000_000), leds=())
     with pytest.raises(ValueError, match="ECP5 boards only"):
         top.pll_config(ICEBreakerPlatform())
+
+
+def test_every_board_clock_is_at_most_90_percent_of_its_measured_fmax():
+    """Issue 6's margin: nextpnr can be optimistic near the edge, so a board's design clock
+    stays at or below 90 % of the Fmax its build measured."""
+    from fpga.bitstream import BOARDS
+
+    measured = {name: b for name, b in BOARDS.items() if b.measured_fmax_mhz}
+    assert measured, "no board records the Fmax its clock was chosen from"
+    for name, board in measured.items():
+        assert board.config.clock_hz <= 0.9 * board.measured_fmax_mhz * 1e6, name
