@@ -72,8 +72,6 @@ def test_rejects_bad_parameters(kwargs):
 
 @pytest.mark.parametrize("storage", ["ram", "registers"])
 def test_result_buffer_overwrites_and_accumulates_with_wraparound(rng, storage):
-    from amaranth.sim import Simulator
-
     from hw.result_buffer import ResultBuffer
     from tb.golden import wrap_int32
 
@@ -91,72 +89,54 @@ def test_result_buffer_overwrites_and_accumulates_with_wraparound(rng, storage):
         old = model[(slot, index)]
         model[(slot, index)] = [int(wrap_int32(o + v)) if accumulate else v
                                 for o, v in zip(old, values, strict=True)]
-    got = {}
-
-    def word(values):
-        return sum((v & 0xFFFFFFFF) << (32 * n) for n, v in enumerate(values))
-
-    async def bench(ctx):
-        for slot, index, values, accumulate in writes:
-            ctx.set(buffer.write, {"valid": 1, "slot": slot, "index": index,
-                                   "data": word(values), "accumulate": int(accumulate)})
-            await ctx.tick()
-        ctx.set(buffer.write.valid, 0)
-        await ctx.tick()
-        ctx.set(buffer.words.ready, 1)
-        got.update(await _read_slots(ctx, buffer, slots, depth))
-
-    sim = Simulator(buffer)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    got = _run_writes(buffer, writes, slots, depth)
     for slot in range(slots):
-        assert got[slot] == [word(model[(slot, i)]) for i in range(depth)], f"slot {slot}"
+        assert got[slot] == [_lanes_word(model[(slot, i)]) for i in range(depth)], \
+            f"slot {slot}"
 
 
-@pytest.mark.parametrize("storage", ["ram", "registers"])
-@pytest.mark.parametrize("depth", [1, 4])
-def test_result_buffer_accumulates_fp32_and_int32_back_to_back(rng, depth, storage):
-    """fp32 accumulation with specials, mixed with int32 ones and overwrites, one write per
-    cycle, the same row again and again (depth 1: every write hits the row the previous
-    one is still adding into)."""
-    from amaranth.sim import Simulator
+def _lanes_word(values):
+    return sum((v & 0xFFFFFFFF) << (32 * n) for n, v in enumerate(values))
 
-    from hw.result_buffer import ResultBuffer
+
+def _fp32_write(rng, model, slot, index, lanes):
+    """A random write to ``(slot, index)``: lanes with fp32 specials, ``accumulate`` and
+    ``fp32`` flags; applied to ``model`` as the golden adds do it."""
     from tb.fp_vectors import FP32_SPECIALS
     from tb.golden import fp32_add, wrap_int32
 
-    lanes, slots = 3, 2
-    buffer = ResultBuffer(lanes=lanes, depth=depth, slots=slots, fp32=True, storage=storage)
-    model = {(s, i): [0] * lanes for s in range(slots) for i in range(depth)}
-    specials = np.array(FP32_SPECIALS, dtype=np.uint32)
-    writes = []
-    for _ in range(150):
-        slot, index = int(rng.integers(0, slots)), int(rng.integers(0, depth))
-        if writes and rng.random() < 0.4:
-            slot, index = writes[-1][0], writes[-1][1]
-        values = rng.integers(0, 2**32, size=lanes, dtype=np.uint64).astype(np.uint32)
-        values[rng.random(lanes) < 0.3] = rng.choice(specials)
-        accumulate, fp32 = bool(rng.random() < 0.8), bool(rng.random() < 0.7)
-        writes.append((slot, index, [int(v) for v in values], accumulate, fp32))
-        old = np.array(model[(slot, index)], dtype=np.uint32)
-        if not accumulate:
-            new = values
-        elif fp32:
-            new = fp32_add(old, values)
-        else:
-            new = wrap_int32(old.view(np.int32).astype(np.int64) + values.view(np.int32))
-        model[(slot, index)] = [int(v) for v in np.asarray(new).view(np.uint32)]
+    values = rng.integers(0, 2**32, size=lanes, dtype=np.uint64).astype(np.uint32)
+    values[rng.random(lanes) < 0.3] = rng.choice(np.array(FP32_SPECIALS, dtype=np.uint32))
+    accumulate, fp32 = bool(rng.random() < 0.8), bool(rng.random() < 0.7)
+    old = np.array(model[(slot, index)], dtype=np.uint32)
+    if not accumulate:
+        new = values
+    elif fp32:
+        new = fp32_add(old, values)
+    else:
+        new = wrap_int32(old.view(np.int32).astype(np.int64) + values.view(np.int32))
+    model[(slot, index)] = [int(v) for v in np.asarray(new).view(np.uint32)]
+    return slot, index, [int(v) for v in values], accumulate, fp32
+
+
+def _run_writes(buffer, schedule, slots, depth):
+    """Present ``schedule`` (per cycle a write ``(slot, index, lane values, accumulate[,
+    fp32])`` or ``None``), let the last one land, and return every slot's rows as read
+    back."""
+    from amaranth.sim import Simulator
+
     got = {}
 
-    def word(values):
-        return sum((v & 0xFFFFFFFF) << (32 * n) for n, v in enumerate(values))
-
     async def bench(ctx):
-        for slot, index, values, accumulate, fp32 in writes:
-            ctx.set(buffer.write, {"valid": 1, "slot": slot, "index": index,
-                                   "data": word(values), "accumulate": int(accumulate),
-                                   "fp32": int(fp32)})
+        for entry in schedule:
+            if entry is None:
+                ctx.set(buffer.write.valid, 0)
+            else:
+                slot, index, values, accumulate, *fp32 = entry
+                ctx.set(buffer.write, {"valid": 1, "slot": slot, "index": index,
+                                       "data": _lanes_word(values),
+                                       "accumulate": int(accumulate),
+                                       **({"fp32": int(fp32[0])} if fp32 else {})})
             await ctx.tick()
         ctx.set(buffer.write.valid, 0)
         await ctx.tick().repeat(buffer.write_latency)
@@ -167,8 +147,30 @@ def test_result_buffer_accumulates_fp32_and_int32_back_to_back(rng, depth, stora
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
+    return got
+
+
+@pytest.mark.parametrize("storage", ["ram", "registers"])
+@pytest.mark.parametrize("depth", [1, 4])
+def test_result_buffer_accumulates_fp32_and_int32_back_to_back(rng, depth, storage):
+    """fp32 accumulation with specials, mixed with int32 ones and overwrites, one write per
+    cycle, the same row again and again (depth 1: every write hits the row the previous
+    one is still adding into)."""
+    from hw.result_buffer import ResultBuffer
+
+    lanes, slots = 3, 2
+    buffer = ResultBuffer(lanes=lanes, depth=depth, slots=slots, fp32=True, storage=storage)
+    model = {(s, i): [0] * lanes for s in range(slots) for i in range(depth)}
+    writes = []
+    for _ in range(150):
+        slot, index = int(rng.integers(0, slots)), int(rng.integers(0, depth))
+        if writes and rng.random() < 0.4:
+            slot, index = writes[-1][0], writes[-1][1]
+        writes.append(_fp32_write(rng, model, slot, index, lanes))
+    got = _run_writes(buffer, writes, slots, depth)
     for slot in range(slots):
-        assert got[slot] == [word(model[(slot, i)]) for i in range(depth)], f"slot {slot}"
+        assert got[slot] == [_lanes_word(model[(slot, i)]) for i in range(depth)], \
+            f"slot {slot}"
 
 
 @pytest.mark.parametrize("depth", [1, 4])
@@ -176,18 +178,13 @@ def test_result_buffer_with_three_stage_adders_keeps_rows_four_cycles_apart(rng,
     """``fp32_adder_stages=3``: fp32, int32 and overwrite writes in one stream, each row
     written again exactly 4 cycles later as often as possible (the bypass from the write
     being stored), else 5 or more later (the RAM), never 1 to 3 (the documented limit)."""
-    from amaranth.sim import Simulator
-
     from hw.result_buffer import ResultBuffer
-    from tb.fp_vectors import FP32_SPECIALS
-    from tb.golden import fp32_add, wrap_int32
 
     lanes, slots = 2, 2
     buffer = ResultBuffer(lanes=lanes, depth=depth, slots=slots, fp32=True,
                           fp32_adder_stages=3)
     assert buffer.write_latency == 5
     model = {(s, i): [0] * lanes for s in range(slots) for i in range(depth)}
-    specials = np.array(FP32_SPECIALS, dtype=np.uint32)
     schedule = []   # one entry a cycle: a write, or None
     for _ in range(200):
         recent = [w[:2] for w in schedule[-3:] if w is not None]
@@ -198,48 +195,15 @@ def test_result_buffer_with_three_stage_adders_keeps_rows_four_cycles_apart(rng,
         if (slot, index) in recent:
             schedule.append(None)
             continue
-        values = rng.integers(0, 2**32, size=lanes, dtype=np.uint64).astype(np.uint32)
-        values[rng.random(lanes) < 0.3] = rng.choice(specials)
-        accumulate, fp32 = bool(rng.random() < 0.8), bool(rng.random() < 0.7)
-        schedule.append((slot, index, [int(v) for v in values], accumulate, fp32))
-        old = np.array(model[(slot, index)], dtype=np.uint32)
-        if not accumulate:
-            new = values
-        elif fp32:
-            new = fp32_add(old, values)
-        else:
-            new = wrap_int32(old.view(np.int32).astype(np.int64) + values.view(np.int32))
-        model[(slot, index)] = [int(v) for v in np.asarray(new).view(np.uint32)]
+        schedule.append(_fp32_write(rng, model, slot, index, lanes))
     gaps = [n - m for n, w in enumerate(schedule) if w is not None
             for m in range(max(0, n - 4), n) if schedule[m] is not None
             and schedule[m][:2] == w[:2]]
     assert 4 in gaps and min(gaps) == 4, "the schedule must exercise the 4-cycle bypass"
-    got = {}
-
-    def word(values):
-        return sum((v & 0xFFFFFFFF) << (32 * n) for n, v in enumerate(values))
-
-    async def bench(ctx):
-        for entry in schedule:
-            if entry is None:
-                ctx.set(buffer.write.valid, 0)
-            else:
-                slot, index, values, accumulate, fp32 = entry
-                ctx.set(buffer.write, {"valid": 1, "slot": slot, "index": index,
-                                       "data": word(values), "accumulate": int(accumulate),
-                                       "fp32": int(fp32)})
-            await ctx.tick()
-        ctx.set(buffer.write.valid, 0)
-        await ctx.tick().repeat(buffer.write_latency)
-        ctx.set(buffer.words.ready, 1)
-        got.update(await _read_slots(ctx, buffer, slots, depth))
-
-    sim = Simulator(buffer)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    got = _run_writes(buffer, schedule, slots, depth)
     for slot in range(slots):
-        assert got[slot] == [word(model[(slot, i)]) for i in range(depth)], f"slot {slot}"
+        assert got[slot] == [_lanes_word(model[(slot, i)]) for i in range(depth)], \
+            f"slot {slot}"
 
 
 @pytest.mark.parametrize("kwargs, message", [
