@@ -136,7 +136,10 @@ class ComputeUnit(wiring.Component):
             width=len(Cat(self.cmd.payload.acc_slot, self.cmd.payload.accumulate)) + 1,
             depth=self.in_flight)
         m.submodules.modes, m.submodules.dests = rename(modes), rename(dests)
-        cmd = self._command_crossing(m) if crossing else self.cmd
+        if crossing:
+            cmd, request, request_seen = self._command_crossing(m)
+        else:
+            cmd = self.cmd
         fp16 = cmd.payload.fp16 if dual else Const(self.datapaths == ("fp16",), 1)
         take = Signal()
         m.d.comb += [
@@ -190,7 +193,7 @@ class ComputeUnit(wiring.Component):
         written = landing[-1]
         local += tiles.eq(tiles + take - written)
         if crossing:
-            self._status_crossing(m, cmd, tiles != 0, beat)
+            self._status_crossing(m, cmd, request, request_seen, tiles != 0, beat)
         else:
             m.d.comb += [self.busy.eq(tiles != 0), self.beats.eq(beat)]
         return m
@@ -198,7 +201,7 @@ class ComputeUnit(wiring.Component):
     def _command_crossing(self, m):
         """``cmd`` (in ``sync``) handed to the compute domain: one command at a time, through
         a mailbox register and a request toggle (two-flip-flop synchroniser). Returns the
-        command stream in the compute domain.
+        command stream in the compute domain, the toggle and its synchronised copy.
 
         Why not an asynchronous FIFO: the sequencer issues a COMPUTE only once the previous
         one is done (``busy`` low), so one slot is all the depth there is to use, and a
@@ -209,8 +212,8 @@ class ComputeUnit(wiring.Component):
         cmd = self.cmd
         inner = stream.Signature(cmd.payload.shape()).create(path=("cmd_inner",))
         mail = Signal(cmd.payload.shape(), reset_less=True, name="cmd_mail")
-        self._request = request = Signal(reset_less=True, name="cmd_request")
-        self._request_seen = request_seen = Signal(name="cmd_request_seen")
+        request = Signal(reset_less=True, name="cmd_request")
+        request_seen = Signal(name="cmd_request_seen")
         taken = Signal(reset_less=True, name="cmd_taken")
         m.submodules.request_sync = FFSynchronizer(request, request_seen,
                                                    o_domain=self.domain, reset_less=True)
@@ -221,9 +224,9 @@ class ComputeUnit(wiring.Component):
         m.d.comb += [inner.valid.eq(request_seen != taken), inner.payload.eq(mail)]
         with m.If(inner.valid & inner.ready):
             m.d[self.domain] += taken.eq(request_seen)
-        return inner
+        return inner, request, request_seen
 
-    def _status_crossing(self, m, inner, running, beat):
+    def _status_crossing(self, m, inner, request, request_seen, running, beat):
         """``busy`` and ``beats`` in ``sync`` from the compute domain.
 
         ``busy``: the request toggle differs from the compute domain's ``finished`` toggle,
@@ -236,10 +239,10 @@ class ComputeUnit(wiring.Component):
         finished = Signal(reset_less=True, name="cmd_finished")
         finished_seen = Signal(name="cmd_finished_seen")
         with m.If(~inner.valid & ~running):
-            m.d[d] += finished.eq(self._request_seen)
+            m.d[d] += finished.eq(request_seen)
         m.submodules.finished_sync = FFSynchronizer(finished, finished_seen, reset_less=True)
-        m.d.comb += [self.busy.eq(self._request != finished_seen),
-                     self.cmd.ready.eq(self._request == finished_seen)]
+        m.d.comb += [self.busy.eq(request != finished_seen),
+                     self.cmd.ready.eq(request == finished_seen)]
 
         count = Signal(_BEAT_BITS, reset_less=True, name="beat_count")
         gray = Signal(_BEAT_BITS, reset_less=True, name="beat_gray")
