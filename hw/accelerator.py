@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 from .axi import AxiLiteSignature, AxiSignature, connect_members
 from .compute_unit import ComputeUnit
 from .csr_bank import CsrBank
-from .csr_map import ID_MAGIC, VERSION
+from .csr_map import ID_MAGIC, VERSION, pack
 from .dma_reader import DmaReader
 from .dma_writer import DmaWriter
 from .layouts import check_datapaths, operand_shape
@@ -236,13 +236,12 @@ class Accelerator(wiring.Component):
             seq.unit_error.eq(unit_error), seq.unit_error_code.eq(code),
             csr.id.eq(ID_MAGIC),
             csr.version.eq(VERSION[0] << 16 | VERSION[1] << 8 | VERSION[2]),
-            csr.array_config.eq(self.rows | self.cols << 8 |
-                                int("int8" in self.datapaths) << 16 |
-                                int("fp16" in self.datapaths) << 17 |
-                                int(self.requantizer in SERIAL_REQUANTIZERS) << 18 |
-                                int(self.requantizer == "shared") << 19 |
-                                self.fp32_adder_stages << 20 |
-                                int(self.array_clock) << 22),
+            csr.array_config.eq(pack(
+                "ARRAY_CONFIG", rows=self.rows, cols=self.cols,
+                int8="int8" in self.datapaths, fp16="fp16" in self.datapaths,
+                serial_requant=self.requantizer in SERIAL_REQUANTIZERS,
+                shared_requant=self.requantizer == "shared",
+                fp16_beat_cycles=self.fp32_adder_stages, array_clock=self.array_clock)),
             csr.bus_config.eq(beat_bytes | self.addr_width << 8 | self.counter_width << 16),
             csr.buffer_config.eq(self.depth | (self.rows * self.slots) << 16),
             csr.status.eq(seq.busy | seq.done << 1 | seq.error << 2 | seq.error_code << 8),

@@ -17,7 +17,7 @@ response and change nothing.
 from dataclasses import dataclass
 
 __all__ = ["Field", "Register", "REGISTERS", "ERROR_CODES", "ID_MAGIC", "VERSION",
-           "register", "markdown"]
+           "register", "pack", "markdown"]
 
 ID_MAGIC = 0x4C4F4F4D   # "LOOM"
 VERSION = (0, 5, 0)     # major, minor, patch of the register interface (0.3.0:
@@ -148,6 +148,19 @@ def register(name):
         if reg.name == name:
             return reg
     raise KeyError(f"no register {name!r}; have {[r.name for r in REGISTERS]}")
+
+
+def pack(name, **values):
+    """The word of read-only register ``name`` whose fields hold ``values`` (Python ints or
+    bools), so the device and the golden backend build it from the one table."""
+    fields = {field.name: field for field in register(name).fields}
+    word = 0
+    for key, value in values.items():
+        field = fields[key]
+        if not 0 <= int(value) < 1 << field.width:
+            raise ValueError(f"{name}.{key} is {field.width} bits; {value!r} does not fit")
+        word |= int(value) << field.lsb
+    return word
 
 
 def _check_table():

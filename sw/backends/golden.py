@@ -21,7 +21,7 @@ from collections import deque
 
 import numpy as np
 
-from hw.csr_map import ERROR_CODES, ID_MAGIC, REGISTERS, VERSION, register
+from hw.csr_map import ERROR_CODES, ID_MAGIC, REGISTERS, VERSION, pack, register
 from hw.isa import DESCRIPTOR_BYTES, Opcode, Target, decode
 from hw.store_unit import SERIAL_REQUANTIZERS
 from tb import golden
@@ -76,12 +76,11 @@ class GoldenTransport(Transport):
         self._soft_reset()
         self._regs["ID"] = ID_MAGIC
         self._regs["VERSION"] = VERSION[0] << 16 | VERSION[1] << 8 | VERSION[2]
-        self._regs["ARRAY_CONFIG"] = (rows | cols << 8 | int("int8" in self.datapaths) << 16
-                                      | int("fp16" in self.datapaths) << 17
-                                      | int(requantizer in SERIAL_REQUANTIZERS) << 18
-                                      | int(requantizer == "shared") << 19
-                                      | fp32_adder_stages << 20
-                                      | int(array_clock_ratio is not None) << 22)
+        self._regs["ARRAY_CONFIG"] = pack(
+            "ARRAY_CONFIG", rows=rows, cols=cols, int8="int8" in self.datapaths,
+            fp16="fp16" in self.datapaths, serial_requant=requantizer in SERIAL_REQUANTIZERS,
+            shared_requant=requantizer == "shared", fp16_beat_cycles=fp32_adder_stages,
+            array_clock=array_clock_ratio is not None)
         self._regs["BUS_CONFIG"] = self.beat | addr_width << 8 | counter_width << 16
         self._regs["BUFFER_CONFIG"] = depth | (rows * slots) << 16
         from sw.cycle_model import golden_model  # lazy: the model imports hw.isa
