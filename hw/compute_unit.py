@@ -8,6 +8,7 @@ from amaranth.lib.wiring import In, Out
 from .layouts import check_datapaths, operand_shape
 from .operand_buffer import OperandBuffer
 from .result_buffer import ResultBuffer
+from .skid_buffer import SkidBuffer
 from .systolic_array import SystolicArray
 
 __all__ = ["ComputeUnit", "pe_acc_width"]
@@ -42,7 +43,11 @@ class ComputeUnit(wiring.Component):
     across K splits"). ``fp16`` (dual builds only) selects the datapath of the tile.
 
     Commands are taken back to back: the array receives one operand beat per cycle across
-    tile boundaries (its own tile spacing still applies to tiles with ``k < rows``). Up to
+    tile boundaries (its own tile spacing still applies to tiles with ``k < rows``). The
+    beats reach the array through a :class:`~hw.skid_buffer.SkidBuffer`, so the array's
+    ``ready`` (its admission rules) and the buffers' read enables are separate paths: in a
+    16x16 build on the ECP5-85F they had formed one path across the die (68 MHz, the whole
+    compute unit's critical path). It costs one cycle per COMPUTE. Up to
     ``in_flight`` tiles may be between the buffers and the result buffer at once. ``busy``
     stays high until the last result row of every tile taken has landed in its slot
     (:attr:`~hw.result_buffer.ResultBuffer.write_latency` cycles after the array emits it).
@@ -155,8 +160,12 @@ class ComputeUnit(wiring.Component):
             dests.w_data.eq(Cat(cmd.payload.acc_slot, cmd.payload.accumulate, fp16)),
         ]
 
-        # Join the two word streams into operand beats (they run in lockstep).
-        ops = array.operands
+        # Join the two word streams into operand beats (they run in lockstep), through a
+        # register slice: the array's admission (its ``ready``) then ends at the slice,
+        # and the buffers see a registered ``ready`` (a die-wide path in a 16x16 build).
+        m.submodules.operand_slice = operand_slice = rename(
+            SkidBuffer(array.operands.payload.shape()))
+        ops = operand_slice.i
         m.d.comb += [
             ops.valid.eq(a_buf.words.valid & b_buf.words.valid),
             ops.payload.a.eq(a_buf.words.payload.data),
@@ -164,11 +173,12 @@ class ComputeUnit(wiring.Component):
             ops.payload.last.eq(a_buf.words.payload.last),
             a_buf.words.ready.eq(ops.ready & b_buf.words.valid),
             b_buf.words.ready.eq(ops.ready & a_buf.words.valid),
+            modes.r_en.eq(ops.valid & ops.ready & ops.payload.last),
         ]
         if dual:
             m.d.comb += ops.payload.fp16.eq(modes.r_data)
-        beat = ops.valid & ops.ready
-        m.d.comb += modes.r_en.eq(beat & ops.payload.last)
+        wiring.connect(m, operand_slice.o, array.operands)
+        beat = array.operands.valid & array.operands.ready
 
         # Result rows into their slot.
         results = array.results

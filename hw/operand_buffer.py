@@ -90,7 +90,10 @@ class OperandBuffer(wiring.Component):
         out_last = Signal()
         advance = ~out_valid | self.words.ready
         m.d.comb += [
-            self.read.ready.eq(~active & advance),
+            # not ``& advance``: a command may start while the words before it wait in the
+            # output registers (they hold until taken, and the RAM's address only matters
+            # at the next ``advance``), so the stream's ``ready`` never reaches back here
+            self.read.ready.eq(~active),
             rd.addr.eq(base + index),
             rd.en.eq(advance),
         ]

@@ -3,6 +3,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .ecp5_multiplier import Ecp5Multiplier, is_ecp5
 from .fp16_multiplier import Fp16Multiplier
 from .fp32_adder import Fp32Adder
 from .layouts import BeatControl, check_datapaths, operand_shape
@@ -11,7 +12,9 @@ __all__ = ["ProcessingElement", "check_acc_width", "check_fp32_adder_stages", "f
            "MULTIPLIERS", "lut_product"]
 
 #: How a PE's int8 multiply is built: ``"dsp"`` writes ``a * b`` and lets synthesis map it to
-#: a hard multiplier (one MULT18X18D on ECP5, one SB_MAC16 on iCE40); ``"lut"`` writes the
+#: a hard multiplier (one SB_MAC16 on iCE40; elaborated for an ECP5 platform, a hand-instanced
+#: MULT18X18D whose own output register is the product register,
+#: :class:`~hw.ecp5_multiplier.Ecp5Multiplier`); ``"lut"`` writes the
 #: partial products out (:func:`lut_product`), which synthesis never turns into a DSP: for
 #: arrays with more PEs than the part has multipliers; ``"external"`` takes the registered
 #: product from the ``product_in`` port (a multiplier shared with another PE, e.g. two
@@ -217,6 +220,11 @@ class ProcessingElement(wiring.Component):
             int_product = Signal(signed(16))
             if self.multiplier == "external":
                 m.d.comb += int_product.eq(self.product_in)     # registered outside
+            elif self.multiplier == "dsp" and is_ecp5(platform):
+                # the product register inside the MULT18X18D (yosys leaves it in the fabric)
+                m.submodules.int_multiplier = dsp = Ecp5Multiplier(primitive="mult18x18d")
+                m.d.comb += [dsp.a.eq(self.a_in[:8].as_signed()),
+                             dsp.b.eq(self.b_in[:8].as_signed()), int_product.eq(dsp.p)]
             else:
                 m.d.sync += int_product.eq(self._multiply(m, self.a_in[:8].as_signed(),
                                                           self.b_in[:8].as_signed()))

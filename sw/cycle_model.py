@@ -77,7 +77,8 @@ class Timing:
     parameters (fitted on the int8 sweeps: such LOADs cost about 2 cycles more inside
     programs than alone; cause not isolated); ``fetch_gap``: reader cycles lost after a
     descriptor fetch (0 measured); ``compute``: cycles of a COMPUTE besides ``k`` and the
-    array's ``2 * rows + cols - 1``; ``store_start``: STORE taken to its first write
+    array's ``2 * rows + cols - 1`` (6: one of them the register slice before the array,
+    added for the ECP5 16x16 clock; 5 before); ``store_start``: STORE taken to its first write
     address (``store_params`` more in int8 mode, which reads the parameter words first);
     ``store_data``: cycles from then to the first beat at the writer (7: five of them are the
     post-processing pipeline, the requantiser's depth; 5 before it was pipelined for the
@@ -99,7 +100,7 @@ class Timing:
     dispatch: int = 8
     load_issue: int = 1
     load_end: int = 2
-    compute: int = 5
+    compute: int = 6
     store_start: int = 2
     store_params: int = 1
     store_data: int = 7
