@@ -8,9 +8,10 @@ __all__ = ["ResultBuffer", "write_latency"]
 
 
 def write_latency(fp32_adder_stages=1):
-    """Cycles from presenting a write until a read command may see it: lookup, stored-row
-    register, then the sum (one cycle) or the three adder stages and an output register."""
-    return 2 if fp32_adder_stages == 1 else 5
+    """Cycles from presenting a write until a read command may see it: lookup, the RAM's
+    data register and the stored-row register, then the sum (one cycle); or lookup,
+    stored-row register, the three adder stages and an output register."""
+    return 3 if fp32_adder_stages == 1 else 5
 
 
 class ResultBuffer(OperandBuffer):
@@ -24,15 +25,19 @@ class ResultBuffer(OperandBuffer):
     Fp32Adder` per lane: round to nearest even, subnormals kept, canonical NaN, ``-0 + -0 =
     -0``, ``x + -x = +0`` (fp16 tiles whose ``K`` is split, ``tb/golden.py``).
 
-    Writes take one per cycle, no backpressure, and land :attr:`write_latency` (2) cycles
-    after they are presented: cycle 0 looks the row up, cycle 1 registers the stored value,
-    cycle 2 adds and writes back. The adder sits between registers (old value and new row
-    in, block-RAM write port out), so its path is as long as a processing element's
-    accumulator loop and the buffer does not lower the array's clock. Back-to-back updates
-    of one row see each other: the lookup port is transparent to the write port (a write
-    two cycles later), and a write one cycle later takes the sum being written instead of
-    the stale stored value. The read side streams a slot's rows exactly as the operand
-    buffer streams words.
+    Writes take one per cycle, no backpressure, and land :attr:`write_latency` (3) cycles
+    after they are presented: cycle 0 looks the row up, cycle 1 registers the RAM's word as
+    it is (nothing but the RAM before that register, so it can sit next to the RAM), cycle
+    2 registers the stored value, cycle 3 adds and writes back. The adder sits between
+    registers (old value and new row in, RAM write port out), so its path is as long as a
+    processing element's accumulator loop and the buffer does not lower the array's clock.
+    (Without the RAM's data register, the lookup path ran from the address register through
+    the 512-bit-wide distributed RAM of a 16x16 build and across the die to the stored-row
+    register: 10.5 ns, the critical path of that compute unit on the ECP5-85F.) Back-to-back
+    updates of one row see each other: the lookup port is transparent to the write port (a
+    write three cycles later), and a write one or two cycles later takes the sum being
+    written, or the one written a cycle ago, instead of the stale word. The read side
+    streams a slot's rows exactly as the operand buffer streams words.
 
     ``storage="registers"``: the rows are flip-flops read through a multiplexer, for
     shallow buffers on parts without distributed RAM (the iCE40), where yosys builds the
@@ -151,9 +156,26 @@ class ResultBuffer(OperandBuffer):
         result = Signal(self.width)
         address = self.write.slot * self.depth + self.write.index
         m.d.comb += old.addr.eq(address)
+        local = m.d[self.write_domain]
         if self.fp32_adder_stages == 1:
+            # Stage 1 registers the RAM's word alone; stage 2 picks it or a sum written
+            # since the lookup: the one being written now (1 behind) or a cycle ago (2).
+            fetching = Signal(self.write.shape(), name="fetching")
+            fetched = Signal(self.width, name="fetched")
+            written = Signal(self.write.shape(), name="written")
+            written_word = Signal(self.width, name="written_word")
             m.d.comb += result.eq(self._sum(m, adding, stored))
-            final = adding
+            local += [looked_up.eq(self.write), fetching.eq(looked_up), adding.eq(fetching),
+                      fetched.eq(old.data), written.eq(adding), written_word.eq(result),
+                      stored.eq(Mux(_same_row(adding, fetching), result,
+                                    Mux(_same_row(written, fetching), written_word,
+                                        fetched)))]
+            m.d.comb += [
+                wr.addr.eq(adding.slot * self.depth + adding.index),
+                wr.data.eq(result),
+                wr.en.eq(adding.valid),
+            ]
+            return
         else:
             # the sum is registered before the RAM and the bypass take it: the adder's last
             # stage then ends in a register (it was the critical path of a dual 4x4 ECP5
@@ -172,6 +194,11 @@ class ResultBuffer(OperandBuffer):
             wr.data.eq(result),
             wr.en.eq(final.valid),
         ]
+
+
+def _same_row(write, other):
+    """``write`` is a valid write to the row ``other`` addresses."""
+    return (write.slot == other.slot) & (write.index == other.index) & write.valid
 
 
 class _RegisterReadPort:

@@ -23,8 +23,9 @@ commands, not gates, with the hardware's structure:
   rows), plus fixed pipeline cycles. The compute unit reports busy until then, so
   COMPUTEs do not overlap each other. With ``fp16_beat_cycles`` 3 (pipelined binary32
   adders) an fp16 COMPUTE's beats come every 3 cycles and its sums 3 cycles later
-  (``3 * k + 1`` instead of ``k``), and every COMPUTE's rows land 3 cycles later (the
-  result buffer's adder stages and output register).
+  (``3 * k + 1`` instead of ``k``), and every COMPUTE's rows land 2 cycles later (the
+  result buffer's adder stages and output register: writes land 5 cycles after they are
+  presented instead of 3).
 * **STORE** reads the parameter slot (int8 mode), then streams ``rows`` result rows through
   the 3-stage post-processing pipeline to the DMA writer, and ends when every write response
   is back.
@@ -77,8 +78,9 @@ class Timing:
     parameters (fitted on the int8 sweeps: such LOADs cost about 2 cycles more inside
     programs than alone; cause not isolated); ``fetch_gap``: reader cycles lost after a
     descriptor fetch (0 measured); ``compute``: cycles of a COMPUTE besides ``k`` and the
-    array's ``2 * rows + cols - 1`` (6: one of them the register slice before the array,
-    added for the ECP5 16x16 clock; 5 before); ``store_start``: STORE taken to its first write
+    array's ``2 * rows + cols - 1`` (7: two of them the register slice before the array
+    and the result buffer's RAM data register, added for the ECP5 16x16 clock; 5 before);
+    ``store_start``: STORE taken to its first write
     address (``store_params`` more in int8 mode, which reads the parameter words first);
     ``store_data``: cycles from then to the first beat at the writer (7: five of them are the
     post-processing pipeline, the requantiser's depth; 5 before it was pipelined for the
@@ -100,7 +102,7 @@ class Timing:
     dispatch: int = 8
     load_issue: int = 1
     load_end: int = 2
-    compute: int = 6
+    compute: int = 7
     store_start: int = 2
     store_params: int = 1
     store_data: int = 7
