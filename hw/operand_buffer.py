@@ -100,7 +100,7 @@ class OperandBuffer(wiring.Component):
         ram_valid, ram_last = out_valid, out_last     # what the RAM's read register holds
         if self.output_register:
             ram_valid, ram_last = Signal(), Signal()
-            out_data = Signal(self.width)
+            out_data = Signal(self.width, reset_less=True)   # data: out_valid says when
             with m.If(advance):
                 local += [out_valid.eq(ram_valid), out_last.eq(ram_last),
                              out_data.eq(rd.data)]

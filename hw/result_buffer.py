@@ -152,8 +152,8 @@ class ResultBuffer(OperandBuffer):
         # Stage 0: look the row up. Stage 1: register it. Stage 2: sum or replace, write.
         looked_up = Signal(self.write.shape())
         adding = Signal(self.write.shape())
-        stored = Signal(self.width)
-        result = Signal(self.width)
+        stored = Signal(self.width, reset_less=True)      # data: the writes' valid bits
+        result = Signal(self.width, reset_less=True)      # say when they count
         address = self.write.slot * self.depth + self.write.index
         m.d.comb += old.addr.eq(address)
         local = m.d[self.write_domain]
@@ -161,8 +161,8 @@ class ResultBuffer(OperandBuffer):
             # Stage 1 registers the RAM's word alone; stage 2 picks it or a sum written
             # since the lookup: the one being written now (1 behind) or a cycle ago (2).
             fetching = Signal(self.write.shape(), name="fetching")
-            fetched = Signal(self.width, name="fetched")
-            written_word = Signal(self.width, name="written_word")
+            fetched = Signal(self.width, name="fetched", reset_less=True)
+            written_word = Signal(self.width, name="written_word", reset_less=True)
             # The bypass choices are registered a cycle ahead (the rows are known then), so
             # no compare sits in front of the 512 multiplexers of a 16x16 build: the compare
             # and the fan-out across the die were that compute unit's next critical path

@@ -36,15 +36,17 @@ class SkidBuffer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        skid = Signal(self.payload_shape)      # a payload taken while o was stalled
+        # payloads are data (the valid bits say when they count): no reset
+        skid = Signal(self.payload_shape, reset_less=True)  # taken while o was stalled
+        out = Signal(self.payload_shape, reset_less=True)
         skid_valid = Signal()
-        m.d.comb += self.i.ready.eq(~skid_valid)
+        m.d.comb += [self.i.ready.eq(~skid_valid), self.o.payload.eq(out)]
         with m.If(~self.o.valid | self.o.ready):
             # o is free this cycle: refill it, from the skid register first
             with m.If(skid_valid):
-                m.d.sync += [self.o.payload.eq(skid), skid_valid.eq(0)]
+                m.d.sync += [out.eq(skid), skid_valid.eq(0)]
             with m.Else():
-                m.d.sync += self.o.payload.eq(self.i.payload)
+                m.d.sync += out.eq(self.i.payload)
             m.d.sync += self.o.valid.eq(skid_valid | self.i.valid)
         with m.Elif(self.i.valid & ~skid_valid):
             m.d.sync += [skid.eq(self.i.payload), skid_valid.eq(1)]

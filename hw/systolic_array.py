@@ -1,6 +1,6 @@
 """The output-stationary int8 systolic array with skewed inputs and a streaming drain."""
 from amaranth.hdl import Const, Module, Mux, Signal, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .ice40_dual_multiplier import Ice40DualMultiplier
@@ -161,12 +161,13 @@ class SystolicArray(wiring.Component):
         beat = self._admit(m)
 
         # Skew: row i of A (with the beat qualifiers) enters i cycles late, column j of B j late.
+        # Operands are data (the qualifiers say when they count): no reset.
         lane = operand_shape(self.datapaths)
-        row_lane = data.StructLayout({"a": lane, "ctl": BeatControl})
-        m.submodules.a_skew = a_skew = SkewBuffer(row_lane, range(rows))
-        m.submodules.b_skew = b_skew = SkewBuffer(lane, range(cols))
+        m.submodules.a_skew = a_skew = SkewBuffer(lane, range(rows), reset_less=True)
+        m.submodules.ctl_skew = ctl_skew = SkewBuffer(BeatControl, range(rows))
+        m.submodules.b_skew = b_skew = SkewBuffer(lane, range(cols), reset_less=True)
         for i in range(rows):
-            m.d.comb += [a_skew.i[i].a.eq(beat["a"][i]), a_skew.i[i].ctl.eq(beat["ctl"])]
+            m.d.comb += [a_skew.i[i].eq(beat["a"][i]), ctl_skew.i[i].eq(beat["ctl"])]
         m.d.comb += b_skew.i.eq(beat["b"])
 
         dsp_pes = rows * cols - self.lut_multipliers
@@ -190,12 +191,12 @@ class SystolicArray(wiring.Component):
                 m.d.comb += [getattr(pair, f"a{lane}").eq(pe.a_in[:8].as_signed()),
                              getattr(pair, f"b{lane}").eq(pe.b_in[:8].as_signed()),
                              pe.product_in.eq(getattr(pair, f"p{lane}"))]
-        self._connect_mesh(m, pes, a_skew, b_skew)
+        self._connect_mesh(m, pes, a_skew, ctl_skew, b_skew)
         column_valid, column_data = self._connect_drain(m, pes)
 
         # Deskew: column j finishes j cycles after column 0; delay the early ones to align.
         m.submodules.result_deskew = deskew = SkewBuffer(
-            signed(self.acc_width), [cols - 1 - j for j in range(cols)])
+            signed(self.acc_width), [cols - 1 - j for j in range(cols)], reset_less=True)
         m.d.comb += deskew.i.eq(column_data)
         self._emit_rows(m, column_valid[cols - 1], deskew.o)
         return m
@@ -236,12 +237,12 @@ class SystolicArray(wiring.Component):
                      ctl.fp16.eq(fp16)]
         return {"a": payload.a, "b": payload.b, "ctl": ctl}
 
-    def _connect_mesh(self, m, pes, a_skew, b_skew):
+    def _connect_mesh(self, m, pes, a_skew, ctl_skew, b_skew):
         """A flows left to right, B top to bottom, one PE per cycle."""
         for i, row in enumerate(pes):
             for j, pe in enumerate(row):
                 if j == 0:
-                    m.d.comb += [pe.a_in.eq(a_skew.o[i].a), pe.ctl_in.eq(a_skew.o[i].ctl)]
+                    m.d.comb += [pe.a_in.eq(a_skew.o[i]), pe.ctl_in.eq(ctl_skew.o[i])]
                 else:
                     m.d.comb += [pe.a_in.eq(row[j - 1].a_out), pe.ctl_in.eq(row[j - 1].ctl_out)]
                 if i == 0:
