@@ -3,6 +3,8 @@ from amaranth.hdl import ClockSignal, Const, Instance, Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .parameters import check_choice
+
 __all__ = ["Ecp5Multiplier", "PRIMITIVES", "MULT18X18D_PARAMETERS", "is_ecp5"]
 
 #: ``"mult18x18d"`` instances the DSP by hand, ``"behavioural"`` writes ``a * b`` into a
@@ -67,11 +69,7 @@ class Ecp5Multiplier(wiring.Component):
     p: Out(signed(16))
 
     def __init__(self, *, primitive="auto"):
-        if not isinstance(primitive, str):
-            raise TypeError(f"primitive must be a string, one of {PRIMITIVES}, "
-                            f"not {primitive!r}")
-        if primitive not in PRIMITIVES:
-            raise ValueError(f"primitive must be one of {PRIMITIVES}, not {primitive!r}")
+        check_choice("primitive", primitive, PRIMITIVES)
         self.primitive = primitive
         super().__init__()
 

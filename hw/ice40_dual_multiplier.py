@@ -3,6 +3,8 @@ from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Mux, ResetSi
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .parameters import check_choice
+
 __all__ = ["Ice40DualMultiplier", "PRIMITIVES", "SIGNED_MODES", "SB_MAC16_PARAMETERS"]
 
 #: ``"sb_mac16"`` instances the DSP by hand, ``"behavioural"`` writes ``a * b`` (simulation,
@@ -85,16 +87,8 @@ class Ice40DualMultiplier(wiring.Component):
     p1: Out(signed(16))
 
     def __init__(self, *, primitive="auto", signed_mode="dsp"):
-        if not isinstance(primitive, str):
-            raise TypeError(f"primitive must be a string, one of {PRIMITIVES}, "
-                            f"not {primitive!r}")
-        if primitive not in PRIMITIVES:
-            raise ValueError(f"primitive must be one of {PRIMITIVES}, not {primitive!r}")
-        if not isinstance(signed_mode, str):
-            raise TypeError(f"signed_mode must be a string, one of {SIGNED_MODES}, "
-                            f"not {signed_mode!r}")
-        if signed_mode not in SIGNED_MODES:
-            raise ValueError(f"signed_mode must be one of {SIGNED_MODES}, not {signed_mode!r}")
+        check_choice("primitive", primitive, PRIMITIVES)
+        check_choice("signed_mode", signed_mode, SIGNED_MODES)
         self.primitive = primitive
         self.signed_mode = signed_mode
         super().__init__()
