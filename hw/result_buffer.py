@@ -149,7 +149,8 @@ class ResultBuffer(OperandBuffer):
     def _write_path(self, m, ram):
         wr = ram.write_port(domain=self.write_domain)
         old = ram.read_port(domain=self.write_domain, transparent_for=(wr,))
-        # Stage 0: look the row up. Stage 1: register it. Stage 2: sum or replace, write.
+        # Stage 0 looks the row up; then (one-stage adders) the RAM word, the stored word and
+        # the sum; or (three-stage adders) the stored word, the adder stages, the result.
         looked_up = Signal(self.write.shape())
         adding = Signal(self.write.shape())
         stored = Signal(self.width, reset_less=True)      # data: the writes' valid bits
@@ -182,19 +183,16 @@ class ResultBuffer(OperandBuffer):
                 wr.en.eq(adding.valid),
             ]
             return
-        else:
-            # the sum is registered before the RAM and the bypass take it: the adder's last
-            # stage then ends in a register (it was the critical path of a dual 4x4 ECP5
-            # build, 53.8 MHz)
-            word, late = self._sum(m, adding, stored)
-            final = Signal(self.write.shape(), name="writing")
-            m.d[self.write_domain] += [result.eq(word), final.eq(late)]
-        # The write being stored now is the one ``looked_up`` must see (1 cycle behind it,
-        # or with pipelined adders 4 behind): the RAM has not got it yet.
-        same_row = ((final.slot == looked_up.slot) & (final.index == looked_up.index) &
-                    final.valid)
-        m.d[self.write_domain] += [looked_up.eq(self.write), adding.eq(looked_up),
-                     stored.eq(Mux(same_row, result, old.data))]
+        # the sum is registered before the RAM and the bypass take it: the adder's last
+        # stage then ends in a register (it was the critical path of a dual 4x4 ECP5 build,
+        # 53.8 MHz)
+        word, late = self._sum(m, adding, stored)
+        final = Signal(self.write.shape(), name="writing")
+        local += [result.eq(word), final.eq(late)]
+        # The write being stored now is the one ``looked_up`` must see (4 behind it): the RAM
+        # has not got it yet.
+        local += [looked_up.eq(self.write), adding.eq(looked_up),
+                  stored.eq(Mux(_same_row(final, looked_up), result, old.data))]
         m.d.comb += [
             wr.addr.eq(final.slot * self.depth + final.index),
             wr.data.eq(result),
