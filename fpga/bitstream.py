@@ -26,6 +26,7 @@ from amaranth_boards.icebreaker import ICEBreakerPlatform
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
 from fpga.board_top import BoardTop, SystemConfig
+from fpga.no_rw_check import apply_no_rw_check
 from fpga.yowasp import setup_yowasp
 from sim.toolchain import BUILD_DIR
 
@@ -165,8 +166,11 @@ def build(board_name, measure=False, seed=1, clock_mhz=None, overrides=None, tag
     if measure:
         nextpnr += " --timing-allow-fail"
     platform = board.platform()
-    platform.build(BoardTop(config, board.leds), name="loom", build_dir=str(out),
-                   do_program=False, synth_opts=board.synth_opts, nextpnr_opts=nextpnr)
+    plan = platform.build(BoardTop(config, board.leds), name="loom", do_build=False,
+                          synth_opts=board.synth_opts, nextpnr_opts=nextpnr)
+    # the block RAMs' read-during-write don't-care, which yosys's RTLIL reader drops
+    plan.files["loom.il"] = apply_no_rw_check(plan.files["loom.il"])
+    plan.execute_local(str(out))
     return _report(board_name, board, config.clock_hz, out)
 
 

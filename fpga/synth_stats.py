@@ -17,6 +17,7 @@ from amaranth.back import rtlil
 from sim.toolchain import BUILD_DIR
 from sim.verilog import component_ports, write_verilog
 
+from .no_rw_check import apply_no_rw_check
 from .yowasp import setup_yowasp
 
 __all__ = ["SYNTH_COMMANDS", "block_counts", "block_totals", "cell_counts"]
@@ -39,16 +40,14 @@ def _synthesise(component, name, family, out, platform, options=""):
         raise ValueError(f"family must be one of {sorted(SYNTH_COMMANDS)}, not {family!r}")
     setup_yowasp()
     out.mkdir(parents=True, exist_ok=True)
-    # Why not RTLIL always: yosys honours Amaranth's memory attribute ``no_rw_check``
-    # (hw/block_ram.py) from the Verilog but not from the RTLIL (a 64x16 BlockRamFifo for
-    # iCE40: < 20 flip-flops through Verilog, 147 through RTLIL), so the board flow's
-    # RTLIL may still carry the read-during-write logic those counts leave out.
+    # Why Verilog without a platform: the RTL the simulations use. With one, RTLIL as the
+    # board flow writes it, with the block RAMs' ``no_rw_check`` applied as there.
     if platform is None:
         write_verilog(component, name, out / f"{name}.v")
         read = f"read_verilog {name}.v"
     else:
-        (out / f"{name}.il").write_text(rtlil.convert(
-            component, name=name, platform=platform, ports=component_ports(component)))
+        (out / f"{name}.il").write_text(apply_no_rw_check(rtlil.convert(
+            component, name=name, platform=platform, ports=component_ports(component))))
         read = f"read_rtlil {name}.il"
     # Relative names, run from ``out``: the WebAssembly yosys sees the working directory
     # but not every absolute path (not /tmp, for one).

@@ -6,6 +6,7 @@ from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
+from amaranth_boards.icebreaker import ICEBreakerPlatform
 
 from fpga.synth_stats import cell_counts
 from hw.block_ram import BlockRamFifo
@@ -82,12 +83,17 @@ class _Top(wiring.Component):
         return m
 
 
-def test_ice40_block_ram_without_read_during_write_logic():
+@pytest.mark.parametrize("through", ["verilog", "rtlil"])
+def test_ice40_block_ram_without_read_during_write_logic(through):
     """64-bit words: SyncFIFOBuffered needs ~2 flip-flops and ~1 LUT4 per bit around the
-    RAM for its read-during-write promise; this queue only its pointers and level."""
-    ours = cell_counts(_Top(BlockRamFifo(width=64, depth=16)), "block_ram_fifo", "ice40")
-    reference = cell_counts(_Top(SyncFIFOBuffered(width=64, depth=16)), "sync_fifo_buffered",
-                            "ice40")
+    RAM for its read-during-write promise; this queue only its pointers and level. Both as
+    the simulations' Verilog and as the board flow's RTLIL (elaborated for the iCEBreaker,
+    ``fpga.no_rw_check`` applied), which yosys reads without the attribute's effect."""
+    platform = ICEBreakerPlatform() if through == "rtlil" else None
+    ours = cell_counts(_Top(BlockRamFifo(width=64, depth=16)), f"block_ram_fifo_{through}",
+                       "ice40", platform=platform)
+    reference = cell_counts(_Top(SyncFIFOBuffered(width=64, depth=16)),
+                            f"sync_fifo_buffered_{through}", "ice40", platform=platform)
 
     def flip_flops(cells):
         return sum(n for cell, n in cells.items() if cell.startswith("SB_DFF"))
