@@ -46,7 +46,9 @@ class Board:
 BOARDS = {
     "icebreaker": Board(
         ICEBreakerPlatform,
-        SystemConfig(rows=4, cols=4, datapaths=("int8",), data_width=64, depth=128,
+        # a 32-bit memory bus: one A or B word (four int8) a beat; the serial link, not the
+        # bus, limits a board driven over the UART
+        SystemConfig(rows=4, cols=4, datapaths=("int8",), data_width=32, depth=128,
                      ram_size=128 * 1024, ram_primitive="spram", clock_hz=24_000_000,
                      baud=115_200, requantizer="shared", counter_width=32,
                      paired_multipliers=True, span_multiplier="lut", addr_width=17,
@@ -56,7 +58,7 @@ BOARDS = {
                    "ICESTORM_SPRAM": "SPRAM (256 kbit)", "ICESTORM_DSP": "SB_MAC16",
                    "SB_GB": "global buffers", "ICESTORM_PLL": "PLL"},
         synth_opts="-dsp",
-        # Does not fit yet: nextpnr packs it into 11,634 of 5,280 logic cells, 34 of 30 EBR;
+        # Does not fit yet: nextpnr packs it into 10,054 of 5,280 logic cells, 32 of 30 EBR;
         # the 8 SB_MAC16 and 4 SPRAM fit (docs/fpga.md).
     ),
     "ulx3s-85f": Board(

@@ -34,7 +34,7 @@ class Accelerator(wiring.Component):
     datapaths : collection of str
         ``("int8",)``, ``("fp16",)`` or both.
     data_width : int
-        AXI4 data width in bits (64, 128, 256). Buffer words (``rows`` or ``cols`` lanes) and
+        AXI4 data width in bits (32, 64, 128, 256). Buffer words (``rows`` or ``cols`` lanes) and
         stored rows must be power-of-two multiples or fractions of it; words narrower than a
         beat travel packed, several a beat (``docs/isa.md``), and a tile's stored rows must
         then fill whole beats (the store unit checks).

@@ -102,7 +102,7 @@ REGISTERS = (
               Field("array_clock", 22, 1, "the array runs on a clock of its own (commonly "
                     "faster); PERF_* cycle counts are system clock cycles (since 0.5.0)"))),
     Register("BUS_CONFIG", 0x00C, "ro", "The AXI4 memory port.",
-             (Field("data_bytes", 0, 8, "data bus width in bytes (8, 16 or 32)"),
+             (Field("data_bytes", 0, 8, "data bus width in bytes (4, 8, 16 or 32)"),
               Field("addr_bits", 8, 8, "address width in bits"),
               Field("counter_bits", 16, 8, "width of the PERF_* counters, which wrap at "
                     "2**counter_bits (32 to 64; 0 on devices before 0.3.0 means 64)"))),

@@ -27,14 +27,14 @@ def _check(name, value, allowed):
 class DmaEngine(wiring.Component):
     """Base of :class:`~hw.dma_reader.DmaReader` and :class:`~hw.dma_writer.DmaWriter`.
 
-    Checks and keeps the parameters (``data_width`` 64/128/256, ``addr_width`` 12..64,
+    Checks and keeps the parameters (``data_width`` 32/64/128/256, ``addr_width`` 12..64,
     ``max_burst`` 1..256 beats, ``max_outstanding`` 1..16 bursts, ``timeout`` cycles) and
     provides the burst splitter and the watchdog both engines use.
     """
 
     def __init__(self, members, *, data_width, addr_width, max_burst, max_outstanding,
                  timeout):
-        _check("data_width", data_width, (64, 128, 256))
+        _check("data_width", data_width, (32, 64, 128, 256))
         if (not isinstance(addr_width, int) or isinstance(addr_width, bool)
                 or not 12 <= addr_width <= 64):
             raise ValueError(f"addr_width must be an integer from 12 (a 4 KiB page) to 64, "

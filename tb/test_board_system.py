@@ -23,17 +23,19 @@ from tb.golden import fp16_gemm, int8_gemm, requantize
 # span multiply in adders; the int8 build also pairs its PEs' multipliers (behavioural here)
 # and has the iCEBreaker's one requantiser for all columns, 32-bit counters, one slot and
 # the result buffer in flip-flops
-_SMALL = dict(rows=4, cols=4, data_width=64, depth=32, ram_size=16 * 1024, addr_width=14,
+_SMALL = dict(rows=4, cols=4, depth=32, ram_size=16 * 1024, addr_width=14,
               span_multiplier="lut", clock_hz=1_000_000, baud=250_000, max_words=64,
               byte_timeout_s=0.002)
 BUILDS = {
-    "int8": SystemConfig(**_SMALL, paired_multipliers=True, requantizer="shared",
-                         counter_width=32, slots=1, result_storage="registers"),
-    "dual": SystemConfig(**_SMALL, datapaths=("int8", "fp16")),
+    # and the iCEBreaker's 32-bit memory bus (one A or B word a beat, rows of four int8)
+    "int8": SystemConfig(**_SMALL, data_width=32, paired_multipliers=True,
+                         requantizer="shared", counter_width=32, slots=1,
+                         result_storage="registers"),
+    "dual": SystemConfig(**_SMALL, data_width=64, datapaths=("int8", "fp16")),
     # the ECP5 options for the clock: the array on its own clock (1.7x the system's, as a
     # second PLL output would make it) and fp16 with three-stage adders
-    "clk2": SystemConfig(**_SMALL, datapaths=("int8", "fp16"), fp32_adder_stages=3,
-                         array_clock_hz=1_700_000),
+    "clk2": SystemConfig(**_SMALL, data_width=64, datapaths=("int8", "fp16"),
+                         fp32_adder_stages=3, array_clock_hz=1_700_000),
 }
 # M, K, N: one element; under one tile; several tiles with padding; K above the depth (two
 # chunks accumulated); N above the columns with K across two chunks.

@@ -7,7 +7,7 @@ from hw.dma_reader import DmaReader
 from sim.cocotb_run import run_cocotb
 
 
-@pytest.mark.parametrize("data_width", [64, 128, 256])
+@pytest.mark.parametrize("data_width", [32, 64, 128, 256])
 def test_dma_reader(data_width):
     seed = int(os.environ["LOOM_SEED"])
     reader = DmaReader(data_width=data_width, timeout=256)
@@ -18,7 +18,7 @@ def test_dma_reader(data_width):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"data_width": 32}, "data_width"),
+    ({"data_width": 16}, "data_width"),
     ({"addr_width": 11}, "addr_width must be an integer from 12"),
     ({"addr_width": 65}, "addr_width must be an integer from 12"),
     ({"addr_width": True}, "addr_width"),

@@ -7,7 +7,7 @@ from hw.dma_writer import DmaWriter
 from sim.cocotb_run import run_cocotb
 
 
-@pytest.mark.parametrize("data_width", [64, 128, 256])
+@pytest.mark.parametrize("data_width", [32, 64, 128, 256])
 def test_dma_writer(data_width):
     seed = int(os.environ["LOOM_SEED"])
     writer = DmaWriter(data_width=data_width, timeout=256)
