@@ -192,13 +192,13 @@ class SystolicArray(wiring.Component):
                              getattr(pair, f"b{lane}").eq(pe.b_in[:8].as_signed()),
                              pe.product_in.eq(getattr(pair, f"p{lane}"))]
         self._connect_mesh(m, pes, a_skew, ctl_skew, b_skew)
-        column_valid, column_data = self._connect_drain(m, pes)
+        valid, column_data = self._connect_drain(m, pes)
 
         # Deskew: column j finishes j cycles after column 0; delay the early ones to align.
         m.submodules.result_deskew = deskew = SkewBuffer(
             signed(self.acc_width), [cols - 1 - j for j in range(cols)], reset_less=True)
         m.d.comb += deskew.i.eq(column_data)
-        self._emit_rows(m, column_valid[cols - 1], deskew.o)
+        self._emit_rows(m, valid, deskew.o)
         return m
 
     def _admit(self, m):
@@ -251,9 +251,10 @@ class SystolicArray(wiring.Component):
                     m.d.comb += pe.b_in.eq(pes[i - 1][j].b_out)
 
     def _connect_drain(self, m, pes):
-        """Per column: when the bottom PE captures, shift the column's results out downwards."""
+        """Per column: when the bottom PE captures, shift the column's results out downwards.
+        Returns the last column's drain window (when a result row leaves the array) and the
+        bottom PEs' results."""
         rows, cols = self.rows, self.cols
-        column_valid = Signal(cols)
         column_data = Signal(self.results.payload.data.shape())
         for j in range(cols):
             drain_start = Signal(name=f"drain_start_{j}")
@@ -266,9 +267,23 @@ class SystolicArray(wiring.Component):
                 else:
                     m.d.comb += [pe.drain_token_in.eq(pes[i - 1][j].drain_token_out),
                                  pe.result_in.eq(pes[i - 1][j].result_out)]
-            m.d.comb += [column_valid[j].eq(pes[rows - 1][j].draining),
-                         column_data[j].eq(pes[rows - 1][j].result_out)]
-        return column_valid, column_data
+            m.d.comb += column_data[j].eq(pes[rows - 1][j].result_out)
+        # The bottom-right PE drains for the ``rows`` cycles from the one after its capture
+        # (``drain_start``). Its ``draining`` is a LUT after registers spread over the column;
+        # the results' consumers take it as a clock enable across the die (16x16 on the
+        # ECP5: 15.5 ns, the array clock's critical path). The same window from a register
+        # of its own: captures are at least ``tile_spacing >= rows`` cycles apart, so windows
+        # never overlap, at most abut.
+        bottom = pes[rows - 1][cols - 1]
+        valid = Signal()
+        left = Signal(range(rows))                   # window cycles after this one
+        with m.If(bottom.done):
+            m.d.sync += [valid.eq(1), left.eq(rows - 1)]
+        with m.Elif(left != 0):
+            m.d.sync += left.eq(left - 1)
+        with m.Else():
+            m.d.sync += valid.eq(0)
+        return valid, column_data
 
     def _emit_rows(self, m, valid, row_data):
         """Number the drained rows (bottom first) and mark the tile's final row."""
