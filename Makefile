@@ -47,8 +47,8 @@ $(STAMP): pyproject.toml
 sim: $(STAMP) ## main job: generate Verilog, build with Verilator, run the cocotb regression, print a summary
 	$(PY) -m sim.regress --jobs $(JOBS) $(SEED_ARG) $(SIM_ARGS)
 
-test: $(STAMP) ## the whole test suite (golden models, unit tests, array regression, SoC blocks, accelerator)
-	$(PY) -m pytest -n $(JOBS) -m "not slow" $(SEED_ARG) $(PYTEST_ARGS)
+test: $(STAMP) ## the whole test suite (golden models, unit tests, array regression, SoC blocks, accelerator); prints the 15 slowest
+	$(PY) -m pytest -n $(JOBS) -m "not slow" --durations=15 $(SEED_ARG) $(PYTEST_ARGS)
 
 test-full: $(STAMP) ## the test suite including long sweeps marked slow
 	$(PY) -m pytest -n $(JOBS) $(SEED_ARG) $(PYTEST_ARGS)
