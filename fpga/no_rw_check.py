@@ -13,7 +13,10 @@ iCE40: 59 flip-flops instead of 19).
 
 :func:`apply_no_rw_check` does what the Verilog frontend does: in every module, for every
 ``$memrd_v2`` cell of a memory with the attribute, set ``COLLISION_X_MASK`` for each write
-port the read port is not transparent to (a transparent port's collision has defined data).
+port on the read port's clock (same signal, same edge) that it is not transparent to. A
+transparent port's collision has defined data; a write port on another clock (the operand
+buffers of a build whose array has its own clock) has no same-cycle collision, and yosys
+asserts on a mask bit for it.
 """
 import re
 
@@ -25,6 +28,7 @@ _MARKED_MEMORY = re.compile(
     r"^[ \t]*attribute \\no_rw_check 1\n(?:[ \t]*attribute [^\n]*\n)*"
     r"[ \t]*memory [^\n]*?(\S+)\n", flags=re.M)
 _READ_PORT = re.compile(r"^[ \t]*cell \$memrd_v2 .*?^[ \t]*end$", flags=re.M | re.S)
+_WRITE_PORT = re.compile(r"^[ \t]*cell \$memwr_v2 .*?^[ \t]*end$", flags=re.M | re.S)
 _MEMID = re.compile(r'parameter \\MEMID "((?:[^"\\]|\\.)*)"')
 _MASK = re.compile(r"(parameter \\(TRANSPARENCY_MASK|COLLISION_X_MASK) )(\d+)'([01]+)")
 
@@ -34,7 +38,24 @@ def _rtlil_string(name):
     return name.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def _mark_read_port(cell):
+def _field(cell, pattern):
+    match = re.search(pattern, cell, flags=re.M)
+    if match is None:
+        raise ValueError(f"a memory port cell without {pattern!r}:\n{cell}")
+    return match.group(1)
+
+
+def _clock(cell):
+    """``(clock signal, edge)`` of a port cell, ``None`` when it is not clocked."""
+    if _field(cell, r"parameter \\CLK_ENABLE (\S+)$") in ("0", "1'0"):
+        return None
+    return (_field(cell, r"connect \\CLK (.*)$"),
+            _field(cell, r"parameter \\CLK_POLARITY (\S+)$"))
+
+
+def _mark_read_port(cell, write_clocks):
+    """``cell`` with a collision don't-care for each write port (``write_clocks``: PORTID ->
+    clock) on its clock that it is not transparent to."""
     masks = {match.group(2): match for match in _MASK.finditer(cell)}
     if set(masks) != {"TRANSPARENCY_MASK", "COLLISION_X_MASK"}:
         raise ValueError(f"a $memrd_v2 cell without both masks:\n{cell}")
@@ -43,7 +64,12 @@ def _mark_read_port(cell):
     width = int(collision.group(3))
     if len(transparent) != width or len(collision.group(4)) != width:
         raise ValueError(f"masks of a $memrd_v2 cell written in an unexpected form:\n{cell}")
-    marked = "".join("0" if bit == "1" else "1" for bit in transparent)
+    clock = _clock(cell)
+    # bit ``port`` of a mask is the string's character ``width - 1 - port`` (MSB first)
+    marked = "".join(
+        "1" if clock is not None and transparent[width - 1 - port] == "0"
+        and write_clocks.get(port) == clock else collision.group(4)[width - 1 - port]
+        for port in reversed(range(width)))
     return cell[:collision.start()] + f"{collision.group(1)}{width}'{marked}" + \
         cell[collision.end():]
 
@@ -52,13 +78,20 @@ def _mark_module(module):
     memories = {_rtlil_string(name) for name in _MARKED_MEMORY.findall(module)}
     if not memories:
         return module
+    write_clocks = {}                           # MEMID -> {PORTID: clock}
+    for match in _WRITE_PORT.finditer(module):
+        cell = match.group(0)
+        memid = _field(cell, _MEMID.pattern)
+        if memid in memories:
+            port = int(_field(cell, r"parameter \\PORTID (\d+)$"))
+            write_clocks.setdefault(memid, {})[port] = _clock(cell)
 
     def mark(match):
         cell = match.group(0)
-        memid = _MEMID.search(cell)
-        if memid is None:
-            raise ValueError(f"a $memrd_v2 cell without MEMID:\n{cell}")
-        return _mark_read_port(cell) if memid.group(1) in memories else cell
+        memid = _field(cell, _MEMID.pattern)
+        if memid not in memories:
+            return cell
+        return _mark_read_port(cell, write_clocks.get(memid, {}))
 
     return _READ_PORT.sub(mark, module)
 
