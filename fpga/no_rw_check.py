@@ -29,7 +29,7 @@ _MARKED_MEMORY = re.compile(
     r"[ \t]*memory [^\n]*?(\S+)\n", flags=re.M)
 _READ_PORT = re.compile(r"^[ \t]*cell \$memrd_v2 .*?^[ \t]*end$", flags=re.M | re.S)
 _WRITE_PORT = re.compile(r"^[ \t]*cell \$memwr_v2 .*?^[ \t]*end$", flags=re.M | re.S)
-_MEMID = re.compile(r'parameter \\MEMID "((?:[^"\\]|\\.)*)"')
+_MEMID = r'parameter \\MEMID "((?:[^"\\]|\\.)*)"'
 _MASK = re.compile(r"(parameter \\(TRANSPARENCY_MASK|COLLISION_X_MASK) )(\d+)'([01]+)")
 
 
@@ -65,12 +65,12 @@ def _mark_read_port(cell, write_clocks):
     if len(transparent) != width or len(collision.group(4)) != width:
         raise ValueError(f"masks of a $memrd_v2 cell written in an unexpected form:\n{cell}")
     clock = _clock(cell)
-    # bit ``port`` of a mask is the string's character ``width - 1 - port`` (MSB first)
-    marked = "".join(
-        "1" if clock is not None and transparent[width - 1 - port] == "0"
-        and write_clocks.get(port) == clock else collision.group(4)[width - 1 - port]
-        for port in reversed(range(width)))
-    return cell[:collision.start()] + f"{collision.group(1)}{width}'{marked}" + \
+    bits = list(collision.group(4))
+    for port in range(width):
+        at = width - 1 - port                   # masks are written MSB first
+        if clock is not None and transparent[at] == "0" and write_clocks.get(port) == clock:
+            bits[at] = "1"
+    return cell[:collision.start()] + f"{collision.group(1)}{width}'{''.join(bits)}" + \
         cell[collision.end():]
 
 
@@ -81,14 +81,14 @@ def _mark_module(module):
     write_clocks = {}                           # MEMID -> {PORTID: clock}
     for match in _WRITE_PORT.finditer(module):
         cell = match.group(0)
-        memid = _field(cell, _MEMID.pattern)
+        memid = _field(cell, _MEMID)
         if memid in memories:
             port = int(_field(cell, r"parameter \\PORTID (\d+)$"))
             write_clocks.setdefault(memid, {})[port] = _clock(cell)
 
     def mark(match):
         cell = match.group(0)
-        memid = _field(cell, _MEMID.pattern)
+        memid = _field(cell, _MEMID)
         if memid not in memories:
             return cell
         return _mark_read_port(cell, write_clocks.get(memid, {}))
