@@ -68,11 +68,11 @@ class OperandBuffer(wiring.Component):
         # block_ram: a read of the slot being written is the sequencer's mistake (above),
         # and a read while no read command runs is never used
         m.submodules.ram = ram = block_ram(shape=self.width, depth=self.slots * self.depth)
-        self._write_path(m, ram)
+        self._write_path(m, ram, platform)
         self._read_path(m, ram.read_port(domain=self.read_domain))
         return m
 
-    def _write_path(self, m, ram):
+    def _write_path(self, m, ram, platform):
         wr = ram.write_port()
         m.d.comb += [
             wr.addr.eq(self.write.slot * self.depth + self.write.index),

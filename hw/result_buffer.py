@@ -3,6 +3,7 @@ from amaranth.hdl import Array, Cat, DomainRenamer, Module, Mux, Signal
 
 from .fp32_adder import Fp32Adder
 from .operand_buffer import OperandBuffer
+from .register_copies import register_copies
 
 __all__ = ["ResultBuffer", "write_latency"]
 
@@ -115,10 +116,11 @@ class ResultBuffer(OperandBuffer):
         self._read_path(m, port)
         return m
 
-    def _sum(self, m, adding, stored):
+    def _sum(self, m, adding, stored, accumulate=None):
         """The word to store: ``adding``'s lanes added to ``stored``'s, or replacing them.
         With a pipelined adder, ``(word, the write it belongs to)`` ``fp32_adder_stages - 1``
-        cycles later."""
+        cycles later. ``accumulate``: a copy of ``adding.accumulate`` per lane to use
+        instead of it (one-stage adders)."""
         delay = self.fp32_adder_stages - 1
         plain, sums = [], []
         for lane in range(self.lanes):
@@ -131,7 +133,8 @@ class ResultBuffer(OperandBuffer):
                 sums.append(adder.sum)
                 if not delay:
                     total = Mux(adding.fp32, adder.sum, total)
-            plain.append(Mux(adding.accumulate, total, adding.data[part]))
+            add = adding.accumulate if accumulate is None else accumulate[lane]
+            plain.append(Mux(add, total, adding.data[part]))
         if not delay:
             return Cat(*plain)
         # The int32 and overwrite results (and the write's fields) wait for the adders.
@@ -146,7 +149,7 @@ class ResultBuffer(OperandBuffer):
                  for n in range(self.lanes)]
         return Cat(*lanes), late
 
-    def _write_path(self, m, ram):
+    def _write_path(self, m, ram, platform):
         wr = ram.write_port(domain=self.write_domain)
         old = ram.read_port(domain=self.write_domain, transparent_for=(wr,))
         # Stage 0 looks the row up; then (one-stage adders) the RAM word, the stored word and
@@ -167,16 +170,28 @@ class ResultBuffer(OperandBuffer):
             # The bypass choices are registered a cycle ahead (the rows are known then), so
             # no compare sits in front of the 512 multiplexers of a 16x16 build: the compare
             # and the fan-out across the die were that compute unit's next critical path
-            # (10.8 ns on the ECP5).
-            take_result = Signal(name="take_result")       # the row fetching reads is
-            take_written = Signal(name="take_written")     # being written / was written
-            m.d.comb += result.eq(self._sum(m, adding, stored))
+            # (10.8 ns on the ECP5). They, and the accumulate bit, are registered once per
+            # lane: one register driving all 512 was the next (an 11.8 ns route across the
+            # die in the 16x16 system, hw/register_copies.py).
+            take_result = register_copies(                 # the row fetching reads is
+                m, platform, self.write_domain, _same_row(fetching, looked_up),
+                self.lanes, name="take_result")            # being written
+            take_written = register_copies(                # ... was written a cycle ago
+                m, platform, self.write_domain, _same_row(adding, looked_up),
+                self.lanes, name="take_written")
+            accumulate = register_copies(
+                m, platform, self.write_domain, fetching.accumulate, self.lanes,
+                name="accumulate")
+            m.d.comb += result.eq(self._sum(m, adding, stored, accumulate))
+            lane_words = []
+            for lane in range(self.lanes):
+                part = slice(lane * self.lane_width, (lane + 1) * self.lane_width)
+                lane_words.append(Mux(take_result[lane], result[part],
+                                      Mux(take_written[lane], written_word[part],
+                                          fetched[part])))
             local += [looked_up.eq(self.write), fetching.eq(looked_up), adding.eq(fetching),
                       fetched.eq(old.data), written_word.eq(result),
-                      take_result.eq(_same_row(fetching, looked_up)),
-                      take_written.eq(_same_row(adding, looked_up)),
-                      stored.eq(Mux(take_result, result,
-                                    Mux(take_written, written_word, fetched)))]
+                      stored.eq(Cat(*lane_words))]
             m.d.comb += [
                 wr.addr.eq(adding.slot * self.depth + adding.index),
                 wr.data.eq(result),
