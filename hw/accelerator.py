@@ -13,7 +13,7 @@ from .layouts import check_datapaths, operand_shape
 from .load_unit import LoadUnit
 from .operand_buffer import OperandBuffer
 from .sequencer import ERROR, Sequencer
-from .store_unit import PARAM_WORDS, SERIAL_REQUANTIZERS, StoreUnit
+from .store_unit import SERIAL_REQUANTIZERS, StoreUnit
 from .width_converter import word_ratio
 
 __all__ = ["Accelerator"]
@@ -51,7 +51,10 @@ class Accelerator(wiring.Component):
         ``"serial"``: a bit-serial one per column (66 cycles a row, no DSPs; for
         parts whose multipliers all go to the array); ``"shared"``: one bit-serial one for
         all columns in turn (``cols * 65 + 1`` cycles a row; for parts short of logic too).
-        ``ARRAY_CONFIG.serial_requant`` / ``shared_requant`` tell.
+        ``ARRAY_CONFIG.serial_requant`` / ``shared_requant`` tell. With ``"shared"`` and a
+        parameter row (``cols * 32`` bits) of whole beats, the parameter buffer holds 32-bit
+        lanes and the store unit keeps one column's parameters at a time
+        (:class:`~hw.store_unit.StoreUnit` ``param_lanes``).
     lut_multipliers : int
         PEs whose int8 multiply is built from LUTs rather than a DSP (see
         :class:`~hw.systolic_array.SystolicArray`); results are the same.
@@ -124,7 +127,8 @@ class Accelerator(wiring.Component):
         self.array_clock = array_clock
         self.store = StoreUnit(rows=rows, cols=cols, beat_width=data_width,
                                addr_width=addr_width, slots=slots, requantizer=requantizer,
-                               fp16_output="fp16" in datapaths)
+                               fp16_output="fp16" in datapaths,
+                               param_lanes=requantizer == "shared" and cols * 32 >= data_width)
         self.requantizer = requantizer
         self.timeout = timeout
         super().__init__({
@@ -152,8 +156,9 @@ class Accelerator(wiring.Component):
                           slots=2 * self.slots, targets={
                               "a": self.rows * self.lane_bits,
                               "b": self.cols * self.lane_bits,
-                              "params": self.cols * 32})
-        params = OperandBuffer(width=self.cols * 32, depth=PARAM_WORDS, slots=2 * self.slots)
+                              "params": (self.cols * 32, self.store.param_width)})
+        params = OperandBuffer(width=self.store.param_width, depth=self.store.param_slot_words,
+                               slots=2 * self.slots)
         compute, store = self.compute, self.store
         for name, unit in (("sequencer", seq), ("reader", reader), ("writer", writer),
                            ("loader", loader), ("params", params), ("compute", compute),

@@ -26,6 +26,14 @@ class LoadUnit(wiring.Component):
     * Words of ``1/p`` beat, strided (any other ``pitch``, a multiple of the beat): one beat
       per row at ``addr + n * pitch``, its low word used.
 
+    A target given as ``(row_width, word_width)`` is written *lane by lane*: each host row of
+    ``row_width`` bits (whole beats, row ``n`` at ``addr + n * pitch``) becomes
+    ``row_width / word_width`` consecutive words, low bits first, so ``count`` rows fill
+    words ``0 .. count * row_width / word_width - 1``; ``word_width`` is the beat or a
+    power-of-two fraction of it. (The parameter buffer of builds with one shared bit-serial
+    requantiser, which takes a column's parameters at a time: no gather register, and a
+    32-bit-wide block RAM instead of a row-wide one.)
+
     (Address and pitch rules and the DMA window are the sequencer's checks.) Buffers take a
     word every cycle, so the write ports have no backpressure: a packed block fills the
     buffer at one word per cycle, and the bus is held to one beat every ``p`` cycles. One
@@ -43,11 +51,23 @@ class LoadUnit(wiring.Component):
     def __init__(self, *, beat_width, addr_width, targets, slots=2):
         targets = dict(targets)
         self.ratios = {}
-        for name, width in targets.items():
+        #: lane-by-lane targets: name -> (beats per host row, words per beat)
+        self.lane_targets = {}
+        for name, width in list(targets.items()):
+            row_width, word_width = width if isinstance(width, tuple) else (width, width)
             try:
-                self.ratios[name] = word_ratio(width, beat_width)
+                self.ratios[name] = word_ratio(row_width, beat_width)
+                if row_width != word_width:
+                    row_beats, per_beat = self.ratios[name]
+                    lane_beats, lanes_per_beat = word_ratio(word_width, beat_width)
+                    if per_beat != 1 or lane_beats != 1:
+                        raise ValueError(f"lane by lane needs rows of whole beats and words "
+                                         f"of at most a beat, not {row_width} and "
+                                         f"{word_width} bits on the {beat_width}-bit bus")
+                    self.lane_targets[name] = (row_beats, lanes_per_beat)
             except ValueError as error:
                 raise ValueError(f"target {name!r}: {error}") from None
+            targets[name] = word_width
         self.beat_width, self.addr_width, self.targets = beat_width, addr_width, targets
         self.slots = slots
         members = {
@@ -87,7 +107,9 @@ class LoadUnit(wiring.Component):
                 for n, (name, width) in enumerate(self.targets.items()):
                     beats, words = self.ratios[name]
                     with m.Case(n):
-                        if words == 1:
+                        if name in self.lane_targets:
+                            m.d.sync += self.dma_cmd.payload.row_beats.eq(beats)
+                        elif words == 1:
                             m.d.sync += self.dma_cmd.payload.row_beats.eq(beats)
                         else:
                             is_packed = p.pitch == width // 8
@@ -104,6 +126,9 @@ class LoadUnit(wiring.Component):
 
         for n, name in enumerate(self.targets):
             beats, words = self.ratios[name]
+            lanes = name in self.lane_targets
+            if lanes:           # every beat split into its words (none gathered)
+                beats, words = 1, self.lane_targets[name][1]
             gather = BeatsToWords(self.beat_width, beats, words_per_beat=words)
             m.submodules[f"gather_{name}"] = gather
             selected = streaming & (target == n)
@@ -116,7 +141,9 @@ class LoadUnit(wiring.Component):
                 port.valid.eq(gather.o.valid),
                 port.slot.eq(slot), port.index.eq(index), port.data.eq(gather.o.payload.data),
             ]
-            if words > 1:
+            if words > 1 and lanes:
+                m.d.comb += gather.i.payload.words.eq(words)
+            elif words > 1:
                 # words meant in this beat: all, but fewer in a packed block's final beat
                 tail = ((count - 1) & (words - 1)) + 1
                 m.d.comb += gather.i.payload.words.eq(

@@ -69,15 +69,34 @@ class StoreUnit(wiring.Component):
     turn, column ``j + 1`` in the cycle column ``j``'s result comes out: a row every
     ``cols * SerialRequantizer.latency + 1`` cycles, for ``cols - 1`` fewer units.
 
+    With ``param_lanes`` (``requantizer="shared"`` only) the parameter slot holds 32-bit
+    lanes, ``PARAM_WORDS * cols`` words: bias ``0 .. cols-1``, then the multipliers, then
+    ``shift | zero_point << 8`` (the host rows loaded lane by lane, :class:`~hw.load_unit.
+    LoadUnit`). The unit keeps one column's three words (96 flip-flops instead of
+    ``PARAM_WORDS * cols * 32``): it reads the slot once before the first row and again each
+    time a column goes into the requantiser, keeping the next column's words, while that
+    column's 65 cycles run; so a STORE takes ``PARAM_WORDS * (cols - 1)`` cycles more than
+    with whole rows (the longer first read), and the parameter buffer is one lane wide (a
+    32-bit block RAM instead of a ``cols * 32``-bit one: 2 EBR instead of 8 on the iCE40).
+
     With ``fp16_output=False`` the unit has no binary32 -> binary16 converters (``cols`` of
     them, ~110 LUT4 each on iCE40): accelerators without the fp16 datapath build it so, and
     their sequencer rejects STORE mode ``FP16`` (``BAD_SIZE``) before it gets here.
     """
 
     def __init__(self, *, rows, cols, beat_width, addr_width, slots=2, param_slots=None,
-                 requantizer="parallel", fp16_output=True):
+                 requantizer="parallel", fp16_output=True, param_lanes=False):
         if requantizer not in REQUANTIZERS:
             raise ValueError(f"requantizer must be one of {REQUANTIZERS}, not {requantizer!r}")
+        if not isinstance(param_lanes, bool):
+            raise TypeError(f"param_lanes must be True or False, not {param_lanes!r}")
+        if param_lanes and requantizer != "shared":
+            raise ValueError(f"param_lanes needs requantizer='shared' (one column at a time), "
+                             f"not {requantizer!r}")
+        self.param_lanes = param_lanes
+        #: words of a parameter slot, and their width
+        self.param_slot_words = PARAM_WORDS * cols if param_lanes else PARAM_WORDS
+        self.param_width = 32 if param_lanes else cols * 32
         if not isinstance(fp16_output, bool):
             raise TypeError(f"fp16_output must be True or False, not {fp16_output!r}")
         self.requantizer, self.fp16_output = requantizer, fp16_output
@@ -115,8 +134,9 @@ class StoreUnit(wiring.Component):
                 "slot": range(slots), "count": range(rows + 1)}))),
             "result_words": In(stream.Signature(word)),
             "param_read": Out(stream.Signature(data.StructLayout({
-                "slot": range(param_slots), "count": range(PARAM_WORDS + 1)}))),
-            "param_words": In(stream.Signature(word)),
+                "slot": range(param_slots), "count": range(self.param_slot_words + 1)}))),
+            "param_words": In(stream.Signature(data.StructLayout({
+                "data": self.param_width, "last": 1}))),
             "dma_cmd": Out(stream.Signature(dma_command_layout(addr_width))),
             "dma_data": Out(stream.Signature(beat_width)),
             "dma_idle": In(1),
@@ -129,14 +149,17 @@ class StoreUnit(wiring.Component):
         cmd = self.cmd
         mode = Signal(StoreMode)
         relu, use_bias = Signal(), Signal()
-        params = [Signal(cols * 32, name=f"param{n}") for n in range(PARAM_WORDS)]
+        params = [Signal(self.param_width, name=f"param{n}") for n in range(PARAM_WORDS)]
         param_index = Signal(range(PARAM_WORDS + 1))
         beats_per_row = Signal(range(cols * 32 // self.beat_width + 1))
-        final_beat_sent = self._stream(m, mode, relu, use_bias, params, beats_per_row)
+        fetch = _ColumnFetch(cols) if self.param_lanes else None
+        if fetch:
+            self._column_params(m, fetch, params)
+        final_beat_sent = self._stream(m, mode, relu, use_bias, params, beats_per_row, fetch)
 
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += cmd.ready.eq(1)
+                m.d.comb += cmd.ready.eq(1 if fetch is None else fetch.ready)
                 with m.If(cmd.valid):
                     p = cmd.payload
                     m.d.sync += [
@@ -144,7 +167,7 @@ class StoreUnit(wiring.Component):
                         self.result_read.payload.slot.eq(p.slot),
                         self.result_read.payload.count.eq(self.rows),
                         self.param_read.payload.slot.eq(p.param_slot),
-                        self.param_read.payload.count.eq(PARAM_WORDS),
+                        self.param_read.payload.count.eq(self.param_slot_words),
                         self.dma_cmd.payload.addr.eq(p.addr),
                         self.dma_cmd.payload.pitch.eq(p.pitch),
                         self.dma_cmd.payload.rows.eq(self.rows),
@@ -165,18 +188,26 @@ class StoreUnit(wiring.Component):
                 with m.If(mode != StoreMode.INT8):
                     m.next = "DMA"
                 with m.Else():
-                    m.d.comb += self.param_read.valid.eq(1)
-                    with m.If(self.param_read.ready):
+                    if fetch is not None:       # column 0's words
+                        m.d.comb += [fetch.start.eq(1), fetch.column.eq(0)]
                         m.next = "PARAM_WORDS"
+                    else:
+                        m.d.comb += self.param_read.valid.eq(1)
+                        with m.If(self.param_read.ready):
+                            m.next = "PARAM_WORDS"
             with m.State("PARAM_WORDS"):
-                m.d.comb += self.param_words.ready.eq(1)
-                with m.If(self.param_words.valid):
-                    for n in range(PARAM_WORDS):
-                        with m.If(param_index == n):
-                            m.d.sync += params[n].eq(self.param_words.payload.data)
-                    m.d.sync += param_index.eq(param_index + 1)
-                    with m.If(self.param_words.payload.last):
+                if fetch is not None:
+                    with m.If(fetch.ready):
                         m.next = "DMA"
+                else:
+                    m.d.comb += self.param_words.ready.eq(1)
+                    with m.If(self.param_words.valid):
+                        for n in range(PARAM_WORDS):
+                            with m.If(param_index == n):
+                                m.d.sync += params[n].eq(self.param_words.payload.data)
+                        m.d.sync += param_index.eq(param_index + 1)
+                        with m.If(self.param_words.payload.last):
+                            m.next = "DMA"
             with m.State("DMA"):
                 m.d.comb += self.dma_cmd.valid.eq(1)
                 with m.If(self.dma_cmd.ready):
@@ -194,7 +225,34 @@ class StoreUnit(wiring.Component):
         m.d.comb += self.busy.eq(~cmd.ready)
         return m
 
-    def _stream(self, m, mode, relu, use_bias, params, beats_per_row):
+    def _column_params(self, m, fetch, params):
+        """``param_lanes``: on ``fetch.start``, read the parameter slot and keep column
+        ``fetch.column``'s three words in ``params``; ``fetch.ready`` again once they are."""
+        cols = self.cols
+        column = Signal(range(cols))
+        requesting, receiving = Signal(), Signal()
+        lane, word = Signal(range(cols)), Signal(range(PARAM_WORDS))
+        words = self.param_words
+        m.d.comb += [self.param_read.valid.eq(requesting), words.ready.eq(1),
+                     fetch.ready.eq(~requesting & ~receiving)]
+        with m.If(fetch.start):
+            m.d.sync += [requesting.eq(1), column.eq(fetch.column)]
+        with m.If(self.param_read.valid & self.param_read.ready):
+            m.d.sync += [requesting.eq(0), receiving.eq(1), lane.eq(0), word.eq(0)]
+        # the words come bias 0 .. cols-1, multipliers, shift | zero point: keep column's
+        with m.If(words.valid & words.ready):
+            with m.If(lane == column):
+                with m.Switch(word):
+                    for n in range(PARAM_WORDS):
+                        with m.Case(n):
+                            m.d.sync += params[n].eq(words.payload.data)
+            m.d.sync += lane.eq(Mux(lane == cols - 1, 0, lane + 1))
+            with m.If(lane == cols - 1):
+                m.d.sync += word.eq(word + 1)
+            with m.If(words.payload.last):
+                m.d.sync += receiving.eq(0)
+
+    def _stream(self, m, mode, relu, use_bias, params, beats_per_row, fetch=None):
         """Rows -> post-processing -> FIFO -> beats. Returns the "final beat sent" signal."""
         cols, latency = self.cols, self.pipeline_latency
         words = self.result_words
@@ -212,14 +270,20 @@ class StoreUnit(wiring.Component):
             unit = m.submodules.requant = SerialRequantizer()
             feed = Signal(range(cols))    # the column going into the unit next
             feeding = Signal()
-            m.d.comb += feeding.eq(words.valid & room & unit.ready & (mode == StoreMode.INT8))
+            params_ready = 1 if fetch is None else fetch.ready
+            m.d.comb += feeding.eq(words.valid & room & unit.ready & params_ready &
+                                   (mode == StoreMode.INT8))
             with m.If(mode == StoreMode.INT8):
                 # the row leaves the result buffer with its last column
-                m.d.comb += words.ready.eq(room & unit.ready & (feed == cols - 1))
+                m.d.comb += words.ready.eq(room & unit.ready & params_ready &
+                                           (feed == cols - 1))
             with m.Else():
                 m.d.comb += words.ready.eq(room)
             with m.If(feeding):
                 m.d.sync += feed.eq(Mux(feed == cols - 1, 0, feed + 1))
+                if fetch is not None and cols > 1:     # the next column's words, meanwhile
+                    m.d.comb += [fetch.start.eq(1),
+                                 fetch.column.eq(Mux(feed == cols - 1, 0, feed + 1))]
         else:
             m.d.comb += words.ready.eq(room)
         m.d.comb += take.eq(words.valid & words.ready)
@@ -335,8 +399,9 @@ class StoreUnit(wiring.Component):
         a shift register, so ``int8`` (comb) holds the whole row in the cycle of the last
         result. Returns that cycle's "row done" pulse."""
         cols = self.cols
+        column_params = params if self.param_lanes else [p.word_select(feed, 32) for p in params]
         self._requantizer_inputs(m, unit, self.result_words.payload.data.word_select(feed, 32),
-                                 [p.word_select(feed, 32) for p in params], use_bias, relu)
+                                 column_params, use_bias, relu)
         m.d.comb += unit.valid_in.eq(feeding)
         earlier = Signal(8 * cols)      # results so far, the latest in the top byte
         results = Signal(range(cols))   # results of the row so far
@@ -363,3 +428,13 @@ class StoreUnit(wiring.Component):
         with m.If(out.valid & out.ready):
             m.d.sync += beat.eq(Mux(final_beat, 0, beat + 1))
             m.d.comb += done.eq(final_beat & fifo.r_data[-1])
+
+
+class _ColumnFetch:
+    """The store's request for one column's parameter words (``param_lanes``): ``start`` and
+    ``column`` in (comb), ``ready`` out (no fetch running)."""
+
+    def __init__(self, cols):
+        self.start = Signal(name="fetch_start")
+        self.column = Signal(range(cols), name="fetch_column")
+        self.ready = Signal(name="fetch_ready")

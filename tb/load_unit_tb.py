@@ -18,12 +18,16 @@ from tb.payload import pack
 
 SEED = int(os.environ.get("LOOM_SEED", "0"))
 BEAT_BITS = int(os.environ["LOOM_BEAT_BITS"])
-WORD_BITS = [int(w) for w in os.environ["LOOM_WORD_BITS"].split(",")]
+#: per target (host row bits, buffer word bits): equal, or a lane-by-lane target ("RxW")
+TARGETS = [tuple(int(x) for x in w.split("x")) if "x" in w else (int(w), int(w))
+           for w in os.environ["LOOM_WORD_BITS"].split(",")]
+WORD_BITS = [word for _, word in TARGETS]
 DEPTH = int(os.environ["LOOM_DEPTH"])
 ADDR_BITS = 32
 MEMORY = 1 << 18
 CMD_LAYOUT = LoadUnit(beat_width=BEAT_BITS, addr_width=ADDR_BITS,
-                      targets={f"t{n}": w for n, w in enumerate(WORD_BITS)}).cmd.payload.shape()
+                      targets={f"t{n}": w if w[0] != w[1] else w[0]
+                               for n, w in enumerate(TARGETS)}).cmd.payload.shape()
 
 
 
@@ -63,11 +67,12 @@ async def loads_land_in_the_right_slot_words(dut):
     model = {(t, s): [0] * DEPTH for t in range(len(WORD_BITS)) for s in range(2)}
     for _ in range(16):
         target = rng.randrange(len(WORD_BITS))
-        word_bytes = WORD_BITS[target] // 8
+        row_bytes, word_bytes = (bits // 8 for bits in TARGETS[target])
+        per_row = row_bytes // word_bytes         # words a host row becomes
         slot = rng.randrange(2)
-        count = rng.randint(1, DEPTH)
-        if word_bytes >= beat:
-            pitch = word_bytes + beat * rng.randint(0, 4)
+        count = rng.randint(1, DEPTH // per_row)
+        if row_bytes >= beat:
+            pitch = row_bytes + beat * rng.randint(0, 4)
         else:    # narrower than a beat: packed (pitch = word) or strided (whole beats)
             pitch = rng.choice([word_bytes, word_bytes, beat * rng.randint(1, 4)])
         addr = rng.randrange(0, MEMORY - pitch * count - beat, beat)
@@ -85,9 +90,9 @@ async def loads_land_in_the_right_slot_words(dut):
             if getattr(dut, f"words{target}__valid").value:
                 value = getattr(dut, f"words{target}__payload").value.to_unsigned()
                 words.append(value & ((1 << WORD_BITS[target]) - 1))
-        model[target, slot][:count] = [
-            int.from_bytes(ram.read(addr + n * pitch, word_bytes), "little")
-            for n in range(count)]
+        model[target, slot][:count * per_row] = [
+            int.from_bytes(ram.read(addr + n * pitch + w * word_bytes, word_bytes), "little")
+            for n in range(count) for w in range(per_row)]
         assert words == model[target, slot], (f"target {target} slot {slot} count {count} "
                                               f"pitch {pitch} (seed {SEED})")
         await RisingEdge(dut.clk)

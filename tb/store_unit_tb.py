@@ -21,6 +21,8 @@ from tb.payload import pack
 SEED = int(os.environ.get("LOOM_SEED", "0"))
 ROWS, COLS = int(os.environ["LOOM_ROWS"]), int(os.environ["LOOM_COLS"])
 BEAT_BITS = int(os.environ["LOOM_BEAT_BITS"])
+#: the parameter slot holds 32-bit lanes (StoreUnit ``param_lanes``), not rows
+PARAM_LANES = os.environ.get("LOOM_PARAM_LANES") == "1"
 MEMORY = 1 << 16
 CMD_LAYOUT = StoreUnit(rows=ROWS, cols=COLS, beat_width=BEAT_BITS,
                        addr_width=32).cmd.payload.shape()
@@ -86,7 +88,9 @@ async def every_mode_writes_the_golden_bytes_and_nothing_else(dut):
     # result buffer write port: valid, slot (1 bit), index (rows), data, accumulate
     index_bits = max(1, (ROWS - 1).bit_length())
     result_fields = {"index": 2, "data": 2 + index_bits}
-    param_fields = {"index": 3, "data": 5}    # slot: 4 slots -> 2 bits, index: range(3) -> 2
+    # parameter write port: valid, slot (4 slots: 2 bits), index (range(words)), data
+    param_words = 3 * COLS if PARAM_LANES else 3
+    param_fields = {"index": 3, "data": 3 + (param_words - 1).bit_length()}
     for case in range(12):
         mode = [StoreMode.RAW32, StoreMode.INT8, StoreMode.FP16][case % 3]
         slot, param_slot = tb.rng.randrange(2), tb.rng.randrange(4)
@@ -105,10 +109,13 @@ async def every_mode_writes_the_golden_bytes_and_nothing_else(dut):
         zero_point = tb.np_rng.integers(-128, 128, COLS)
         relu, use_bias = tb.rng.randrange(2), tb.rng.randrange(2)
         await tb.fill("result_write", result_fields, slot, [lanes(row) for row in acc])
-        await tb.fill("param_write", param_fields, param_slot,
-                      [lanes(bias), lanes(multiplier),
-                       lanes([(s & 0x1F) | (z & 0xFF) << 8 for s, z in
-                              zip(shift, zero_point, strict=True)])])
+        param_rows = [bias, multiplier, [(s & 0x1F) | (z & 0xFF) << 8 for s, z in
+                                         zip(shift, zero_point, strict=True)]]
+        if PARAM_LANES:     # row by row, a lane a word
+            words = [int(v) & 0xFFFFFFFF for row in param_rows for v in row]
+        else:
+            words = [lanes(row) for row in param_rows]
+        await tb.fill("param_write", param_fields, param_slot, words)
         if mode == StoreMode.RAW32:
             rows = acc.astype("<i4")
         elif mode == StoreMode.INT8:

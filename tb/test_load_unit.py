@@ -13,8 +13,15 @@ from sim.cocotb_run import run_cocotb
 
 DEPTH = 40
 #: (bus bits, word bits of each target): words of one and of four beats; and on a 256-bit
-#: bus words of a quarter and half a beat (packed or strided rows) and of two beats.
-CONFIGS = {"64": (64, (64, 256)), "256": (256, (64, 128, 512))}
+#: bus words of a quarter and half a beat (packed or strided rows) and of two beats. A pair
+#: ``(row bits, word bits)`` is a lane-by-lane target: rows of four beats written as words
+#: of half a beat; rows of one beat as words of a quarter.
+CONFIGS = {"64": (64, (64, 256, (256, 32))), "256": (256, (64, 128, 512, (256, 64)))}
+
+
+def _word(bits):
+    """A target's buffer word width."""
+    return bits[1] if isinstance(bits, tuple) else bits
 
 
 class LoadPath(wiring.Component):
@@ -24,7 +31,7 @@ class LoadPath(wiring.Component):
         self.reader = DmaReader(data_width=beat_bits, timeout=1024)
         self.loader = LoadUnit(beat_width=beat_bits, addr_width=32,
                                targets={f"t{n}": w for n, w in enumerate(word_bits)})
-        self.buffers = [OperandBuffer(width=w, depth=DEPTH) for w in word_bits]
+        self.buffers = [OperandBuffer(width=_word(w), depth=DEPTH) for w in word_bits]
         members = {"cmd": In(self.loader.cmd.signature.flip()),
                    "bus": Out(self.reader.bus.signature), "busy": Out(1)}
         for n, buffer in enumerate(self.buffers):
@@ -54,10 +61,18 @@ class LoadPath(wiring.Component):
 def test_load_path(bus):
     seed = int(os.environ["LOOM_SEED"])
     beat_bits, word_bits = CONFIGS[bus]
-    env = {"LOOM_BEAT_BITS": str(beat_bits), "LOOM_WORD_BITS": ",".join(map(str, word_bits)),
+    targets = ",".join(f"{w[0]}x{w[1]}" if isinstance(w, tuple) else str(w) for w in word_bits)
+    env = {"LOOM_BEAT_BITS": str(beat_bits), "LOOM_WORD_BITS": targets,
            "LOOM_DEPTH": str(DEPTH)}
     name = "load_path" if bus == "64" else f"load_path_{bus}"
     result = run_cocotb(LoadPath(beat_bits, word_bits), "load_path", "tb.load_unit_tb", name,
                         seed, env=env)
     assert result.failed == {}, f"seed {seed}: {result.failed}"
     assert result.passed == ["loads_land_in_the_right_slot_words"]
+
+
+def test_rejects_a_lane_target_whose_rows_are_not_whole_beats():
+    with pytest.raises(ValueError, match="'p'.*whole beats"):
+        LoadUnit(beat_width=64, addr_width=32, targets={"p": (32, 16)})
+    with pytest.raises(ValueError, match="'p'.*whole beats"):
+        LoadUnit(beat_width=64, addr_width=32, targets={"p": (256, 128)})

@@ -9,26 +9,29 @@ from amaranth.lib.wiring import In, Out
 from hw.dma_writer import DmaWriter
 from hw.operand_buffer import OperandBuffer
 from hw.result_buffer import ResultBuffer
-from hw.store_unit import PARAM_WORDS, StoreUnit
+from hw.store_unit import StoreUnit
 from sim.cocotb_run import run_cocotb
 
 #: (rows, cols, bus bits, requantiser): rows of one beat and more; on a 256-bit bus int8
 #: and fp16 rows narrower than a beat (four and two rows a beat, packed); and the serial
 #: requantisers (one per column, one row at a time; or one for all columns, a column at a
-#: time) on a 64-bit bus with int8 rows packed two a beat
+#: time) on a 64-bit bus with int8 rows packed two a beat; and the shared one keeping one
+#: column's parameters, read from a slot of 32-bit lanes, on a 32-bit bus
 CONFIGS = {"64": (4, 8, 64, "parallel"), "256": (8, 8, 256, "parallel"),
-           "64-serial": (4, 4, 64, "serial"), "64-shared": (4, 4, 64, "shared")}
+           "64-serial": (4, 4, 64, "serial"), "64-shared": (4, 4, 64, "shared"),
+           "32-shared-lanes": (4, 4, 32, "shared")}
 
 
 class StorePath(wiring.Component):
     """Test top: result and parameter buffers (written by the testbench) -> StoreUnit ->
     DmaWriter -> AXI4 write port."""
 
-    def __init__(self, rows, cols, beat_bits, requantizer="parallel"):
-        self.results = ResultBuffer(lanes=cols, depth=rows)
-        self.params = OperandBuffer(width=cols * 32, depth=PARAM_WORDS, slots=4)
+    def __init__(self, rows, cols, beat_bits, requantizer="parallel", param_lanes=False):
         self.store = StoreUnit(rows=rows, cols=cols, beat_width=beat_bits, addr_width=32,
-                               requantizer=requantizer)
+                               requantizer=requantizer, param_lanes=param_lanes)
+        self.results = ResultBuffer(lanes=cols, depth=rows)
+        self.params = OperandBuffer(width=self.store.param_width,
+                                    depth=self.store.param_slot_words, slots=4)
         self.writer = DmaWriter(data_width=beat_bits, timeout=1024)
         super().__init__({
             "cmd": In(self.store.cmd.signature.flip()),
@@ -63,9 +66,12 @@ class StorePath(wiring.Component):
 def test_store_path(bus):
     seed = int(os.environ["LOOM_SEED"])
     rows, cols, beat_bits, requantizer = CONFIGS[bus]
-    env = {"LOOM_ROWS": str(rows), "LOOM_COLS": str(cols), "LOOM_BEAT_BITS": str(beat_bits)}
+    param_lanes = bus.endswith("-lanes")
+    env = {"LOOM_ROWS": str(rows), "LOOM_COLS": str(cols), "LOOM_BEAT_BITS": str(beat_bits),
+           "LOOM_PARAM_LANES": str(int(param_lanes))}
     name = "store_path" if bus == "64" else f"store_path_{bus}"
-    result = run_cocotb(StorePath(rows, cols, beat_bits, requantizer), "store_path",
+    result = run_cocotb(StorePath(rows, cols, beat_bits, requantizer, param_lanes),
+                        "store_path",
                         "tb.store_unit_tb", name, seed, env=env)
     assert result.failed == {}, f"seed {seed}: {result.failed}"
     assert result.passed == ["every_mode_writes_the_golden_bytes_and_nothing_else"]
