@@ -103,16 +103,21 @@ class ResultBuffer(OperandBuffer):
             return super().elaborate(platform)
         m = Module()
         rows = Array(Signal(self.width, name=f"row_{n}") for n in range(self.slots * self.depth))
-        # Write: register the write, then add to the row as it is now and store.
-        presented = Signal(self.write.shape())
-        m.d.sync += presented.eq(self.write)
-        address = presented.slot * self.depth + presented.index
-        with m.If(presented.valid):
-            m.d.sync += rows[address].eq(self._sum(m, presented, rows[address]))
-        # Read: a synchronous read port over the rows, as the block RAM's.
+        # Write: add to the row as it is now and store, at the edge the write is presented
+        # at (the array's output is a register already).
+        write = self.write
+        address = write.slot * self.depth + write.index
+        with m.If(write.valid):
+            m.d.sync += rows[address].eq(self._sum(m, write, rows[address]))
+        # Read: as the block RAM's synchronous read port, but the address is what is
+        # registered (a few flip-flops instead of a row's): the row then reads through the
+        # multiplexer, and no write reaches a slot while it is read (the sequencer's
+        # ordering, as for the RAM).
         port = _RegisterReadPort(range(len(rows)), self.width)
+        read_addr = Signal.like(port.addr, name="read_addr_held")
         with m.If(port.en):
-            m.d.sync += port.data.eq(rows[port.addr])
+            m.d.sync += read_addr.eq(port.addr)
+        m.d.comb += port.data.eq(rows[read_addr])
         self._read_path(m, port)
         return m
 

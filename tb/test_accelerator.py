@@ -45,6 +45,9 @@ CHECK_BUILDS = {"bus64_int8": (8, ("int8",), 1, {}),
                 "bus256_dual": (32, ("int8", "fp16"), 2, {}),
                 # the UP5K's: 17-bit addresses, the span multiplied without a DSP
                 "bus64_int8_narrow_lut": (8, ("int8",), 1,
+                                          {"addr_width": 17, "span_multiplier": "lut"}),
+                # and its 32-bit bus: descriptors checked one at a time
+                "bus32_int8_narrow_lut": (4, ("int8",), 1,
                                           {"addr_width": 17, "span_multiplier": "lut"})}
 
 
