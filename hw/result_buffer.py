@@ -1,6 +1,7 @@
 """Slots of drained result rows, written (or accumulated into) as the array produces them."""
 from amaranth.hdl import Array, Cat, DomainRenamer, Module, Mux, Signal
 
+from .block_ram import block_ram
 from .fp32_adder import Fp32Adder
 from .operand_buffer import OperandBuffer
 from .register_copies import register_copies
@@ -100,7 +101,7 @@ class ResultBuffer(OperandBuffer):
 
     def elaborate(self, platform):
         if self.storage == "ram":
-            return super().elaborate(platform)
+            return self._elaborate_ram(platform)
         m = Module()
         rows = Array(Signal(self.width, name=f"row_{n}") for n in range(self.slots * self.depth))
         # Write: add to the row as it is now and store, at the edge the write is presented
@@ -120,6 +121,39 @@ class ResultBuffer(OperandBuffer):
         m.d.comb += port.data.eq(rows[read_addr])
         self._read_path(m, port)
         return m
+
+    def _elaborate_ram(self, platform):
+        """``storage="ram"``: a RAM per lane, so each lane's write port has registers of
+        its own (:meth:`_write_path`); the read side reads them all as one word."""
+        m = Module()
+        rams = []
+        for lane in range(self.lanes):
+            rams.append(block_ram(shape=self.lane_width, depth=self.slots * self.depth))
+            m.submodules[f"ram_{lane}"] = rams[-1]
+        self._write_path(m, rams, platform)
+        port = _RegisterReadPort(range(self.slots * self.depth), self.width)
+        for lane, ram in enumerate(rams):
+            rd = ram.read_port(domain=self.read_domain)
+            m.d.comb += [rd.addr.eq(port.addr), rd.en.eq(port.en),
+                         port.data.word_select(lane, self.lane_width).eq(rd.data)]
+        self._read_path(m, port)
+        return m
+
+    def _write_ports(self, m, rams, platform, before):
+        """The lanes' write ports, addressed by a copy per lane of the write ``before``
+        presents one cycle ahead (its row and valid bit, :func:`~hw.register_copies.
+        register_copies`): one address register driving every lane's RAM was the array
+        clock's critical path of the 16x16 ECP5 system (13.3 ns of routing across the die).
+        Returns the ports; their ``data`` is the caller's."""
+        row = Cat(before.slot * self.depth + before.index, before.valid)
+        ports = []
+        copies = register_copies(m, platform, self.write_domain, row, self.lanes,
+                                 name="write_row")
+        for ram, copy in zip(rams, copies, strict=True):
+            wr = ram.write_port(domain=self.write_domain)
+            m.d.comb += [wr.addr.eq(copy[:-1]), wr.en.eq(copy[-1])]
+            ports.append(wr)
+        return ports
 
     def _sum(self, m, adding, stored, accumulate=None):
         """The word to store: ``adding``'s lanes added to ``stored``'s, or replacing them.
@@ -154,9 +188,8 @@ class ResultBuffer(OperandBuffer):
                  for n in range(self.lanes)]
         return Cat(*lanes), late
 
-    def _write_path(self, m, ram, platform):
-        wr = ram.write_port(domain=self.write_domain)
-        old = ram.read_port(domain=self.write_domain, transparent_for=(wr,))
+    def _write_path(self, m, rams, platform):
+        lane_width = self.lane_width
         # Stage 0 looks the row up; then (one-stage adders) the RAM word, the stored word and
         # the sum; or (three-stage adders) the stored word, the adder stages, the result.
         looked_up = Signal(self.write.shape())
@@ -164,13 +197,23 @@ class ResultBuffer(OperandBuffer):
         stored = Signal(self.width, reset_less=True)      # data: the writes' valid bits
         result = Signal(self.width, reset_less=True)      # say when they count
         address = self.write.slot * self.depth + self.write.index
-        m.d.comb += old.addr.eq(address)
         local = m.d[self.write_domain]
+
+        def lookups(ports):
+            """Each lane's lookup port (transparent to its write port) at ``address``;
+            returns the lanes' words as one."""
+            words = []
+            for ram, wr in zip(rams, ports, strict=True):
+                old = ram.read_port(domain=self.write_domain, transparent_for=(wr,))
+                m.d.comb += old.addr.eq(address)
+                words.append(old.data)
+            return Cat(*words)
         if self.fp32_adder_stages == 1:
             # Stage 1 registers the RAM's word alone; stage 2 picks it or a sum written
             # since the lookup: the one being written now (1 behind) or a cycle ago (2).
             fetching = Signal(self.write.shape(), name="fetching")
             fetched = Signal(self.width, name="fetched", reset_less=True)
+            ports = self._write_ports(m, rams, platform, fetching)
             written_word = Signal(self.width, name="written_word", reset_less=True)
             # The bypass choices are registered a cycle ahead (the rows are known then), so
             # no compare sits in front of the 512 multiplexers of a 16x16 build: the compare
@@ -195,13 +238,10 @@ class ResultBuffer(OperandBuffer):
                                       Mux(take_written[lane], written_word[part],
                                           fetched[part])))
             local += [looked_up.eq(self.write), fetching.eq(looked_up), adding.eq(fetching),
-                      fetched.eq(old.data), written_word.eq(result),
+                      fetched.eq(lookups(ports)), written_word.eq(result),
                       stored.eq(Cat(*lane_words))]
-            m.d.comb += [
-                wr.addr.eq(adding.slot * self.depth + adding.index),
-                wr.data.eq(result),
-                wr.en.eq(adding.valid),
-            ]
+            m.d.comb += [wr.data.eq(result.word_select(lane, lane_width))
+                         for lane, wr in enumerate(ports)]
             return
         # the sum is registered before the RAM and the bypass take it: the adder's last
         # stage then ends in a register (it was the critical path of a dual 4x4 ECP5 build,
@@ -209,15 +249,13 @@ class ResultBuffer(OperandBuffer):
         word, late = self._sum(m, adding, stored)
         final = Signal(self.write.shape(), name="writing")
         local += [result.eq(word), final.eq(late)]
+        ports = self._write_ports(m, rams, platform, late)
         # The write being stored now is the one ``looked_up`` must see (4 behind it): the RAM
         # has not got it yet.
         local += [looked_up.eq(self.write), adding.eq(looked_up),
-                  stored.eq(Mux(_same_row(final, looked_up), result, old.data))]
-        m.d.comb += [
-            wr.addr.eq(final.slot * self.depth + final.index),
-            wr.data.eq(result),
-            wr.en.eq(final.valid),
-        ]
+                  stored.eq(Mux(_same_row(final, looked_up), result, lookups(ports)))]
+        m.d.comb += [wr.data.eq(result.word_select(lane, lane_width))
+                     for lane, wr in enumerate(ports)]
 
 
 def _same_row(write, other):

@@ -80,13 +80,14 @@ def test_synthesis_keeps_the_copies_only_when_instanced():
     assert kept["TRELLIS_FF"] == 8 * 3, kept
 
 
-def test_the_result_buffer_keeps_a_bypass_choice_per_lane_on_ecp5():
+def test_the_result_buffer_keeps_its_fanout_registers_per_lane_on_ecp5():
     def buffer():
         return ResultBuffer(lanes=4, depth=4, slots=1)
     plain = cell_counts(buffer(), "result_buffer_plain", "ecp5")
     kept = cell_counts(buffer(), "result_buffer_kept", "ecp5", platform=ULX3S_85F_Platform())
-    # take_result, take_written and accumulate: one register each, or one per lane
-    assert kept["TRELLIS_FF"] - plain["TRELLIS_FF"] == 3 * (4 - 1), (plain, kept)
+    # take_result, take_written and accumulate, and the write row (2 address bits and
+    # valid): merged into one register each (or into the pipeline's own), or one per lane
+    assert kept["TRELLIS_FF"] - plain["TRELLIS_FF"] >= (4 - 1) * (3 + 3), (plain, kept)
 
 
 @pytest.mark.parametrize("count", [0, -1, 2.0, True])
