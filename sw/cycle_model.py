@@ -5,17 +5,25 @@ commands, not gates, with the hardware's structure:
 
 * **Fetch.** The sequencer reads descriptors by DMA in batches of 4 (``_FETCH_BATCH``), a
   batch only when the 8-entry descriptor queue has room for it, on the DMA reader it shares
-  with the LOAD unit. The reader runs one command at a time; when both want it, fetch wins
-  (``hw/accelerator.py: _share_reader``).
-* **Dispatch** is in order, one descriptor a cycle, into per-unit queues of 8; FENCE/END wait
-  until every unit is idle.
+  with the LOAD unit. The reader runs one command at a time and takes the next one the cycle
+  after the last beat of the current one; when both want it, fetch wins
+  (``hw/accelerator.py: _share_reader``). The room is a registered count: a descriptor
+  dispatched in cycle ``t`` leaves it in ``t + 1``.
+* **Dispatch** is in order, one descriptor a cycle (one every 4 on a 32-bit bus, whose
+  sequencer checks one descriptor at a time), into per-unit queues of 8; a command a
+  unit takes leaves its queue's room a cycle later (the queue's RAM level is a register).
+  FENCE/END wait until every unit is idle. With full queues (long programs), a unit taking
+  a LOAD frees the room for a fetch only two cycles later (queue, then count), while the
+  LOAD asks for the reader one cycle later (``load_issue``): the LOAD gets the reader and
+  the fetch waits for its end.
 * **Units** LOAD, COMPUTE and STORE each run one command at a time, in order, after taking
   the tokens their ``wait_*`` flags ask for; tokens are given when a command ends
   (``signal_*``), exactly the ISA's counting semaphores.
 * **DMA.** A read or write command is split into INCR bursts of at most 256 beats that never
   cross a 4 KiB boundary, one burst per host row; at most 4 bursts are outstanding; data
   moves at one beat per cycle per direction (slower when a beat carries several narrow
-  buffer words: the buffer takes one word a cycle). The first beat of a read burst arrives
+  buffer words: the buffer takes one word a cycle, and a packed block's final beat may
+  carry fewer). The first beat of a read burst arrives
   ``read_latency`` cycles after its address; a write burst's response ``write_latency``
   cycles after its last beat.
 * **COMPUTE** streams ``k`` operand beats, then the array drains: the last result row lands
@@ -26,18 +34,32 @@ commands, not gates, with the hardware's structure:
   (``3 * k + 1`` instead of ``k``), and every COMPUTE's rows land 2 cycles later (the
   result buffer's adder stages and output register: writes land 5 cycles after they are
   presented instead of 3).
-* **STORE** reads the parameter slot (int8 mode), then streams ``rows`` result rows through
-  the 3-stage post-processing pipeline to the DMA writer, and ends when every write response
-  is back.
+* **STORE** reads the parameter slot (int8 mode; with one shared requantiser and parameter
+  rows of whole beats, every column's words, ``PARAM_WORDS * cols``, through two more
+  registers), then streams ``rows`` result rows through the post-processing pipeline
+  (or the bit-serial requantisers: a row every ``cols * 65`` cycles through a shared one)
+  to the DMA writer, rows narrower than a beat packed (the packer registers each beat),
+  and ends when every write response is back.
 
 The fixed per-command overheads (:class:`Timing`) were measured on the Verilator RTL with
 cocotbext-axi ``AxiRam`` host memory (see ``tb/test_cycle_model.py`` and ``sim/sweep.py``);
 ``Timing(read_latency=..., write_latency=...)`` models a slower memory. Not modelled: bus
 backpressure from anything but the latencies above, DRAM refresh/page effects, errors.
-Calibrated on 64-bit and wider buses: on the 32-bit bus of the iCEBreaker row (4x4, one
-shared requantiser, one slot) the sweep of ``tb/test_cycle_model.py`` came within 0.4 % for
-int8 outputs but 1.7 to 6.9 % high for int32 ones (the same build on a 64-bit bus: within
-2.5 %); the cause is not isolated yet.
+Measured against the RTL: ``tb/test_cycle_model.py``'s sweep (22 shapes, int32 and int8
+outputs, and 5 fp16 ones on the dual build) is exact, to the cycle, on the 8x8 64-bit
+build and on the iCEBreaker row's build (4x4, one shared requantiser, one slot) on its
+32-bit bus and on a 64-bit one; on the 4x8 dual 64-bit build too but for int8 outputs,
+3 cycles a program short (0.04 to 0.24 %); ``tb/test_rtl_backend.py``'s shapes are exact
+on its int8, serial, shared and 128-bit dual builds, and within 1.2 % on the one with an
+array clock (the crossings' fit). The dual build's residue is the STORE's write side,
+whose constants (``store_data``, ``write_latency``) are a fit, not AxiRam's AW/W/B
+timeline (it takes three write addresses ahead of their data and answers two cycles after
+a burst's last beat). The 32-bit build was once predicted up to 6.9 % high for int32
+outputs (2.5 % on 64 bits): the model let a descriptor fetch take the reader ahead of the
+LOAD that had just started (see Dispatch), a fetch's time (8 beats a descriptor at 32
+bits) per tile in long programs. ``start``, ``end`` and ``params`` (then 2, 2, 2) had
+been fitted around that and around a reader hand-off one cycle early; they are 1, 1 and 0
+as measured.
 """
 import math
 from dataclasses import dataclass, field, replace
@@ -71,17 +93,17 @@ class Timing:
     The rest are pipeline cycles of the units (register stages and FSM states), measured on
     the RTL with single-command programs (``end`` alone, LOADs of 1/8/64 words, COMPUTEs of
     k = 1/8/64, STOREs per mode, and chains of two or three with tokens) and then fitted on
-    whole GEMM programs: ``start``: CONTROL.start to the first fetch request (2: one
-    cycle checks the descriptor table);
+    whole GEMM programs: ``start``: the first counted cycle (PERF_TOTAL_CYCLES counts from
+    the cycle that checks the descriptor table) to the first fetch request (1: that check);
     ``dispatch``: a descriptor's last fetched beat to its entry in its unit's queue (8:
     three of them are the Sequencer's register stages of the descriptor check, added to
     clock the ECP5 build higher; 5 before);
     ``load_issue``: LOAD taken to its DMA read granted; ``load_end``: last beat read to the
-    LOAD's tokens given (``wide_word`` more when a buffer word takes several beats:
-    ``BeatsToWords`` registers it); ``params``: extra cycles of a LOAD of requantisation
-    parameters (fitted on the int8 sweeps: such LOADs cost about 2 cycles more inside
-    programs than alone; cause not isolated); ``fetch_gap``: reader cycles lost after a
-    descriptor fetch (0 measured); ``compute``: cycles of a COMPUTE besides ``k`` and the
+    LOAD's tokens given (``wide_word`` more when a buffer word takes several beats or a
+    beat several words: ``BeatsToWords`` registers the word or the beat); ``params``: extra
+    cycles of a LOAD of requantisation parameters (0 measured: its words take the other
+    LOADs' path); ``fetch_gap``: reader cycles lost
+    after a descriptor fetch (0 measured); ``compute``: cycles of a COMPUTE besides ``k`` and the
     array's ``2 * rows + cols - 1`` (7: two of them the register slice before the array
     and the result buffer's RAM data register, added for the ECP5 16x16 clock; 5 before);
     ``store_start``: STORE taken to its first write
@@ -90,19 +112,20 @@ class Timing:
     post-processing pipeline, the requantiser's depth; 5 before it was pipelined for the
     ECP5 clock; four fewer in builds with serial requantisers, whose pipeline is one
     stage); ``store_end``: last
-    write response to the STORE's tokens given; ``end``: END dispatch to done; ``token``:
+    write response to the STORE's tokens given; ``end``: END dispatch to done (1: the
+    dispatch cycle is the last one counted); ``token``:
     a command's end to its token being usable; ``serial_row``: with bit-serial requantisers
     (``ARRAY_CONFIG.serial_requant``), cycles from an INT8 STORE's first beat time (as
-    above) to its first row's bytes at the writer, each further row
-    ``SerialRequantizer.latency + 1`` later. Builds whose array has its own clock
-    (``ARRAY_CONFIG.array_clock``): ``array_ratio`` is its frequency over the system
-    clock's (the board's choice, not in a register); a COMPUTE then takes ``crossing``
-    system cycles plus its array-side cycles (as above, + ``crossing_array``) at that
-    ratio (fitted on a 4x4 build at ratios 0.5, 1 and 2).
+    above) to its first row's bytes at the writer (63; a packed beat leaves the packer a
+    cycle after its last row), each further row ``SerialRequantizer.latency + 1`` later.
+    Builds whose array has its own clock (``ARRAY_CONFIG.array_clock``): ``array_ratio``
+    is its frequency over the system clock's (the board's choice, not in a register); a
+    COMPUTE then takes ``crossing`` system cycles plus its array-side cycles (as above,
+    + ``crossing_array``) at that ratio (fitted on a 4x4 build at ratios 0.5, 1 and 2).
     """
     read_latency: int = 0
     write_latency: int = 5
-    start: int = 2
+    start: int = 1
     dispatch: int = 8
     load_issue: int = 1
     load_end: int = 2
@@ -111,12 +134,12 @@ class Timing:
     store_params: int = 1
     store_data: int = 7
     store_end: int = 2
-    end: int = 2
+    end: int = 1
     wide_word: int = 1
     fetch_gap: int = 0
-    params: int = 2
+    params: int = 0
     token: int = 1
-    serial_row: int = 64
+    serial_row: int = 63
     array_ratio: float = 1.0
     crossing: int = 3
     crossing_array: int = 3
@@ -213,6 +236,14 @@ class _Config:
         self.store_bytes = {0: 4 * self.cols, 1: self.cols, 2: 2 * self.cols}
         self.serial_requant = bool(getattr(config, "serial_requant", False))
         self.shared_requant = bool(getattr(config, "shared_requant", False))
+        #: one shared requantiser and parameter rows of whole beats: the parameter buffer
+        #: holds 32-bit lanes, loaded lane by lane; the STORE reads a column's words at a
+        #: time (``hw/accelerator.py``, StoreUnit ``param_lanes``)
+        self.param_lanes = self.shared_requant and 4 * self.cols >= self.beat
+        #: cycles from one dispatch to the next: on a bus that takes 8 beats a descriptor the
+        #: sequencer checks one descriptor at a time (the next enters its three stages the
+        #: cycle after the last leaves them)
+        self.dispatch_gap = 4 if DESCRIPTOR_BYTES // self.beat >= 8 else 1
         self.fp16_only = bool(getattr(config, "fp16", False)) and not getattr(config, "int8",
                                                                               True)
         #: cycles per fp16 beat; pipelined adders also delay every tile's results (fp16:
@@ -225,16 +256,23 @@ class _Config:
 
 
 def _load_shape(cfg, f):
-    """(bursts, cycles per beat, beats) of a LOAD."""
+    """(bursts, cycles per beat, beats, words of the final beat) of a LOAD. A packed
+    block's final beat may carry fewer words than the others (``count`` not a multiple of
+    the words a beat); its words, like every beat's, go into the buffer one a cycle."""
     s, beat = cfg.row_bytes[Target(f["target"])], cfg.beat
     count, pitch = f["count"], f["pitch"]
+    if cfg.param_lanes and Target(f["target"]) == Target.PARAMS:
+        # rows of whole beats, each beat split into 32-bit lanes, one a cycle
+        return _bursts(f["addr"], pitch, count, s // beat, beat), beat // 4, count * s // beat, \
+            beat // 4
     if s >= beat:
-        return _bursts(f["addr"], pitch, count, s // beat, beat), 1, count * s // beat
+        return _bursts(f["addr"], pitch, count, s // beat, beat), 1, count * s // beat, 1
     per_beat = beat // s
     if pitch == s:            # packed block, one word a cycle into the buffer
         beats = -(-count // per_beat)
-        return _bursts(f["addr"], beats * beat, 1, beats, beat), per_beat, beats
-    return _bursts(f["addr"], pitch, count, 1, beat), 1, count
+        return (_bursts(f["addr"], beats * beat, 1, beats, beat), per_beat, beats,
+                count - (beats - 1) * per_beat)
+    return _bursts(f["addr"], pitch, count, 1, beat), 1, count, 1
 
 
 def _store_shape(cfg, f):
@@ -252,19 +290,22 @@ def _serial_store_end(first, data_ready, cfg, f, t_):
     bytes reach the writer at ``data_ready + r * period``; a beat leaves once its bytes are
     in (packed beats wait for their last row), bursts as in :func:`_write_time`. With one
     requantiser shared by the columns (``cfg.shared_requant``) a row takes
-    ``cols * latency + 1`` cycles, the first one ``(cols - 1) * latency`` more than with a
-    requantiser per column."""
+    ``cols * latency`` cycles (the next row's first column goes in the cycle the last
+    column's result comes out, so the unit never waits between rows: measured on the RTL,
+    where ``hw/store_unit.py`` says ``cols * latency + 1``), the first one
+    ``(cols - 1) * latency`` more than with a requantiser per column."""
     latency = SerialRequantizer.latency
     period = latency + 1
     if cfg.shared_requant:
-        period = cfg.cols * latency + 1
+        period = cfg.cols * latency
         data_ready += (cfg.cols - 1) * latency
     s, beat, rows = cfg.store_bytes[1], cfg.beat, cfg.rows
     if s >= beat:
         ready = [data_ready + r * period + b for r in range(rows) for b in range(s // beat)]
     else:
         per_beat = beat // s
-        ready = [data_ready + ((b + 1) * per_beat - 1) * period
+        # the packer (WordsToBeats) registers a beat: it leaves a cycle after its last row
+        ready = [data_ready + ((b + 1) * per_beat - 1) * period + 1
                  for b in range(rows * s // beat)]
     bursts, _, _ = _store_shape(cfg, f)
     aw, w, responses, beat_index = first, 0, [], 0
@@ -305,6 +346,7 @@ def predict(descriptors, config, timing=AXIRAM):
     units = ("load", "compute", "store")
     queue = {u: [] for u in units}          # (ready time, index)
     qhead = {u: 0 for u in units}
+    taken_at = {u: -INF for u in units}     # when the unit last took a command
     free_at = {u: 0 for u in units}         # when the unit may take its next command
     running = {u: None for u in units}      # (end time, fields) or pending load
     load_req = None                         # (request time, fields) waiting for the reader
@@ -338,10 +380,12 @@ def predict(descriptors, config, timing=AXIRAM):
                     running[u] = None
                     free_at[u] = end + 1
                     moved = True
-            # reader grant: fetch first
+            # reader grant: fetch first. The fetch sees the queue's count of descriptors
+            # through a register: one dispatched in this cycle still counts.
             if reader_free <= t:
+                seen = in_flight + (last_pop == t)
                 if t >= t_.start and next_fetch < n and \
-                        in_flight + _FETCH_BATCH <= _QUEUE_DEPTH:
+                        seen + _FETCH_BATCH <= _QUEUE_DEPTH:
                     batch = min(_FETCH_BATCH, n - next_fetch)
                     ends = _read_time(t, fetch_bursts * batch, 1, t_.read_latency)
                     per = len(fetch_bursts)
@@ -352,28 +396,40 @@ def predict(descriptors, config, timing=AXIRAM):
                     stats["fetch"] += end - t
                     next_fetch += batch
                     in_flight += batch
-                    reader_free = end + 1 + t_.fetch_gap
+                    reader_free = end + 2 + t_.fetch_gap
                     moved = True
                 elif load_req is not None and load_req[0] <= t:
                     _, f = load_req
-                    bursts, rate, beats = _load_shape(cfg, f)
-                    end = _read_time(t, bursts, rate, t_.read_latency)[-1]
+                    bursts, rate, beats, tail = _load_shape(cfg, f)
+                    # the last word is in when the final beat's ``tail`` words have left
+                    # (``_read_time`` counts ``rate`` cycles for every beat)
+                    end = _read_time(t, bursts, rate, t_.read_latency)[-1] - (rate - tail)
                     stats["read"] += beats
-                    reader_free = end + 1
-                    # words of several beats: one more register stage (BeatsToWords)
-                    wide = cfg.row_bytes[Target(f["target"])] > cfg.beat
+                    # the reader takes its next command the cycle after its last beat, which
+                    # (AxiRam answering an address two cycles later) is ``end + 1`` at one
+                    # word a beat; the final beat's words leave after it
+                    reader_free = end + 3 - tail
+                    # words of several beats, or several words a beat: one more register
+                    # stage (BeatsToWords gathers or splits beats into registered words)
+                    target = Target(f["target"])
+                    if cfg.param_lanes and target == Target.PARAMS:
+                        wide = cfg.beat > 4         # 32-bit lanes: split unless a beat
+                    else:
+                        wide = cfg.row_bytes[target] != cfg.beat
                     finish = end + t_.load_end + (t_.wide_word if wide else 0) + \
-                        (t_.params if Target(f["target"]) == Target.PARAMS else 0)
+                        (t_.params if target == Target.PARAMS else 0)
                     running["load"] = (finish, f)
                     stats["load_busy"] += finish - f["_start"]
                     load_req = None
                     moved = True
             # dispatch
-            if head < n and arrival[head] <= t and last_pop + 1 <= t:
+            if head < n and arrival[head] <= t and last_pop + cfg.dispatch_gap <= t:
                 op, f = prog[head]
                 if op in unit_of:
                     u = unit_of[op]
-                    if len(queue[u]) - qhead[u] < _QUEUE_DEPTH:
+                    # a command the unit takes leaves its queue's room a cycle later
+                    held = len(queue[u]) - qhead[u] + (taken_at[u] == t)
+                    if held < _QUEUE_DEPTH:
                         queue[u].append((t + 1, f, op))
                         head += 1
                         in_flight -= 1
@@ -406,6 +462,7 @@ def predict(descriptors, config, timing=AXIRAM):
                 for k in need:
                     taken[k] += 1
                 qhead[u] += 1
+                taken_at[u] = t
                 moved = True
                 if u == "load":
                     f = {**f, "_start": t}
@@ -432,6 +489,11 @@ def predict(descriptors, config, timing=AXIRAM):
                 else:
                     bursts, rate, beats = _store_shape(cfg, f)
                     first = t + t_.store_start + (t_.store_params if f["mode"] == 1 else 0)
+                    if cfg.param_lanes and f["mode"] == 1:
+                        # the first read of the parameters goes through every column's words
+                        # (cols times as many), and its request and done flags are registers
+                        # (StoreUnit._column_params): 2 more cycles, measured
+                        first += _PARAM_WORDS * (cfg.cols - 1) + 2
                     if cfg.serial_requant and f["mode"] == 1:
                         end = _serial_store_end(first, first + t_.store_data + t_.serial_row,
                                                 cfg, f, t_) + t_.store_end
@@ -440,16 +502,17 @@ def predict(descriptors, config, timing=AXIRAM):
                         # parallel requantiser's depth
                         data = t_.store_data - (cfg.serial_requant
                                                 and Requantizer.latency - 1)
-                        # a packed beat is complete with its last row: rate - 1 rows later
-                        end = _write_time(first, first + data + rate - 1, bursts, rate,
-                                          t_.write_latency) + t_.store_end
+                        # a packed beat is complete with its last row, rate - 1 rows later,
+                        # and leaves the packer (WordsToBeats registers it) a cycle after
+                        end = _write_time(first, first + data + rate - 1 + (rate > 1), bursts,
+                                          rate, t_.write_latency) + t_.store_end
                     running[u] = (end, f)
                     stats["write"] += beats
                     stats["store_busy"] += end - t
         if done is not None:
             break
         # next event
-        cands = [reader_free, t_.start, last_pop + 1]
+        cands = [reader_free, t_.start, last_pop + cfg.dispatch_gap]
         if head < n:
             cands.append(arrival[head])
         if load_req is not None:
@@ -459,6 +522,7 @@ def predict(descriptors, config, timing=AXIRAM):
             if r is not None and r[0] is not None:
                 cands.append(r[0])
             cands.append(free_at[u])
+            cands.append(taken_at[u] + 1)
             if qhead[u] < len(queue[u]):
                 cands.append(queue[u][qhead[u]][0])
         for k, lst in tokens.items():
