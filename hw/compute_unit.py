@@ -93,7 +93,9 @@ class ComputeUnit(wiring.Component):
                                    acc_width=pe_acc_width(datapaths, depth),
                                    lut_multipliers=lut_multipliers,
                                    paired_multipliers=paired_multipliers,
-                                   fp32_adder_stages=fp32_adder_stages)
+                                   fp32_adder_stages=fp32_adder_stages,
+                                   # its own domain is not soft-reset
+                                   separate_control=domain != "sync")
         lane_bits = operand_shape(datapaths).width
         # output registers: the block RAMs' clock-to-output must not reach the array's inputs
         self.a_buffer = OperandBuffer(width=rows * lane_bits, depth=depth, slots=slots,

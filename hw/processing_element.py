@@ -7,6 +7,7 @@ from .ecp5_multiplier import Ecp5Multiplier, is_ecp5
 from .fp16_multiplier import Fp16Multiplier
 from .fp32_adder import Fp32Adder
 from .layouts import BeatControl, check_datapaths, operand_shape
+from .register_copies import register_copies
 
 __all__ = ["ProcessingElement", "check_acc_width", "check_fp32_adder_stages", "fp16_delay",
            "MULTIPLIERS", "lut_product"]
@@ -158,10 +159,15 @@ class ProcessingElement(wiring.Component):
     fp32_adder_stages : int
         1 (default) or 3: register stages of the fp16 accumulation's adder (see
         "Arithmetic"); only with the fp16 datapath.
+    separate_control : bool
+        The registered ``ctl`` (also ``ctl_out``) as hand-instanced flip-flops when
+        elaborated for an ECP5 (:func:`~hw.register_copies.register_copies`), so synthesis
+        keeps it apart from the identical registers of the PEs on its anti-diagonal. Same
+        timing and results; its reset is the domain's own (not a ``ResetInserter``'s).
     """
 
     def __init__(self, *, acc_width=32, datapaths=("int8",), multiplier="dsp",
-                 fp32_adder_stages=1):
+                 fp32_adder_stages=1, separate_control=False):
         datapaths = check_datapaths(datapaths)
         check_acc_width(acc_width, datapaths)
         if multiplier not in MULTIPLIERS:
@@ -169,6 +175,10 @@ class ProcessingElement(wiring.Component):
         if multiplier == "external" and datapaths != ("int8",):
             raise ValueError(f"an external multiplier serves int8-only PEs, not {datapaths}")
         check_fp32_adder_stages(fp32_adder_stages, datapaths)
+        if not isinstance(separate_control, bool):
+            raise TypeError(f"separate_control must be True or False, not "
+                            f"{separate_control!r}")
+        self.separate_control = separate_control
         self.fp32_adder_stages = fp32_adder_stages
         #: cycles an fp16 beat's sum lands (and a last beat captures) after an int8 beat's
         self.fp16_delay = fp16_delay(fp32_adder_stages)
@@ -212,12 +222,21 @@ class ProcessingElement(wiring.Component):
         # (one net to ~26,000 flip-flops, 17.5 ns of routing).
         a_reg, b_reg = (Signal(self.a_out.shape(), name=name, reset_less=True)
                         for name in ("a_reg", "b_reg"))
-        m.d.sync += [a_reg.eq(self.a_in), b_reg.eq(self.b_in), self.ctl_out.eq(self.ctl_in)]
+        m.d.sync += [a_reg.eq(self.a_in), b_reg.eq(self.b_in)]
         m.d.comb += [self.a_out.eq(a_reg), self.b_out.eq(b_reg)]
 
         # Stage 1: registered product (lets synthesis use the DSP's output register).
         ctl = Signal(BeatControl)
-        m.d.sync += ctl.eq(self.ctl_in)
+        if self.separate_control:
+            # The qualifiers of all PEs on an anti-diagonal are the same registers of the
+            # same values, which yosys merges into one driving them all across the die (a
+            # PE's ``valid`` to another's accumulator: 11.4 ns of routing, the array clock's
+            # critical path of the 16x16 ECP5 system); on the ECP5 these stay the PE's own.
+            held = register_copies(m, platform, "sync", self.ctl_in.as_value(), 1,
+                                   name="ctl", reset=True)[0]
+            m.d.comb += [ctl.eq(held), self.ctl_out.eq(held)]
+        else:
+            m.d.sync += [ctl.eq(self.ctl_in), self.ctl_out.eq(self.ctl_in)]
         if has_int8:
             int_product = Signal(signed(16), reset_less=True)
             if self.multiplier == "external":

@@ -1,18 +1,18 @@
 """Copies of one register that synthesis keeps apart, each driving part of a wide fan-out."""
-from amaranth.hdl import ClockSignal, Const, Instance, Signal
+from amaranth.hdl import ClockSignal, Const, Instance, ResetSignal, Signal
 
 from .ecp5_multiplier import is_ecp5
 
 __all__ = ["register_copies", "TRELLIS_FF_PARAMETERS"]
 
-#: A plain D flip-flop: always enabled, no set/reset (``LSR`` tied low), outside the global
-#: set/reset. It powers up as ``REGSET`` says (0), as a ``reset_less`` Amaranth register
-#: does in simulation.
+#: A plain D flip-flop: always enabled, outside the global set/reset, ``LSR`` a synchronous
+#: reset to 0 (tied low, or the domain's reset with ``reset=True``). It powers up as
+#: ``REGSET`` says (0), as the Amaranth registers do in simulation.
 TRELLIS_FF_PARAMETERS = {"GSR": "DISABLED", "CEMUX": "1", "CLKMUX": "CLK", "LSRMUX": "LSR",
                          "REGSET": "RESET", "SRMODE": "LSR_OVER_CE"}
 
 
-def register_copies(m, platform, domain, value, count, *, name):
+def register_copies(m, platform, domain, value, count, *, name, reset=False):
     """``count`` registers in ``domain`` that each hold ``value`` one clock later.
 
     Why
@@ -26,14 +26,20 @@ def register_copies(m, platform, domain, value, count, *, name):
     (:data:`TRELLIS_FF_PARAMETERS`), which yosys keeps as it is. Elsewhere (simulation,
     other families) the copies are plain ``reset_less`` registers (and may be merged).
 
-    The copies have no reset: use them only where the value of a register that was never
-    written does not matter (a choice that is qualified by a valid bit elsewhere).
+    Without ``reset`` the copies have no reset: use them only where the value of a register
+    that was never written does not matter (a choice that is qualified by a valid bit
+    elsewhere). With it they reset to 0 with ``domain`` (synchronously); on the ECP5 that is
+    the instance's ``LSR`` wired to ``ResetSignal(domain)``, which a ``ResetInserter`` above
+    does not reach (it only adds resets to Amaranth's own registers): use ``reset`` only in a
+    domain whose reset is its own (the array clock of a two-clock build, which the
+    accelerator's soft reset leaves alone).
 
     Returns the list of copies, signals of ``len(value)`` bits named ``{name}_{n}``.
     """
     if not isinstance(count, int) or isinstance(count, bool) or count < 1:
         raise ValueError(f"count must be a positive integer, not {count!r}")
-    copies = [Signal(len(value), name=f"{name}_{n}", reset_less=True) for n in range(count)]
+    copies = [Signal(len(value), name=f"{name}_{n}", reset_less=not reset)
+              for n in range(count)]
     if not is_ecp5(platform):
         m.d[domain] += [copy.eq(value) for copy in copies]
         return copies
@@ -42,6 +48,7 @@ def register_copies(m, platform, domain, value, count, *, name):
             m.submodules[f"{name}_{n}_ff{bit}"] = Instance(
                 "TRELLIS_FF",
                 **{f"p_{param}": setting for param, setting in TRELLIS_FF_PARAMETERS.items()},
-                i_CLK=ClockSignal(domain), i_LSR=Const(0, 1), i_CE=Const(1, 1),
+                i_CLK=ClockSignal(domain),
+                i_LSR=ResetSignal(domain) if reset else Const(0, 1), i_CE=Const(1, 1),
                 i_DI=value[bit], o_Q=copy[bit])
     return copies

@@ -77,11 +77,16 @@ class SystolicArray(wiring.Component):
         1 (default) or 3 (fp16 datapath only): the PEs' binary32 adder in one cycle (one fp16
         beat a cycle, a long loop) or in three register stages (one fp16 beat every 3
         cycles, a clock about 2.4x higher on the ECP5). Same results.
+    separate_control : bool
+        Each PE's beat qualifiers in flip-flops of its own that synthesis does not merge with
+        the PEs' on its anti-diagonal (:class:`ProcessingElement`; ECP5 only, else plain
+        registers). Their reset is the domain's own, which a ``ResetInserter`` above does not
+        reach: for arrays in a clock domain without a soft reset (the compute unit's own).
     """
 
     def __init__(self, rows, cols, *, acc_width=32, datapaths=("int8",),
                  pe_class=ProcessingElement, lut_multipliers=0, paired_multipliers=False,
-                 fp32_adder_stages=1):
+                 fp32_adder_stages=1, separate_control=False):
         _check_dimension("rows", rows)
         _check_dimension("cols", cols)
         if not isinstance(lut_multipliers, int) or not 0 <= lut_multipliers <= rows * cols:
@@ -98,6 +103,7 @@ class SystolicArray(wiring.Component):
         check_acc_width(acc_width, datapaths)
         check_fp32_adder_stages(fp32_adder_stages, datapaths)
         self.fp32_adder_stages = fp32_adder_stages
+        self.separate_control = separate_control
         #: cycles an fp16 tile's results come later than an int8 tile's
         self.fp16_delay = fp16_delay(fp32_adder_stages)
         #: cycles from one fp16 operand beat to the next (at least)
@@ -178,7 +184,8 @@ class SystolicArray(wiring.Component):
 
         pes = [[self._pe_class(acc_width=self.acc_width, datapaths=self.datapaths,
                                multiplier=multiplier(i * cols + j),
-                               fp32_adder_stages=self.fp32_adder_stages)
+                               fp32_adder_stages=self.fp32_adder_stages,
+                               separate_control=self.separate_control)
                 for j in range(cols)]
                for i in range(rows)]
         for i in range(rows):

@@ -94,3 +94,43 @@ def test_the_result_buffer_keeps_its_fanout_registers_per_lane_on_ecp5():
 def test_rejects_a_bad_count(count):
     with pytest.raises(ValueError, match="count"):
         register_copies(Module(), None, "sync", Signal(), count, name="x")
+
+
+def test_copies_with_reset_clear_in_simulation_and_wire_the_domain_reset_on_ecp5():
+    from amaranth.hdl import ClockDomain, ResetSignal
+
+    m = Module()
+    m.domains.sync = domain = ClockDomain()
+    value = Signal(2, init=0)
+    copies = register_copies(m, None, "sync", value, 2, name="copy", reset=True)
+
+    async def bench(ctx):
+        ctx.set(value, 3)
+        await ctx.tick()
+        assert [ctx.get(c) for c in copies] == [3, 3]
+        ctx.set(domain.rst, 1)
+        await ctx.tick()
+        assert [ctx.get(c) for c in copies] == [0, 0]
+
+    sim = Simulator(m)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+
+    m = Module()
+    register_copies(m, ULX3S_85F_Platform(), "array", value, 1, name="copy", reset=True)
+    assert repr(m.submodules["copy_0_ff1"].ports["LSR"][0]) == repr(ResetSignal("array"))
+
+
+def test_separate_control_keeps_each_pes_qualifiers_on_ecp5():
+    """PEs on one anti-diagonal hold the same qualifiers: yosys merges their registers (one
+    set per anti-diagonal) unless each PE's are its own flip-flops."""
+    from hw.systolic_array import SystolicArray
+
+    def array(separate):
+        return SystolicArray(3, 3, lut_multipliers=9, separate_control=separate)
+    platform = ULX3S_85F_Platform()
+    merged = cell_counts(array(False), "array3_ctl_merged", "ecp5", platform=platform)
+    own = cell_counts(array(True), "array3_ctl_own", "ecp5", platform=platform)
+    # 9 PEs on 5 anti-diagonals: at least valid, first and last of 4 more PEs
+    assert own["TRELLIS_FF"] - merged["TRELLIS_FF"] >= (9 - 5) * 3, (merged, own)
