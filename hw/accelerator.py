@@ -50,7 +50,7 @@ class Accelerator(wiring.Component):
         ``"parallel"``: a pipelined requantiser per column (a row per cycle, DSP multipliers);
         ``"serial"``: a bit-serial one per column (66 cycles a row, no DSPs; for
         parts whose multipliers all go to the array); ``"shared"``: one bit-serial one for
-        all columns in turn (``cols * 65 + 1`` cycles a row; for parts short of logic too).
+        all columns in turn (``cols * 65`` cycles a row; for parts short of logic too).
         ``ARRAY_CONFIG.serial_requant`` / ``shared_requant`` tell. With ``"shared"`` and a
         parameter row (``cols * 32`` bits) of whole beats, the parameter buffer holds 32-bit
         lanes and the store unit keeps one column's parameters at a time

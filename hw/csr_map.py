@@ -95,7 +95,7 @@ REGISTERS = (
                     "STORE takes 66 cycles per result row (no DSP multipliers)"),
               Field("shared_requant", 19, 1, "with serial_requant: one bit-serial "
                     "requantiser serves the columns in turn, an INT8 STORE takes "
-                    "cols * 65 + 1 cycles per result row (since 0.4.0)"),
+                    "cols * 65 cycles per result row (since 0.4.0)"),
               Field("fp16_beat_cycles", 20, 2, "cycles per fp16 operand beat: 1, or 3 "
                     "when the binary32 adders are three register stages (a higher clock; "
                     "same results); 0 (before 0.5.0) means 1"),

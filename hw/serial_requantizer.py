@@ -39,7 +39,7 @@ class SerialRequantizer(wiring.Component):
       after adding an 8-bit zero point), so this add is 11 bits wide.
 
     Timing: ``valid_out`` is high for one cycle :attr:`latency` (65) cycles after the take;
-    ``ready`` is high again from the cycle after, one value at a time.
+    ``ready`` is high again in that cycle (a take every 65 cycles), one value at a time.
 
     Ports: as :class:`~hw.requantizer.Requantizer`, plus ``ready`` out.
     """

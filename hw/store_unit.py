@@ -25,7 +25,7 @@ class StoreMode(enum.Enum, shape=2):
 #: four 18x18 multipliers each), one :class:`SerialRequantizer` per column (a row every
 #: 66 cycles, no multiplier: for parts whose DSPs all go to the array), or one
 #: :class:`SerialRequantizer` shared by the columns in turn (``"shared"``: a row every
-#: ``cols * 65 + 1`` cycles, for parts short of logic too).
+#: ``cols * 65`` cycles, for parts short of logic too).
 REQUANTIZERS = ("parallel", "serial", "shared")
 #: the bit-serial ones (``ARRAY_CONFIG.serial_requant``)
 SERIAL_REQUANTIZERS = ("serial", "shared")
@@ -67,7 +67,7 @@ class StoreUnit(wiring.Component):
     cycles a row, whatever the data; no multipliers); the other modes keep the pipeline.
     With ``requantizer="shared"``, one :class:`SerialRequantizer` takes a row's columns in
     turn, column ``j + 1`` in the cycle column ``j``'s result comes out: a row every
-    ``cols * SerialRequantizer.latency + 1`` cycles, for ``cols - 1`` fewer units.
+    ``cols * SerialRequantizer.latency`` cycles, for ``cols - 1`` fewer units.
 
     With ``param_lanes`` (``requantizer="shared"`` only) the parameter slot holds 32-bit
     lanes, ``PARAM_WORDS * cols`` words: bias ``0 .. cols-1``, then the multipliers, then
@@ -75,8 +75,9 @@ class StoreUnit(wiring.Component):
     LoadUnit`). The unit keeps one column's three words (96 flip-flops instead of
     ``PARAM_WORDS * cols * 32``): it reads the slot once before the first row and again each
     time a column goes into the requantiser, keeping the next column's words, while that
-    column's 65 cycles run; so a STORE takes ``PARAM_WORDS * (cols - 1)`` cycles more than
-    with whole rows (the longer first read), and the parameter buffer is one lane wide (a
+    column's 65 cycles run; so a STORE takes ``PARAM_WORDS * (cols - 1) + 2`` cycles more
+    than with whole rows (the longer first read and its request; measured, and so in
+    ``sw/cycle_model.py``), and the parameter buffer is one lane wide (a
     32-bit block RAM instead of a ``cols * 32``-bit one: 2 EBR instead of 8 on the iCE40).
 
     With ``fp16_output=False`` the unit has no binary32 -> binary16 converters (``cols`` of

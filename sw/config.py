@@ -25,7 +25,7 @@ class HardwareConfig:
     host memory (2 when the build has the fp16 datapath, whose int8 operands are stored
     widened to 16 bits; else 1); ``serial_requant``: INT8 stores go through bit-serial
     requantisers (same results, 66 cycles a row); ``shared_requant``: one of them serves
-    every column in turn (``cols * 65 + 1`` cycles a row); ``counter_bits``: the ``PERF_*``
+    every column in turn (``cols * 65`` cycles a row); ``counter_bits``: the ``PERF_*``
     counters wrap at ``2**counter_bits``; ``fp16_beat_cycles``: cycles per fp16 operand beat
     (3 in builds whose binary32 adders are pipelined for the clock, else 1);
     ``array_clock``: the array has a clock of its own (its frequency is the board's, not
