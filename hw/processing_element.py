@@ -142,7 +142,8 @@ class ProcessingElement(wiring.Component):
     cycle (``drain_token_in`` -> ``drain_token_out``) bound the cycles in which this PE loads
     ``result_in`` from the PE above: from the ``drain_start`` cycle up to and including the
     cycle the token reaches it. ``draining`` is high in exactly those cycles. A capture
-    (``done``) has priority over a drain shift.
+    (``done``) has priority over a drain shift. ``done_early`` is ``done`` one cycle ahead
+    (for a register tree that delivers ``drain_start`` to a column's PEs in step).
 
     Parameters
     ----------
@@ -196,6 +197,7 @@ class ProcessingElement(wiring.Component):
             "result_in": In(signed(acc_width)),
             "result_out": Out(signed(acc_width)),
             "done": Out(1),
+            "done_early": Out(1),
             "drain_start": In(1),
             "drain_token_in": In(1),
             "drain_token_out": Out(1),
@@ -264,11 +266,17 @@ class ProcessingElement(wiring.Component):
             # single-datapath PEs ignore the qualifier
             return beat.fp16 if has_int8 and has_fp16 else Const(int(has_fp16), 1)
 
+        def ends_tile(beat, fp16):
+            return beat.valid & beat.last & (is_fp16(beat) if fp16 else ~is_fp16(beat))
+
+        # ``done_early``: ``done`` one cycle ahead, from the qualifiers before their register
+        early = []
         int_done = Signal()
         int_next = Signal(signed(self.acc_width))
         if has_int8:
+            early.append(ends_tile(self.ctl_in, fp16=False))
             m.d.comb += [int_next.eq(int_product + Mux(ctl.first, 0, acc)),
-                         int_done.eq(ctl.valid & ctl.last & ~is_fp16(ctl))]
+                         int_done.eq(ends_tile(ctl, fp16=False))]
             with m.If(ctl.valid & ~is_fp16(ctl)):
                 m.d.sync += acc.eq(int_next)
         fp_done = Signal()
@@ -278,7 +286,7 @@ class ProcessingElement(wiring.Component):
             if self.fp32_adder_stages == 1:
                 m.d.comb += [adder.a.eq(acc), adder.b.eq(fp_product),
                              fp_next.eq(Mux(ctl.first, fp_product, adder.sum))]
-                fp_ctl = ctl
+                fp_ctl, fp_ctl_before = ctl, self.ctl_in
             else:
                 # The beat's qualifiers follow the product through the multiplier's second
                 # stage and the sum through the adder's registers; the first product adds
@@ -288,12 +296,14 @@ class ProcessingElement(wiring.Component):
                     delayed.append(Signal(BeatControl, name=f"ctl_d{n + 1}"))
                     m.d.sync += delayed[-1].eq(delayed[-2])
                 product_ctl, fp_ctl = delayed[multiplier.latency], delayed[-1]
+                fp_ctl_before = delayed[-2]
                 m.d.comb += [adder.a.eq(Mux(product_ctl.first, 0x8000_0000, acc)),
                              adder.b.eq(fp_product), fp_next.eq(adder.sum)]
-            m.d.comb += fp_done.eq(fp_ctl.valid & fp_ctl.last & is_fp16(fp_ctl))
+            m.d.comb += fp_done.eq(ends_tile(fp_ctl, fp16=True))
+            early.append(ends_tile(fp_ctl_before, fp16=True))
             with m.If(fp_ctl.valid & is_fp16(fp_ctl)):
                 m.d.sync += acc.eq(fp_next)
-        m.d.comb += self.done.eq(int_done | fp_done)
+        m.d.comb += [self.done.eq(int_done | fp_done), self.done_early.eq(Cat(*early).any())]
 
         # Drain window: open from drain_start until the walking token has reached this row.
         busy = Signal()

@@ -11,6 +11,7 @@ from .processing_element import (
     check_fp32_adder_stages,
     fp16_delay,
 )
+from .register_copies import register_copies
 from .skew_buffer import SkewBuffer
 
 __all__ = ["SystolicArray"]
@@ -80,8 +81,10 @@ class SystolicArray(wiring.Component):
     separate_control : bool
         Each PE's beat qualifiers in flip-flops of its own that synthesis does not merge with
         the PEs' on its anti-diagonal (:class:`ProcessingElement`; ECP5 only, else plain
-        registers). Their reset is the domain's own, which a ``ResetInserter`` above does not
-        reach: for arrays in a clock domain without a soft reset (the compute unit's own).
+        registers), and each PE's ``drain_start`` from a two-level register tree instead of
+        one register per column (:meth:`_drain_starts`); same rows at the same cycles.
+        Their reset is the domain's own, which a ``ResetInserter`` above does not reach:
+        for arrays in a clock domain without a soft reset (the compute unit's own).
     """
 
     def __init__(self, rows, cols, *, acc_width=32, datapaths=("int8",),
@@ -199,7 +202,7 @@ class SystolicArray(wiring.Component):
                              getattr(pair, f"b{lane}").eq(pe.b_in[:8].as_signed()),
                              pe.product_in.eq(getattr(pair, f"p{lane}"))]
         self._connect_mesh(m, pes, a_skew, ctl_skew, b_skew)
-        valid, column_data = self._connect_drain(m, pes)
+        valid, column_data = self._connect_drain(m, pes, platform)
 
         # Deskew: column j finishes j cycles after column 0; delay the early ones to align.
         m.submodules.result_deskew = deskew = SkewBuffer(
@@ -257,20 +260,19 @@ class SystolicArray(wiring.Component):
                 else:
                     m.d.comb += pe.b_in.eq(pes[i - 1][j].b_out)
 
-    def _connect_drain(self, m, pes):
+    def _connect_drain(self, m, pes, platform):
         """Per column: when the bottom PE captures, shift the column's results out downwards.
         Returns the last column's drain window (when a result row leaves the array) and the
         bottom PEs' results."""
         rows, cols = self.rows, self.cols
         column_data = Signal(self.results.payload.data.shape())
         for j in range(cols):
-            drain_start = Signal(name=f"drain_start_{j}")
-            m.d.sync += drain_start.eq(pes[rows - 1][j].done)
+            starts = self._drain_starts(m, pes[rows - 1][j], j, platform)
             for i in range(rows):
                 pe = pes[i][j]
-                m.d.comb += pe.drain_start.eq(drain_start)
+                m.d.comb += pe.drain_start.eq(starts[i])
                 if i == 0:
-                    m.d.comb += [pe.drain_token_in.eq(drain_start), pe.result_in.eq(0)]
+                    m.d.comb += [pe.drain_token_in.eq(starts[i]), pe.result_in.eq(0)]
                 else:
                     m.d.comb += [pe.drain_token_in.eq(pes[i - 1][j].drain_token_out),
                                  pe.result_in.eq(pes[i - 1][j].result_out)]
@@ -291,6 +293,26 @@ class SystolicArray(wiring.Component):
         with m.Else():
             m.d.sync += valid.eq(0)
         return valid, column_data
+
+    def _drain_starts(self, m, bottom, column, platform):
+        """Each row's ``drain_start`` of a column: the bottom PE's ``done``, registered.
+
+        One register broadcast to the column's PEs (``rows`` x the result width of clock
+        enables up the whole column), or with ``separate_control`` a tree of two: the bottom
+        PE's ``done_early`` into one register per four rows, each into one per PE (ECP5
+        flip-flops that stay apart, :func:`~hw.register_copies.register_copies`), the same
+        cycle. The broadcast was the array clock's critical path of the 16x16 ECP5 system
+        (10 ns of routing up a column)."""
+        if not self.separate_control:
+            start = Signal(name=f"drain_start_{column}")
+            m.d.sync += start.eq(bottom.done)
+            return [start] * self.rows
+        groups = register_copies(m, platform, "sync", bottom.done_early,
+                                 (self.rows + 3) // 4, name=f"drain_group_{column}",
+                                 reset=True)
+        return [register_copies(m, platform, "sync", groups[i // 4], 1,
+                                name=f"drain_start_{column}_{i}", reset=True)[0]
+                for i in range(self.rows)]
 
     def _emit_rows(self, m, valid, row_data):
         """Number the drained rows (bottom first) and mark the tile's final row."""

@@ -132,3 +132,21 @@ def test_rejects_bad_parameters(kwargs, error, message):
 def test_lut_multipliers_must_fit_the_array():
     with pytest.raises(ValueError, match="lut_multipliers"):
         SystolicArray(2, 2, lut_multipliers=5)
+
+
+@pytest.mark.parametrize("rows, cols, datapaths, stages", [
+    (6, 3, ("int8",), 1), (2, 2, ("int8", "fp16"), 1), (3, 2, ("int8", "fp16"), 3)])
+def test_separate_control_gives_the_same_rows_at_the_same_cycles(rng, rows, cols, datapaths,
+                                                                 stages):
+    """``separate_control``: each PE's qualifiers and ``drain_start`` its own registers (a
+    tree of two from ``done_early``; more than four rows: two groups), back-to-back tiles of
+    every datapath at the ideal cycle count."""
+    array = SystolicArray(rows, cols, datapaths=datapaths, fp32_adder_stages=stages,
+                          separate_control=True)
+    dtypes = ["int8", "fp16"] if len(datapaths) > 1 else ["int8"]
+    for dtype in dtypes:
+        ks = [int(k) for k in rng.integers(1, 3 * rows, size=8)]
+        tiles = [make_tile(rng, rows, cols, k, dtype=dtype) for k in ks]
+        got, cycles = run_tiles(array, tiles, rng)
+        assert got == [row for tile in tiles for row in drained_rows(tile.c)]
+        assert cycles == array.ideal_cycles(ks, fp16=dtype == "fp16")
