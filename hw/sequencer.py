@@ -260,10 +260,12 @@ class Sequencer(wiring.Component):
 
         On a 32-bit bus (a descriptor is eight beats, so the gather gives one every eight
         cycles at best) one descriptor is checked at a time: stage 0 takes the next only
-        when all three are empty, and stages 1 and 2 keep no copy of the descriptor (stage
-        0's is held until dispatch): -2 x ~100 flip-flops on the iCE40UP5K build. After a
-        stall of dispatch the descriptors then leave one every three cycles instead of one
-        a cycle, which a 32-bit bus could not refill faster anyway.
+        when all three are empty, and no stage keeps a copy of the descriptor: the gather's
+        word is the checked descriptor, popped when dispatch takes it (or a restart drops
+        it), so the gather collects the next one only then (-3 x ~256 flip-flops on the
+        iCE40UP5K build, where flip-flops loaded from other flip-flops each take a logic
+        cell of their own). A descriptor then takes eight beats plus the three check cycles,
+        a 32-bit bus's descriptor fetch being that slow anyway.
 
         Returns the checked descriptor, its valid, its error code (``_check``) and how many
         descriptors were dropped this cycle.
@@ -282,8 +284,10 @@ class Sequencer(wiring.Component):
         s1_span, s1_span_big, s1_addr_big = Signal(aw), Signal(), Signal()
         s2_valid, s2_desc, s2_code = Signal(), Signal(width, name="s2_desc"), Signal(8)
         one_at_a_time = DESCRIPTOR_BYTES // self.beat_bytes >= 8
+        d = descriptors.payload.data
         if one_at_a_time:
-            s1_desc = s2_desc = s0_desc
+            # the gather's word is held until dispatch takes it (or a restart drops it)
+            s0_desc = s1_desc = s2_desc = d
         advance2 = s1_valid & (~s2_valid | consume)
         advance1 = s0_valid & (~s1_valid | advance2)
         if one_at_a_time:
@@ -294,10 +298,15 @@ class Sequencer(wiring.Component):
         # Stage 0: the multiplier's row operand. Only rows the later size check lets through
         # (1 .. max(depth, 3) for a LOAD) need a right span, so it is the low bits of
         # count - 1.
-        d = descriptors.payload.data
-        m.d.comb += descriptors.ready.eq(advance0)
+        if one_at_a_time:
+            held = s0_valid | s1_valid | s2_valid
+            m.d.comb += descriptors.ready.eq(consume | (restart & held))
+        else:
+            m.d.comb += descriptors.ready.eq(advance0)
+            with m.If(advance0):
+                m.d.sync += s0_desc.eq(d)
         with m.If(advance0):
-            m.d.sync += [s0_valid.eq(1), s0_desc.eq(d),
+            m.d.sync += [s0_valid.eq(1),
                          s0_rows_m1.eq(Mux(d[:8] == Opcode.STORE.value, self.rows - 1,
                                            _field(d, Opcode.LOAD, "count") - 1))]
         with m.Elif(advance1):

@@ -9,9 +9,10 @@ commands, not gates, with the hardware's structure:
   after the last beat of the current one; when both want it, fetch wins
   (``hw/accelerator.py: _share_reader``). The room is a registered count: a descriptor
   dispatched in cycle ``t`` leaves it in ``t + 1``.
-* **Dispatch** is in order, one descriptor a cycle (one every 4 on a 32-bit bus, whose
-  sequencer checks one descriptor at a time), into per-unit queues of 8; a command a
-  unit takes leaves its queue's room a cycle later (the queue's RAM level is a register).
+* **Dispatch** is in order, one descriptor a cycle (one every 11 on a 32-bit bus, whose
+  sequencer checks one descriptor at a time, in the register that gathers its 8 beats),
+  into per-unit queues of 8; a command a unit takes leaves its queue's room a cycle later
+  (the queue's RAM level is a register).
   FENCE/END wait until every unit is idle. With full queues (long programs), a unit taking
   a LOAD frees the room for a fetch only two cycles later (queue, then count), while the
   LOAD asks for the reader one cycle later (``load_issue``): the LOAD gets the reader and
@@ -241,9 +242,10 @@ class _Config:
         #: time (``hw/accelerator.py``, StoreUnit ``param_lanes``)
         self.param_lanes = self.shared_requant and 4 * self.cols >= self.beat
         #: cycles from one dispatch to the next: on a bus that takes 8 beats a descriptor the
-        #: sequencer checks one descriptor at a time (the next enters its three stages the
-        #: cycle after the last leaves them)
-        self.dispatch_gap = 4 if DESCRIPTOR_BYTES // self.beat >= 8 else 1
+        #: sequencer checks one descriptor at a time in the register that gathers it (the
+        #: next one's 8 beats enter it from the dispatch on, then three check stages)
+        beats = DESCRIPTOR_BYTES // self.beat
+        self.dispatch_gap = beats + 3 if beats >= 8 else 1
         self.fp16_only = bool(getattr(config, "fp16", False)) and not getattr(config, "int8",
                                                                               True)
         #: cycles per fp16 beat; pipelined adders also delay every tile's results (fp16:
