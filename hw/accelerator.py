@@ -139,7 +139,11 @@ class Accelerator(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.csr = csr = CsrBank()
+        # The address registers keep the bits the sequencer's checks use (docs/registers.md;
+        # a count of 2**(addr_width - 4) descriptors or more is OUT_OF_WINDOW anyway)
+        aw = self.addr_width
+        m.submodules.csr = csr = CsrBank(kept_bits={
+            "DESC_ADDR": aw, "WINDOW_BASE": aw, "WINDOW_LIMIT": aw, "DESC_COUNT": aw - 4})
         wiring.connect(m, wiring.flipped(self.csr), csr.bus)
 
         soft_reset = csr.control[1]

@@ -1,5 +1,5 @@
 """AXI4-Lite subordinate holding the registers of :mod:`hw.csr_map`."""
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -30,14 +30,31 @@ class CsrBank(wiring.Component):
         The register table (default: :data:`hw.csr_map.REGISTERS`).
     addr_width : int
         Address bits decoded (default 12: a 4 KiB register window).
+    kept_bits : mapping of str to int
+        ``rw`` registers (by name) that keep only their low ``n`` bits, plus, per byte
+        holding higher bits, whether any of those was written as 1 (default: none). Their
+        port, and a read, shows the low bits with bit ``n`` set when any higher bit is:
+        whether the value is ``>= 2**n`` and, if not, the value. For registers whose user
+        only asks that (a DMA address compared against ``2**addr_width``): a 64-bit address
+        register of a 17-bit device is 17 flip-flops and 6 flags instead of 64 flip-flops.
     """
 
-    def __init__(self, registers=REGISTERS, *, addr_width=12):
+    def __init__(self, registers=REGISTERS, *, addr_width=12, kept_bits=None):
         registers = tuple(registers)
         top = max(reg.offset + 4 * reg.words for reg in registers)
         if not isinstance(addr_width, int) or top > 1 << addr_width:
             raise ValueError(f"addr_width must be an integer covering offset {top - 4:#x}, "
                              f"not {addr_width!r}")
+        kept_bits = dict(kept_bits or {})
+        by_name = {reg.name: reg for reg in registers}
+        for name, bits in kept_bits.items():
+            reg = by_name.get(name)
+            if reg is None or reg.access != "rw":
+                raise ValueError(f"kept_bits names rw registers, not {name!r}")
+            if not isinstance(bits, int) or isinstance(bits, bool) or not 0 < bits < reg.width:
+                raise ValueError(f"kept_bits of {name} must be an integer from 1 to "
+                                 f"{reg.width - 1}, not {bits!r}")
+        self.kept_bits = kept_bits
         self.registers = registers
         members = {"bus": In(AxiLiteSignature(addr_width=addr_width))}
         for reg in registers:
@@ -66,6 +83,9 @@ class CsrBank(wiring.Component):
         for reg in self.registers:
             if reg.access == "wo":
                 m.d.sync += self.port(reg).eq(0)        # pulses last one cycle
+        # registers that keep their low bits and a flag per byte holding higher ones
+        targets = {reg.name: self._kept_storage(m, reg) for reg in self.registers
+                   if reg.name in self.kept_bits}
         with m.If(bvalid & bus.bready):
             m.d.sync += bvalid.eq(0)
         with m.If(take):
@@ -77,11 +97,32 @@ class CsrBank(wiring.Component):
                     for word in range(reg.words):
                         with m.Case(reg.offset // 4 + word):
                             m.d.sync += bresp.eq(RESP_OKAY)
-                            target = self.port(reg)[32 * word:32 * word + 32]
                             for byte in range(4):
                                 lane = slice(8 * byte, 8 * byte + 8)
                                 with m.If(bus.wstrb[byte]):
-                                    m.d.sync += target[lane].eq(bus.wdata[lane])
+                                    if reg.name in targets:
+                                        targets[reg.name](m, 4 * word + byte, bus.wdata[lane])
+                                    else:
+                                        target = self.port(reg)[32 * word:32 * word + 32]
+                                        m.d.sync += target[lane].eq(bus.wdata[lane])
+
+    def _kept_storage(self, m, reg):
+        """The low bits and per-byte flags of a ``kept_bits`` register, shown on its port.
+        Returns ``write(m, byte index, byte value)``, the statements of one byte's write."""
+        keep = self.kept_bits[reg.name]
+        low = Signal(keep, name=f"{reg.name.lower()}_kept")
+        high_bytes = range(keep // 8, reg.width // 8)
+        flags = Signal(len(high_bytes), name=f"{reg.name.lower()}_above")
+        m.d.comb += self.port(reg).eq(Cat(low, flags.any()))
+
+        def write(m, byte, value):
+            bits = range(8 * byte, 8 * byte + 8)
+            kept = [n for n in bits if n < keep]
+            if kept:
+                m.d.sync += low[kept[0]:kept[-1] + 1].eq(value[:len(kept)])
+            if byte in high_bytes:
+                m.d.sync += flags[byte - high_bytes.start].eq(value[len(kept):].any())
+        return write
 
     def _read_channel(self, m):
         bus = self.bus

@@ -20,10 +20,11 @@ __all__ = ["Field", "Register", "REGISTERS", "ERROR_CODES", "ID_MAGIC", "VERSION
            "register", "pack", "markdown"]
 
 ID_MAGIC = 0x4C4F4F4D   # "LOOM"
-VERSION = (0, 5, 0)     # major, minor, patch of the register interface (0.3.0:
+VERSION = (0, 6, 0)     # major, minor, patch of the register interface (0.3.0:
 #                         BUS_CONFIG.counter_bits; int8-only builds answer STORE mode 2,
 #                         fp16 output, with BAD_SIZE; 0.4.0: ARRAY_CONFIG.shared_requant;
-#                         0.5.0: ARRAY_CONFIG.fp16_beat_cycles, .array_clock)
+#                         0.5.0: ARRAY_CONFIG.fp16_beat_cycles, .array_clock; 0.6.0:
+#                         DESC_ADDR, DESC_COUNT, WINDOW_* keep only the bits the checks use)
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,11 @@ ERROR_CODES = {
     7: ("TIMEOUT", "a watchdog expired waiting on the bus or a unit"),
 }
 
+#: How the address registers hold what is written: the checks only ask whether an address is
+#: 2**addr_bits or more, and if not, what it is.
+_KEPT = (" Keeps its bits below addr_bits and whether any higher bit is set, read as 1 at "
+         "bit addr_bits (since 0.6.0).")
+
 REGISTERS = (
     Register("ID", 0x000, "ro", f"Identifies a Loom accelerator: reads {ID_MAGIC:#010x} "
              "(ASCII 'LOOM').", (Field("magic", 0, 32, "the magic number"),)),
@@ -125,12 +131,15 @@ REGISTERS = (
     Register("DESC_ADDR", 0x030, "rw", "Host address of the first descriptor (32-byte aligned). "
              "The table (DESC_COUNT x 32 bytes) must lie inside the DMA window and below "
              "2**addr_bits: else a start stops with MISALIGNED or OUT_OF_WINDOW before "
-             "anything is fetched (since 0.4.0).", width=64),
-    Register("DESC_COUNT", 0x038, "rw", "Number of descriptors to run.",
+             "anything is fetched (since 0.4.0)." + _KEPT, width=64),
+    Register("DESC_COUNT", 0x038, "rw", "Number of descriptors to run. Keeps its bits below "
+             "addr_bits - 4 (a longer table reaches past 2**addr_bits) and whether any higher "
+             "bit is set, read as 1 at bit addr_bits - 4 (since 0.6.0).",
              (Field("count", 0, 32, "descriptors"),)),
-    Register("WINDOW_BASE", 0x040, "rw", "Lowest host address the DMA may touch.", width=64),
-    Register("WINDOW_LIMIT", 0x048, "rw", "One past the highest host address the DMA may touch.",
+    Register("WINDOW_BASE", 0x040, "rw", "Lowest host address the DMA may touch." + _KEPT,
              width=64),
+    Register("WINDOW_LIMIT", 0x048, "rw", "One past the highest host address the DMA may touch."
+             + _KEPT, width=64),
     _counter("PERF_TOTAL_CYCLES", 0x100, "Clock cycles since the last start."),
     _counter("PERF_BUSY_CYCLES", 0x108, "Cycles with STATUS.busy set."),
     _counter("PERF_ARRAY_ACTIVE_CYCLES", 0x110, "Cycles in which the array accepted an "

@@ -107,7 +107,9 @@ class Sequencer(wiring.Component):
                      fetched.ready.eq(queue.w_rdy), gather.i.valid.eq(queue.r_rdy),
                      gather.i.payload.data.eq(queue.r_data), queue.r_en.eq(gather.i.ready)]
         next_addr = Signal(self.addr_width)
-        to_fetch = Signal(32)
+        # descriptors still to fetch: a table of 2**(addr_width - 4) or more never starts
+        # (``_table_code``), so its count fits addr_width - 4 bits
+        to_fetch = Signal(self.addr_width - 4)
         in_flight = Signal(range(_QUEUE_DEPTH + 1))   # fetched or being fetched, not popped
         batch = Mux(to_fetch < _FETCH_BATCH, to_fetch, _FETCH_BATCH)
         fetch = self.fetch_cmd
@@ -165,7 +167,7 @@ class Sequencer(wiring.Component):
                     m.d.comb += restart.eq(1)
                     m.d.sync += [self.done.eq(0), self.error.eq(0),
                                  self.error_code.eq(0), next_addr.eq(self.desc_addr),
-                                 to_fetch.eq(self.desc_count)]
+                                 to_fetch.eq(self.desc_count[:len(to_fetch)])]
                     with m.If(self.desc_count == 0):
                         m.d.sync += self.done.eq(1)
                     with m.Else():
