@@ -52,13 +52,13 @@ BOARDS = {
                      ram_size=128 * 1024, ram_primitive="spram", clock_hz=24_000_000,
                      baud=115_200, requantizer="shared", counter_width=32,
                      paired_multipliers=True, span_multiplier="lut", addr_width=17,
-                     slots=1, result_storage="registers"),
+                     slots=1, result_storage="shared_port"),
         leds=(("led_g", 0), ("led_g", 1), ("led_r", 0)),
         resources={"ICESTORM_LC": "LUT4+FF", "ICESTORM_RAM": "EBR (4 kbit)",
                    "ICESTORM_SPRAM": "SPRAM (256 kbit)", "ICESTORM_DSP": "SB_MAC16",
                    "SB_GB": "global buffers", "ICESTORM_PLL": "PLL"},
         synth_opts="-dsp",
-        # Does not fit yet: nextpnr packs it into 9,245 of 5,280 logic cells (26 of 30 EBR);
+        # Does not fit yet: nextpnr packs it into 7,263 of 5,280 logic cells (25 of 30 EBR);
         # the 8 SB_MAC16 and 4 SPRAM fit (docs/fpga.md).
     ),
     "ulx3s-85f": Board(

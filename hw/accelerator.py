@@ -66,10 +66,11 @@ class Accelerator(wiring.Component):
         multiplier; two SB_MAC16 on iCE40) or ``"lut"`` (adders, ~addr_width x log2(depth)
         bits of them; for parts whose DSPs all go to the array). Same error codes.
     result_storage : str
-        ``"ram"`` or ``"registers"``: how the result buffer keeps its rows
-        (:class:`~hw.result_buffer.ResultBuffer`'s ``storage``; flip-flops without the
-        block-RAM pipeline's lookup registers, for parts without distributed RAM). Same
-        results and timing.
+        ``"ram"``, ``"registers"`` or ``"shared_port"``: how the result buffer keeps its
+        rows (:class:`~hw.result_buffer.ResultBuffer`'s ``storage``: ``"registers"``,
+        flip-flops without the block-RAM pipeline's lookup registers, for parts without
+        distributed RAM; ``"shared_port"``, one block RAM read through one port, one slot
+        only, for parts short of logic). Same results and timing.
     fp32_adder_stages : int
         1 or 3 (builds with fp16): the binary32 adders of the fp16 accumulation (PEs and
         result buffer) in one cycle (one fp16 beat a cycle; a long path: ~27 MHz on the ECP5)

@@ -19,11 +19,15 @@ from amaranth.lib.memory import Memory
 __all__ = ["BlockRamFifo", "block_ram"]
 
 
-def block_ram(*, shape, depth, init=()):
+def block_ram(*, shape, depth, init=(), style=None):
     """A :class:`~amaranth.lib.memory.Memory` of ``depth`` words of ``shape`` (initially
     ``init``, then zeros), whose read data is undefined on the FPGA when its address is
-    written in the same cycle (see the module docstring)."""
-    return Memory(shape=shape, depth=depth, init=list(init), attrs={"no_rw_check": 1})
+    written in the same cycle (see the module docstring). ``style="block"`` asks yosys for
+    block RAM even where it would build a memory this shallow from flip-flops."""
+    if style not in (None, "block"):
+        raise ValueError(f"style must be None or 'block', not {style!r}")
+    attrs = {"no_rw_check": 1, **({"ram_style": "block"} if style else {})}
+    return Memory(shape=shape, depth=depth, init=list(init), attrs=attrs)
 
 
 class BlockRamFifo(Elaboratable, FIFOInterface):

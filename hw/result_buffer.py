@@ -6,7 +6,12 @@ from .fp32_adder import Fp32Adder
 from .operand_buffer import OperandBuffer
 from .register_copies import register_copies
 
-__all__ = ["ResultBuffer", "write_latency"]
+__all__ = ["ResultBuffer", "STORAGES", "write_latency"]
+
+#: Where a :class:`ResultBuffer` keeps its rows (its docstring has the details): ``"ram"`` a
+#: RAM per lane behind a lookup pipeline; ``"registers"`` flip-flops; ``"shared_port"`` one
+#: block RAM whose one read port serves both the accumulation and the reads.
+STORAGES = ("ram", "registers", "shared_port")
 
 
 def write_latency(fp32_adder_stages=1):
@@ -50,6 +55,18 @@ class ResultBuffer(OperandBuffer):
     read side is the same. UP5K build (4 rows of 128 bits): -520 FF and -260 LUT4 in the
     block alone (yosys ``-noflatten``), -79 logic cells after flattening and packing.
 
+    ``storage="shared_port"``: the rows in one block RAM (one slot of ``depth`` >= 2
+    rows, int32 lanes), read through a single port: a write looks its row up in the cycle
+    it is presented, and its sum is written back in the next (no other register than the
+    write's own; on the iCE40UP5K the 4x4 build's 4 rows take 8 EBR instead of 512
+    flip-flops and their multiplexers). Writes to one row must come at least 2 cycles apart
+    (an array's rows of one tile are distinct rows, and its tiles are ``rows`` cycles apart
+    at least), and **reads must not overlap writes** in time: the port serves a write's
+    lookup first, and the word a read holds (its ``words`` not yet taken) is the port's.
+    With one slot they never do in a correct program: the STORE that reads the slot and
+    the COMPUTEs that write it are ordered by the sequencer's tokens, as the data itself
+    requires. :attr:`write_latency` stays the bound callers wait for.
+
     ``fp32_adder_stages=3`` (with ``fp32``, ``storage="ram"``): the binary32 adders are
     three register stages (:class:`~hw.fp32_adder.Fp32Adder` ``stages=3``), so the
     adder is no longer one cycle between the stored-row register and the RAM's write port
@@ -73,8 +90,13 @@ class ResultBuffer(OperandBuffer):
 
     def __init__(self, *, lanes, lane_width=32, depth, slots=2, fp32=False, storage="ram",
                  fp32_adder_stages=1, write_domain="sync"):
-        if storage not in ("ram", "registers"):
-            raise ValueError(f"storage must be 'ram' or 'registers', not {storage!r}")
+        if storage not in STORAGES:
+            raise ValueError(f"storage must be one of {STORAGES}, not {storage!r}")
+        if storage == "shared_port":
+            if slots != 1 or fp32 or not isinstance(depth, int) or depth < 2:
+                raise ValueError(f"storage='shared_port' needs one slot of at least 2 rows "
+                                 f"and int32 lanes, not slots={slots!r}, depth={depth!r}, "
+                                 f"fp32={fp32!r}")
         if fp32_adder_stages not in (1, 3) or isinstance(fp32_adder_stages, bool):
             raise ValueError(f"fp32_adder_stages must be 1 or 3, not {fp32_adder_stages!r}")
         if fp32_adder_stages != 1 and not (fp32 and storage == "ram"):
@@ -102,6 +124,8 @@ class ResultBuffer(OperandBuffer):
     def elaborate(self, platform):
         if self.storage == "ram":
             return self._elaborate_ram(platform)
+        if self.storage == "shared_port":
+            return self._elaborate_shared_port()
         m = Module()
         rows = Array(Signal(self.width, name=f"row_{n}") for n in range(self.slots * self.depth))
         # Write: add to the row as it is now and store, at the edge the write is presented
@@ -136,6 +160,27 @@ class ResultBuffer(OperandBuffer):
             rd = ram.read_port(domain=self.read_domain)
             m.d.comb += [rd.addr.eq(port.addr), rd.en.eq(port.en),
                          port.data.word_select(lane, self.lane_width).eq(rd.data)]
+        self._read_path(m, port)
+        return m
+
+    def _elaborate_shared_port(self):
+        """``storage="shared_port"``: one block RAM, one read port for both sides."""
+        m = Module()
+        m.submodules.ram = ram = block_ram(shape=self.width, depth=self.depth, style="block")
+        wr, shared = ram.write_port(), ram.read_port()
+        write = self.write
+        # Cycle 0 looks the row up (the shared port) and registers the write; cycle 1 adds
+        # the RAM's word and writes the row back.
+        pending = Signal(self.write.shape(), name="pending")
+        m.d.sync += pending.eq(write)
+        port = _RegisterReadPort(range(self.depth), self.width)
+        m.d.comb += [
+            shared.addr.eq(Mux(write.valid, write.index, port.addr)),
+            shared.en.eq(write.valid | port.en),
+            port.data.eq(shared.data),
+            wr.addr.eq(pending.index), wr.en.eq(pending.valid),
+            wr.data.eq(self._sum(m, pending, shared.data)),
+        ]
         self._read_path(m, port)
         return m
 

@@ -253,8 +253,18 @@ class StoreUnit(wiring.Component):
             with m.If(words.payload.last):
                 m.d.sync += receiving.eq(0)
 
+    @property
+    def direct(self):
+        """Whether beats go to the writer straight from the result buffer's held word (or,
+        INT8, from the requantised row), without the post-processing FIFO: builds with the
+        shared serial requantiser, no fp16 output and rows of whole beats in every mode."""
+        return (self.requantizer == "shared" and not self.fp16_output and
+                all(per_beat == 1 for _, per_beat in self.ratios.values()))
+
     def _stream(self, m, mode, relu, use_bias, params, beats_per_row, fetch=None):
         """Rows -> post-processing -> FIFO -> beats. Returns the "final beat sent" signal."""
+        if self.direct:
+            return self._stream_direct(m, mode, relu, use_bias, params, beats_per_row, fetch)
         cols, latency = self.cols, self.pipeline_latency
         words = self.result_words
         # 9 rows whatever the pipeline: shallower, yosys builds it from flip-flops (~650 FF
@@ -367,6 +377,57 @@ class StoreUnit(wiring.Component):
                     ]
             with m.Default():
                 self._serialise(m, fifo, beats_per_row, done)
+        return done
+
+    def _stream_direct(self, m, mode, relu, use_bias, params, beats_per_row, fetch):
+        """Rows -> beats without a FIFO (:attr:`direct`): RAW32 beats are slices of the
+        result buffer's word, which it holds until taken (block RAM data on the iCE40: no
+        flip-flops); an INT8 row, ``cols`` bytes, waits in a register of its own until its
+        beats leave, and the next row's columns go into the shared requantiser only while
+        that register is free. Returns the "final beat sent" signal."""
+        cols, words, out = self.cols, self.result_words, self.dma_data
+        int8_mode = mode == StoreMode.INT8
+        unit = m.submodules.requant = SerialRequantizer()
+        int8 = Signal(cols * 8)
+        held, held_valid, held_last, row_last = (Signal(cols * 8, name="int8_row"),
+                                                 Signal(name="int8_row_valid"),
+                                                 Signal(name="int8_row_last"),
+                                                 Signal(name="int8_row_final"))
+        feed = Signal(range(cols))
+        feeding = Signal()
+        params_ready = 1 if fetch is None else fetch.ready
+        m.d.comb += feeding.eq(words.valid & ~held_valid & unit.ready & params_ready & int8_mode)
+        with m.If(feeding):
+            m.d.sync += feed.eq(Mux(feed == cols - 1, 0, feed + 1))
+            if fetch is not None and cols > 1:     # the next column's words, meanwhile
+                m.d.comb += [fetch.start.eq(1),
+                             fetch.column.eq(Mux(feed == cols - 1, 0, feed + 1))]
+            with m.If(feed == cols - 1):
+                m.d.sync += row_last.eq(words.payload.last)
+        int8_done = self._shared_unit(m, unit, feed, feeding, int8, use_bias, params, relu)
+        with m.If(int8_done):
+            m.d.sync += [held.eq(int8), held_valid.eq(1), held_last.eq(row_last)]
+
+        beat = Signal(range(cols * 32 // self.beat_width + 1))
+        final_beat = beat == beats_per_row - 1
+        source = Mux(int8_mode, held, words.payload.data)
+        with m.Switch(beat):
+            for n in range(cols * 32 // self.beat_width):
+                with m.Case(n):
+                    m.d.comb += out.payload.eq(source[n * self.beat_width:
+                                                      (n + 1) * self.beat_width])
+        done = Signal()
+        m.d.comb += out.valid.eq(Mux(int8_mode, held_valid, words.valid))
+        with m.If(int8_mode):
+            # the row leaves the result buffer with its last column
+            m.d.comb += words.ready.eq(feeding & (feed == cols - 1))
+        with m.Else():
+            m.d.comb += words.ready.eq(out.ready & final_beat)
+        with m.If(out.valid & out.ready):
+            m.d.sync += beat.eq(Mux(final_beat, 0, beat + 1))
+            m.d.comb += done.eq(final_beat & Mux(int8_mode, held_last, words.payload.last))
+            with m.If(int8_mode & final_beat):
+                m.d.sync += held_valid.eq(0)
         return done
 
     def _collect_serial(self, m, units, take, mode, busy):

@@ -119,6 +119,10 @@ class Timing:
     (``ARRAY_CONFIG.serial_requant``), cycles from an INT8 STORE's first beat time (as
     above) to its first row's bytes at the writer (63; a packed beat leaves the packer a
     cycle after its last row), each further row ``SerialRequantizer.latency + 1`` later.
+    ``direct_raw``, ``direct_int8``: in builds whose store streams beats straight from the
+    result buffer (``StoreUnit.direct``: no post-processing register and FIFO), cycles a
+    RAW32 STORE ends sooner and an INT8 STORE's first row reaches the writer sooner (a fit:
+    exact on five of the 32-bit sweep's six shapes, +1 % on the reader-bound one).
     Builds whose array has its own clock (``ARRAY_CONFIG.array_clock``): ``array_ratio``
     is its frequency over the system clock's (the board's choice, not in a register); a
     COMPUTE then takes ``crossing`` system cycles plus its array-side cycles (as above,
@@ -141,6 +145,8 @@ class Timing:
     params: int = 0
     token: int = 1
     serial_row: int = 63
+    direct_raw: int = 3
+    direct_int8: int = 1
     array_ratio: float = 1.0
     crossing: int = 3
     crossing_array: int = 3
@@ -241,6 +247,10 @@ class _Config:
         #: holds 32-bit lanes, loaded lane by lane; the STORE reads a column's words at a
         #: time (``hw/accelerator.py``, StoreUnit ``param_lanes``)
         self.param_lanes = self.shared_requant and 4 * self.cols >= self.beat
+        #: STOREs stream beats straight from the result buffer, no FIFO (``StoreUnit.direct``:
+        #: the shared requantiser, no fp16 output, rows of whole beats in every mode)
+        self.direct_store = (self.shared_requant and not getattr(config, "fp16", False)
+                             and self.cols >= self.beat)
         #: cycles from one dispatch to the next: on a bus that takes 8 beats a descriptor the
         #: sequencer checks one descriptor at a time in the register that gathers it (the
         #: next one's 8 beats enter it from the dispatch on, then three check stages)
@@ -497,7 +507,8 @@ def predict(descriptors, config, timing=AXIRAM):
                         # (StoreUnit._column_params): 2 more cycles, measured
                         first += _PARAM_WORDS * (cfg.cols - 1) + 2
                     if cfg.serial_requant and f["mode"] == 1:
-                        end = _serial_store_end(first, first + t_.store_data + t_.serial_row,
+                        end = _serial_store_end(first, first + t_.store_data + t_.serial_row
+                                                - cfg.direct_store * t_.direct_int8,
                                                 cfg, f, t_) + t_.store_end
                     else:
                         # serial builds' post-processing pipeline is one stage, not the
@@ -507,7 +518,8 @@ def predict(descriptors, config, timing=AXIRAM):
                         # a packed beat is complete with its last row, rate - 1 rows later,
                         # and leaves the packer (WordsToBeats registers it) a cycle after
                         end = _write_time(first, first + data + rate - 1 + (rate > 1), bursts,
-                                          rate, t_.write_latency) + t_.store_end
+                                          rate, t_.write_latency) + t_.store_end \
+                            - cfg.direct_store * t_.direct_raw
                     running[u] = (end, f)
                     stats["write"] += beats
                     stats["store_busy"] += end - t

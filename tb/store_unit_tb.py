@@ -23,9 +23,12 @@ ROWS, COLS = int(os.environ["LOOM_ROWS"]), int(os.environ["LOOM_COLS"])
 BEAT_BITS = int(os.environ["LOOM_BEAT_BITS"])
 #: the parameter slot holds 32-bit lanes (StoreUnit ``param_lanes``), not rows
 PARAM_LANES = os.environ.get("LOOM_PARAM_LANES") == "1"
+#: result slots, and whether the unit has fp16 output (the build's choices)
+RESULT_SLOTS = int(os.environ.get("LOOM_RESULT_SLOTS", "2"))
+FP16 = os.environ.get("LOOM_FP16", "1") == "1"
 MEMORY = 1 << 16
-CMD_LAYOUT = StoreUnit(rows=ROWS, cols=COLS, beat_width=BEAT_BITS,
-                       addr_width=32).cmd.payload.shape()
+CMD_LAYOUT = StoreUnit(rows=ROWS, cols=COLS, beat_width=BEAT_BITS, addr_width=32,
+                       slots=RESULT_SLOTS, param_slots=4).cmd.payload.shape()
 
 
 
@@ -87,13 +90,15 @@ async def every_mode_writes_the_golden_bytes_and_nothing_else(dut):
     await tb.reset()
     # result buffer write port: valid, slot (1 bit), index (rows), data, accumulate
     index_bits = max(1, (ROWS - 1).bit_length())
-    result_fields = {"index": 2, "data": 2 + index_bits}
+    slot_bits = (RESULT_SLOTS - 1).bit_length()
+    result_fields = {"index": 1 + slot_bits, "data": 1 + slot_bits + index_bits}
     # parameter write port: valid, slot (4 slots: 2 bits), index (range(words)), data
     param_words = 3 * COLS if PARAM_LANES else 3
     param_fields = {"index": 3, "data": 3 + (param_words - 1).bit_length()}
     for case in range(12):
-        mode = [StoreMode.RAW32, StoreMode.INT8, StoreMode.FP16][case % 3]
-        slot, param_slot = tb.rng.randrange(2), tb.rng.randrange(4)
+        modes = [StoreMode.RAW32, StoreMode.INT8, *([StoreMode.FP16] if FP16 else [])]
+        mode = modes[case % len(modes)]
+        slot, param_slot = tb.rng.randrange(RESULT_SLOTS), tb.rng.randrange(4)
         if mode == StoreMode.FP16:
             values = (tb.np_rng.standard_normal((ROWS, COLS)) *
                       np.exp2(tb.np_rng.integers(-30, 20, (ROWS, COLS)))).astype(np.float32)

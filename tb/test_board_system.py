@@ -22,7 +22,7 @@ from tb.golden import fp16_gemm, int8_gemm, requantize
 # As on the UP5K: DMA addresses only as wide as the RAM needs (14 bits), the sequencer's
 # span multiply in adders; the int8 build also pairs its PEs' multipliers (behavioural here)
 # and has the iCEBreaker's one requantiser for all columns, 32-bit counters, one slot and
-# the result buffer in flip-flops
+# the result buffer in one block RAM read through one port
 _SMALL = dict(rows=4, cols=4, depth=32, ram_size=16 * 1024, addr_width=14,
               span_multiplier="lut", clock_hz=1_000_000, baud=250_000, max_words=64,
               byte_timeout_s=0.002)
@@ -30,7 +30,7 @@ BUILDS = {
     # and the iCEBreaker's 32-bit memory bus (one A or B word a beat, rows of four int8)
     "int8": SystemConfig(**_SMALL, data_width=32, paired_multipliers=True,
                          requantizer="shared", counter_width=32, slots=1,
-                         result_storage="registers"),
+                         result_storage="shared_port"),
     "dual": SystemConfig(**_SMALL, data_width=64, datapaths=("int8", "fp16")),
     # the ECP5 options for the clock: the array on its own clock (1.7x the system's, as a
     # second PLL output would make it) and fp16 with three-stage adders

@@ -95,6 +95,50 @@ def test_result_buffer_overwrites_and_accumulates_with_wraparound(rng, storage):
             f"slot {slot}"
 
 
+def test_shared_port_result_buffer_accumulates_rows_two_cycles_apart(rng):
+    """``storage="shared_port"``: one slot, a write's row looked up through the read port;
+    writes to one row at least 2 cycles apart (often exactly 2), bubbles between some."""
+    from hw.result_buffer import ResultBuffer
+    from tb.golden import wrap_int32
+
+    lanes, depth = 3, 4
+    buffer = ResultBuffer(lanes=lanes, depth=depth, slots=1, storage="shared_port")
+    model = {(0, i): [0] * lanes for i in range(depth)}
+    schedule = []
+    for _ in range(80):
+        if rng.random() < 0.15:
+            schedule.append(None)
+            continue
+        index = int(rng.integers(0, depth))
+        previous = schedule[-1] if schedule else None
+        if previous is not None and previous[1] == index:
+            index = (index + 1) % depth          # not the row of the cycle before
+        if len(schedule) > 1 and schedule[-2] is not None and rng.random() < 0.3:
+            index = schedule[-2][1]                # the row of 2 cycles before
+            if previous is not None and previous[1] == index:
+                index = (index + 1) % depth
+        values = [int(v) for v in rng.integers(-(2**31), 2**31, size=lanes)]
+        accumulate = bool(rng.random() < 0.7)
+        schedule.append((0, index, values, accumulate))
+        model[(0, index)] = [int(wrap_int32(o + v)) if accumulate else v
+                             for o, v in zip(model[(0, index)], values, strict=True)]
+    gaps = [n - m for n, w in enumerate(schedule) if w is not None
+            for m in range(max(0, n - 2), n) if schedule[m] is not None
+            and schedule[m][1] == w[1]]
+    assert gaps and min(gaps) == 2, "the schedule must write a row again 2 cycles later"
+    got = _run_writes(buffer, schedule, 1, depth)
+    assert got[0] == [_lanes_word(model[(0, i)]) for i in range(depth)]
+
+
+@pytest.mark.parametrize("kwargs", [{"slots": 2}, {"slots": 1, "depth": 1},
+                                    {"slots": 1, "fp32": True}])
+def test_shared_port_result_buffer_rejects_what_it_cannot_serve(kwargs):
+    from hw.result_buffer import ResultBuffer
+
+    with pytest.raises(ValueError, match="shared_port"):
+        ResultBuffer(lanes=2, **{"depth": 4, **kwargs}, storage="shared_port")
+
+
 def _lanes_word(values):
     return sum((v & 0xFFFFFFFF) << (32 * n) for n, v in enumerate(values))
 
@@ -220,7 +264,7 @@ def test_result_buffer_rejects_bad_adder_stages(kwargs, message):
 
 def test_result_buffer_rejects_fp32_on_narrow_lanes():
     from hw.result_buffer import ResultBuffer
-    with pytest.raises(ValueError, match="storage must be 'ram' or 'registers'"):
+    with pytest.raises(ValueError, match="storage must be one of"):
         ResultBuffer(lanes=2, depth=4, storage="flops")
 
     with pytest.raises(ValueError, match="32-bit lanes"):

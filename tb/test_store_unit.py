@@ -19,17 +19,23 @@ from sim.cocotb_run import run_cocotb
 #: column's parameters, read from a slot of 32-bit lanes, on a 32-bit bus
 CONFIGS = {"64": (4, 8, 64, "parallel"), "256": (8, 8, 256, "parallel"),
            "64-serial": (4, 4, 64, "serial"), "64-shared": (4, 4, 64, "shared"),
-           "32-shared-lanes": (4, 4, 32, "shared")}
+           "32-shared-lanes": (4, 4, 32, "shared"), "32-shared-direct": (4, 4, 32, "shared")}
+#: the iCEBreaker's store: no fp16 output, so beats go straight from the result buffer
+#: (``StoreUnit.direct``), whose one slot is a block RAM read through one port
+DIRECT = dict(fp16_output=False, result_storage="shared_port", slots=1)
 
 
 class StorePath(wiring.Component):
     """Test top: result and parameter buffers (written by the testbench) -> StoreUnit ->
     DmaWriter -> AXI4 write port."""
 
-    def __init__(self, rows, cols, beat_bits, requantizer="parallel", param_lanes=False):
+    def __init__(self, rows, cols, beat_bits, requantizer="parallel", param_lanes=False, *,
+                 fp16_output=True, result_storage="ram", slots=2):
         self.store = StoreUnit(rows=rows, cols=cols, beat_width=beat_bits, addr_width=32,
-                               requantizer=requantizer, param_lanes=param_lanes)
-        self.results = ResultBuffer(lanes=cols, depth=rows)
+                               requantizer=requantizer, param_lanes=param_lanes,
+                               fp16_output=fp16_output, slots=slots, param_slots=4)
+        self.results = ResultBuffer(lanes=cols, depth=rows, slots=slots,
+                                    storage=result_storage)
         self.params = OperandBuffer(width=self.store.param_width,
                                     depth=self.store.param_slot_words, slots=4)
         self.writer = DmaWriter(data_width=beat_bits, timeout=1024)
@@ -66,12 +72,16 @@ class StorePath(wiring.Component):
 def test_store_path(bus):
     seed = int(os.environ["LOOM_SEED"])
     rows, cols, beat_bits, requantizer = CONFIGS[bus]
-    param_lanes = bus.endswith("-lanes")
+    param_lanes = bus.endswith(("-lanes", "-direct"))
+    options = DIRECT if bus.endswith("-direct") else {}
     env = {"LOOM_ROWS": str(rows), "LOOM_COLS": str(cols), "LOOM_BEAT_BITS": str(beat_bits),
-           "LOOM_PARAM_LANES": str(int(param_lanes))}
+           "LOOM_PARAM_LANES": str(int(param_lanes)),
+           "LOOM_RESULT_SLOTS": str(options.get("slots", 2)),
+           "LOOM_FP16": str(int(options.get("fp16_output", True)))}
     name = "store_path" if bus == "64" else f"store_path_{bus}"
-    result = run_cocotb(StorePath(rows, cols, beat_bits, requantizer, param_lanes),
-                        "store_path",
+    path = StorePath(rows, cols, beat_bits, requantizer, param_lanes, **options)
+    assert path.store.direct == bool(options)
+    result = run_cocotb(path, "store_path",
                         "tb.store_unit_tb", name, seed, env=env)
     assert result.failed == {}, f"seed {seed}: {result.failed}"
     assert result.passed == ["every_mode_writes_the_golden_bytes_and_nothing_else"]
