@@ -196,15 +196,19 @@ class Sequencer(wiring.Component):
                                          ("store", Opcode.STORE)):
                             with m.If(opcode == op.value):
                                 fifo = queues[unit]
-                                decoded = self._decode(m, d, op, getattr(self, f"{unit}_cmd"))
-                                m.d.comb += [fifo.w_data.eq(decoded),
-                                             fifo.w_en.eq(fifo.w_rdy),
+                                m.d.comb += [fifo.w_en.eq(fifo.w_rdy),
                                              consume.eq(fifo.w_rdy)]
             with m.State("ABORT"):
                 # stop everything new; wait for what runs to finish, then go idle
                 with m.If(all_idle):
                     m.d.sync += running.eq(0)
                     m.next = "IDLE"
+        # Each queue's word is its decoding of the checked descriptor whatever the opcode
+        # (only w_en picks the queue): no gates zeroing it for the other opcodes.
+        for unit, op in (("load", Opcode.LOAD), ("compute", Opcode.COMPUTE),
+                         ("store", Opcode.STORE)):
+            m.d.comb += queues[unit].w_data.eq(
+                self._decode(m, d, op, getattr(self, f"{unit}_cmd")))
         with m.If(self.unit_error & running & ~self.error):
             m.d.sync += [self.error.eq(1), self.error_code.eq(self.unit_error_code)]
         return m
