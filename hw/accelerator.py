@@ -12,7 +12,7 @@ from .dma_writer import DmaWriter
 from .layouts import check_datapaths, operand_shape
 from .load_unit import LoadUnit
 from .operand_buffer import OperandBuffer
-from .sequencer import ERROR, Sequencer
+from .sequencer import ERROR, SPAN_MULTIPLIERS, Sequencer, span_steps
 from .store_unit import SERIAL_REQUANTIZERS, StoreUnit
 from .width_converter import word_ratio
 
@@ -63,8 +63,10 @@ class Accelerator(wiring.Component):
         :class:`~hw.systolic_array.SystolicArray`); int8 only; results are the same.
     span_multiplier : str
         How the sequencer's descriptor check multiplies rows by pitch: ``"dsp"`` (a hard
-        multiplier; two SB_MAC16 on iCE40) or ``"lut"`` (adders, ~addr_width x log2(depth)
-        bits of them; for parts whose DSPs all go to the array). Same error codes.
+        multiplier; two SB_MAC16 on iCE40), ``"lut"`` (adders, ~addr_width x log2(depth)
+        bits of them; for parts whose DSPs all go to the array) or ``"serial"`` (one shift
+        and add a cycle, log2(depth) cycles more per descriptor, ``BUS_CONFIG.check_steps``;
+        32-bit buses, for parts short of logic too). Same error codes.
     result_storage : str
         ``"ram"``, ``"registers"`` or ``"shared_port"``: how the result buffer keeps its
         rows (:class:`~hw.result_buffer.ResultBuffer`'s ``storage``: ``"registers"``,
@@ -109,8 +111,12 @@ class Accelerator(wiring.Component):
                 or not 32 <= counter_width <= 64):
             raise ValueError(f"counter_width must be an integer from 32 to 64, not "
                              f"{counter_width!r}")
-        if span_multiplier not in ("dsp", "lut"):
-            raise ValueError(f"span_multiplier must be 'dsp' or 'lut', not {span_multiplier!r}")
+        if span_multiplier not in SPAN_MULTIPLIERS:
+            raise ValueError(f"span_multiplier must be one of {SPAN_MULTIPLIERS}, not "
+                             f"{span_multiplier!r}")
+        if span_multiplier == "serial" and data_width != 32:
+            raise ValueError(f"span_multiplier='serial' needs a bus of 4 bytes (32 bits; one "
+                             f"descriptor checked at a time), not {data_width} bits")
         if not isinstance(array_clock, bool):
             raise TypeError(f"array_clock must be True or False, not {array_clock!r}")
         self.counter_width = counter_width
@@ -229,6 +235,12 @@ class Accelerator(wiring.Component):
                      store.dma_data.ready.eq(writer.data.ready),
                      store.dma_idle.eq(~writer.busy)]
 
+    def _check_steps(self):
+        """``BUS_CONFIG.check_steps``: cycles of a serial span multiply, else 0."""
+        if self.span_multiplier != "serial":
+            return 0
+        return span_steps(self.depth, self.rows)
+
     def _registers(self, m, csr, seq, reader, writer, compute, soft_reset):
         beat_bytes = self.data_width // 8
         unit_error = Signal()
@@ -252,7 +264,8 @@ class Accelerator(wiring.Component):
                 serial_requant=self.requantizer in SERIAL_REQUANTIZERS,
                 shared_requant=self.requantizer == "shared",
                 fp16_beat_cycles=self.fp32_adder_stages, array_clock=self.array_clock)),
-            csr.bus_config.eq(beat_bytes | self.addr_width << 8 | self.counter_width << 16),
+            csr.bus_config.eq(beat_bytes | self.addr_width << 8 | self.counter_width << 16
+                              | self._check_steps() << 24),
             csr.buffer_config.eq(self.depth | (self.rows * self.slots) << 16),
             csr.status.eq(seq.busy | seq.done << 1 | seq.error << 2 | seq.error_code << 8),
             self.irq.eq((seq.done & csr.irq_enable[0]) | (seq.error & csr.irq_enable[1])),

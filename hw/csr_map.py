@@ -24,7 +24,8 @@ VERSION = (0, 6, 0)     # major, minor, patch of the register interface (0.3.0:
 #                         BUS_CONFIG.counter_bits; int8-only builds answer STORE mode 2,
 #                         fp16 output, with BAD_SIZE; 0.4.0: ARRAY_CONFIG.shared_requant;
 #                         0.5.0: ARRAY_CONFIG.fp16_beat_cycles, .array_clock; 0.6.0:
-#                         DESC_ADDR, DESC_COUNT, WINDOW_* keep only the bits the checks use)
+#                         DESC_ADDR, DESC_COUNT, WINDOW_* keep only the bits the checks use,
+#                         BUS_CONFIG.check_steps)
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,10 @@ REGISTERS = (
              (Field("data_bytes", 0, 8, "data bus width in bytes (4, 8, 16 or 32)"),
               Field("addr_bits", 8, 8, "address width in bits"),
               Field("counter_bits", 16, 8, "width of the PERF_* counters, which wrap at "
-                    "2**counter_bits (32 to 64; 0 on devices before 0.3.0 means 64)"))),
+                    "2**counter_bits (32 to 64; 0 on devices before 0.3.0 means 64)"),
+              Field("check_steps", 24, 8, "cycles the descriptor check's serial span "
+                    "multiply takes (0: one cycle, not serial); on a 4-byte bus a descriptor "
+                    "is dispatched at most every 11 + check_steps - 1 cycles (since 0.6.0)"))),
     Register("BUFFER_CONFIG", 0x010, "ro", "On-chip buffer sizes.",
              (Field("operand_depth", 0, 16, "beats (K) one operand buffer holds"),
               Field("acc_depth", 16, 16, "result rows the accumulator buffer holds, all slots "

@@ -10,7 +10,19 @@ from .isa import COMMON_FIELDS, DESCRIPTOR_BYTES, FIELDS, Opcode
 from .store_unit import StoreMode
 from .width_converter import BeatsToWords
 
-__all__ = ["Sequencer", "ERROR"]
+__all__ = ["Sequencer", "ERROR", "SPAN_MULTIPLIERS", "span_steps"]
+
+#: How the descriptor check multiplies ``(rows - 1) * pitch``: a hard multiplier (``"dsp"``),
+#: shifted copies summed by adders (``"lut"``), or one shift and add a cycle (``"serial"``,
+#: 32-bit buses only, whose sequencer checks one descriptor at a time)
+SPAN_MULTIPLIERS = ("dsp", "lut", "serial")
+
+
+def span_steps(depth, rows):
+    """Bits of the rows operand of the span multiply (``rows - 1`` of a LOAD of up to
+    ``max(depth, 3)`` rows or a STORE of the array's ``rows``): the cycles a ``"serial"``
+    multiply takes."""
+    return max((max(depth, 3) - 1).bit_length(), (rows - 1).bit_length())
 
 #: name -> code, from the register table's error list
 ERROR = {name: code for code, (name, _) in ERROR_CODES.items()}
@@ -56,8 +68,12 @@ class Sequencer(wiring.Component):
 
     def __init__(self, *, rows, cols, beat_bytes, depth, slots, addr_width, datapaths,
                  lane_bytes, param_slots=None, span_multiplier="dsp"):
-        if span_multiplier not in ("dsp", "lut"):
-            raise ValueError(f"span_multiplier must be 'dsp' or 'lut', not {span_multiplier!r}")
+        if span_multiplier not in SPAN_MULTIPLIERS:
+            raise ValueError(f"span_multiplier must be one of {SPAN_MULTIPLIERS}, not "
+                             f"{span_multiplier!r}")
+        if span_multiplier == "serial" and DESCRIPTOR_BYTES // beat_bytes < 8:
+            raise ValueError(f"span_multiplier='serial' needs a bus of 4 bytes or fewer (one "
+                             f"descriptor checked at a time), not {beat_bytes}")
         self.span_multiplier = span_multiplier
         param_slots = 2 * slots if param_slots is None else param_slots
         self.param_slots = param_slots
@@ -283,9 +299,8 @@ class Sequencer(wiring.Component):
             assert {(f.bit, f.width) for op in (Opcode.LOAD, Opcode.STORE)
                     for f in FIELDS[op] if f.name == name} == {
                         (f.bit, f.width) for f in FIELDS[Opcode.LOAD] if f.name == name}
-        count_bits = (max(self.depth, 3) - 1).bit_length()
         s0_valid, s0_desc = Signal(), Signal(width, name="s0_desc")
-        s0_rows_m1 = Signal(max(count_bits, (self.rows - 1).bit_length()))
+        s0_rows_m1 = Signal(span_steps(self.depth, self.rows))
         s1_valid, s1_desc = Signal(), Signal(width, name="s1_desc")
         s1_span, s1_span_big, s1_addr_big = Signal(aw), Signal(), Signal()
         s2_valid, s2_desc, s2_code = Signal(), Signal(width, name="s2_desc"), Signal(8)
@@ -295,7 +310,8 @@ class Sequencer(wiring.Component):
             # the gather's word is held until dispatch takes it (or a restart drops it)
             s0_desc = s1_desc = s2_desc = d
         advance2 = s1_valid & (~s2_valid | consume)
-        advance1 = s0_valid & (~s1_valid | advance2)
+        span_ready = Signal()        # stage 1's span is ready (serial: after its last step)
+        advance1 = s0_valid & span_ready & (~s1_valid | advance2)
         if one_at_a_time:
             advance0 = descriptors.valid & ~s0_valid & ~s1_valid & ~s2_valid & ~restart
         else:
@@ -322,10 +338,13 @@ class Sequencer(wiring.Component):
         pitch = _field(s0_desc, Opcode.LOAD, "pitch")
         if self.span_multiplier == "dsp":
             span = Signal(len(s0_rows_m1) + 32)
-            m.d.comb += span.eq(s0_rows_m1 * pitch)
+            m.d.comb += [span.eq(s0_rows_m1 * pitch), span_ready.eq(1)]
             span_big = (span >> aw) != 0
-        else:
+        elif self.span_multiplier == "lut":
             span, span_big = self._lut_span(m, s0_rows_m1, pitch)
+            m.d.comb += span_ready.eq(1)
+        else:
+            span, span_big = self._serial_span(m, s0_rows_m1, pitch, advance0, span_ready)
         with m.If(advance1):
             if not one_at_a_time:
                 m.d.sync += s1_desc.eq(s0_desc)
@@ -437,6 +456,29 @@ class Sequencer(wiring.Component):
                 pairs.append(total)
             terms = pairs + terms[len(terms) - len(terms) % 2:]
         span = terms[0]
+        big = ((span >> aw) != 0) | (((pitch >> aw) != 0) & (rows_m1 != 0))
+        return span, big
+
+    def _serial_span(self, m, rows_m1, pitch, start, ready):
+        """``rows_m1 * pitch`` one bit of ``rows_m1`` a cycle, most significant first
+        (``span_multiplier="serial"``): a shift and an add of the pitch's low ``addr_width``
+        bits, from the cycle after ``start`` (stage 0 takes a descriptor; its ``rows_m1``
+        and pitch then hold until stage 1 takes it); ``ready`` (comb, driven here) in the
+        cycle of the last step, whose sum is the span. One descriptor is checked at a time
+        (32-bit buses), so nothing waits behind it. Returns (span, span is ``>=
+        2**addr_width``) as :meth:`_lut_span`."""
+        aw, steps = self.addr_width, len(rows_m1)
+        low = pitch[:aw]
+        total = Signal(aw + steps, name="span_total")
+        left = Signal(range(steps + 1), name="span_steps_left")
+        bit = rows_m1.bit_select((left - 1).as_unsigned(), 1)
+        span = Signal(aw + steps, name="span_next")
+        m.d.comb += [span.eq((total << 1) + Mux(bit, low, 0)),
+                     ready.eq(left == 1)]
+        with m.If(start):
+            m.d.sync += [total.eq(0), left.eq(steps)]
+        with m.Elif(left != 0):
+            m.d.sync += [total.eq(span), left.eq(left - 1)]
         big = ((span >> aw) != 0) | (((pitch >> aw) != 0) & (rows_m1 != 0))
         return span, big
 

@@ -48,7 +48,10 @@ CHECK_BUILDS = {"bus64_int8": (8, ("int8",), 1, {}),
                                           {"addr_width": 17, "span_multiplier": "lut"}),
                 # and its 32-bit bus: descriptors checked one at a time
                 "bus32_int8_narrow_lut": (4, ("int8",), 1,
-                                          {"addr_width": 17, "span_multiplier": "lut"})}
+                                          {"addr_width": 17, "span_multiplier": "lut"}),
+                # the span multiplied a bit a cycle, as on the iCEBreaker
+                "bus32_int8_narrow_serial": (4, ("int8",), 1,
+                                             {"addr_width": 17, "span_multiplier": "serial"})}
 
 
 def _check_cases(golden, rng, n):
@@ -181,7 +184,8 @@ def test_sequencer_check_codes_match_the_golden_rules(build):
 @pytest.mark.parametrize("kwargs, message", [
     ({"counter_width": 16}, "counter_width must be an integer from 32 to 64"),
     ({"counter_width": 65}, "counter_width"),
-    ({"span_multiplier": "mac"}, "span_multiplier must be 'dsp' or 'lut'"),
+    ({"span_multiplier": "mac"}, "span_multiplier must be one of"),
+    ({"span_multiplier": "serial"}, "needs a bus of 4 bytes"),
     ({"paired_multipliers": True, "datapaths": ("int8", "fp16")}, "paired multipliers"),
 ])
 def test_small_part_options_are_checked(kwargs, message):

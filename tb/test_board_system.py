@@ -28,7 +28,8 @@ _SMALL = dict(rows=4, cols=4, depth=32, ram_size=16 * 1024, addr_width=14,
               byte_timeout_s=0.002)
 BUILDS = {
     # and the iCEBreaker's 32-bit memory bus (one A or B word a beat, rows of four int8)
-    "int8": SystemConfig(**_SMALL, data_width=32, paired_multipliers=True,
+    "int8": SystemConfig(**{**_SMALL, "span_multiplier": "serial"}, data_width=32,
+                         paired_multipliers=True,
                          requantizer="shared", counter_width=32, slots=1,
                          result_storage="shared_port"),
     "dual": SystemConfig(**_SMALL, data_width=64, datapaths=("int8", "fp16")),
@@ -57,6 +58,7 @@ def board(request):
                            slots=config.slots, requantizer=config.requantizer,
                            counter_width=config.counter_width,
                            fp32_adder_stages=config.fp32_adder_stages,
+                           span_multiplier=config.span_multiplier,
                            array_clock_ratio=(config.array_clock_hz / config.clock_hz
                                               if config.array_clock_hz else None))
         yield request.param, config, port, dev, gold

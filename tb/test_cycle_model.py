@@ -46,7 +46,14 @@ SWEEP = [
 #: counters, on its 32-bit bus (a descriptor is 8 beats: fetches compete with LOADs for the
 #: reader; the model once let them overtake a LOAD and was up to 6.9 % high on int32 tiles)
 NARROW_BUILD = dict(rows=4, cols=4, depth=128, data_width=32, slots=1, requantizer="shared",
-                    counter_width=32)
+                    counter_width=32, result_storage="shared_port")
+#: and exactly as the board builds it: the descriptor check's span multiplied a bit a cycle
+#: (``span_multiplier="serial"``), which slows dispatch to one descriptor every 17 cycles.
+#: The RTL is then faster than with a one-cycle check (fewer descriptor fetches take the
+#: reader from a LOAD), more than the model, which counts the longer check but is up to
+#: 3.5 % high (measured on this sweep): a looser bound for this build.
+BOARD_BUILD = dict(NARROW_BUILD, span_multiplier="serial")
+BOARD_TOLERANCE = 0.04
 #: a few shapes of SWEEP on it: tiles bound by the reader (long programs), ragged and
 #: split K, and one int8 (each row 4 x 65 cycles through the shared requantiser)
 NARROW_SWEEP = [(8, 8, 8, "int32"), (13, 37, 11, "int32"), (64, 16, 8, "int32"),
@@ -83,8 +90,9 @@ def narrow_rtl():
     dev.close()
 
 
-def _sweep(name, dev, shapes, rng):
-    """Runs ``shapes`` on ``dev``, prints the table, asserts the model within TOLERANCE."""
+def _sweep(name, dev, shapes, rng, tolerance=TOLERANCE):
+    """Runs ``shapes`` on ``dev``, prints the table, asserts the model within
+    ``tolerance``."""
     rows, failures = [], []
     for m, k, n, out in shapes:
         if out.startswith("float"):
@@ -105,7 +113,7 @@ def _sweep(name, dev, shapes, rng):
         rows.append(f"{m:>4} {k:>4} {n:>4} {out:>6} {stats.cycles:>8} {pred.cycles:>8} "
                     f"{100 * error:>+7.2f}% {100 * stats.utilisation:>6.1f}%")
         assert pred.compute_cycles == stats.array_active_cycles
-        if abs(error) > TOLERANCE:
+        if abs(error) > tolerance:
             failures.append(f"{m}x{k}x{n} {out}: measured {stats.cycles}, predicted "
                             f"{pred.cycles} ({100 * error:+.2f} %)")
     print(f"\n{name}\n   M    K    N    out measured predicted  error   util")
@@ -119,8 +127,20 @@ def test_sweep_on_rtl_within_two_percent(rtl, rng):
 
 
 def test_sweep_on_a_32_bit_bus_within_two_percent(narrow_rtl, rng):
-    """The iCEBreaker row's build on its 32-bit bus, int32 and int8 outputs."""
+    """The iCEBreaker row's build on its 32-bit bus (its span multiply in one cycle),
+    int32 and int8 outputs."""
     _sweep("4x4 shared 32-bit", narrow_rtl, NARROW_SWEEP, rng)
+
+
+def test_sweep_on_the_board_build_within_four_percent(rng):
+    """The iCEBreaker row's build with its serial span multiply (``BOARD_BUILD``)."""
+    seed = int(__import__("os").environ["LOOM_SEED"])
+    dev = open_device("rtl", seed=seed, progress=False, **BOARD_BUILD)
+    try:
+        assert dev.config.check_steps == 7
+        _sweep("4x4 shared 32-bit, serial check", dev, NARROW_SWEEP, rng, BOARD_TOLERANCE)
+    finally:
+        dev.close()
 
 
 def test_golden_backend_reports_the_prediction(rng):

@@ -18,7 +18,8 @@ _TOPLEVEL = "accelerator"
 class RtlTransport(Transport):
     """Loom in Verilator. Parameters as ``hw.accelerator.Accelerator`` (``rows``, ``cols``,
     ``datapaths``, ``data_width``, ``depth``, ``slots``, ``timeout``, ``requantizer``,
-    ``counter_width``, ``fp32_adder_stages``), plus ``array_clock_ratio`` (the array's
+    ``counter_width``, ``fp32_adder_stages``, ``span_multiplier``, ``result_storage``),
+    plus ``array_clock_ratio`` (the array's
     clock frequency over the system clock's, which runs at 100 MHz in simulation; ``None``:
     one clock for everything, else ``array_clock=True``),
     ``memory_size``
@@ -30,7 +31,8 @@ class RtlTransport(Transport):
     def __init__(self, rows=8, cols=8, *, datapaths=("int8",), data_width=64, depth=256,
                  slots=2, timeout=1 << 16, requantizer="parallel", counter_width=64,
                  fp32_adder_stages=1, array_clock_ratio=None, memory_size=4 << 20, seed=0,
-                 waves=False, start_timeout=900):
+                 waves=False, start_timeout=900, span_multiplier="dsp",
+                 result_storage="ram"):
         from hw.accelerator import Accelerator
         from sim.simulation_server import SimulationServer
         from sim.toolchain import BUILD_DIR
@@ -39,7 +41,8 @@ class RtlTransport(Transport):
         top = Accelerator(rows, cols, datapaths=datapaths, data_width=data_width, depth=depth,
                           slots=slots, timeout=timeout, requantizer=requantizer,
                           counter_width=counter_width, fp32_adder_stages=fp32_adder_stages,
-                          array_clock=array_clock_ratio is not None)
+                          array_clock=array_clock_ratio is not None,
+                          span_multiplier=span_multiplier, result_storage=result_storage)
         env = {"LOOM_RTL_MEMORY": str(memory_size)}
         if array_clock_ratio is not None:
             if not 0.1 <= array_clock_ratio <= 10:
@@ -56,6 +59,10 @@ class RtlTransport(Transport):
             tag += f"_a{fp32_adder_stages}"
         if array_clock_ratio is not None:
             tag += "_clk2"        # the Verilog differs; the period is the run's
+        if span_multiplier != "dsp":
+            tag += f"_span_{span_multiplier}"
+        if result_storage != "ram":
+            tag += f"_{result_storage}"
         self.build_dir = BUILD_DIR / "sim" / f"rtl_{tag}"
         self._server = SimulationServer(
             top, toplevel=_TOPLEVEL, test_module="sw.backends.rtl_server",
