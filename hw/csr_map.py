@@ -20,10 +20,11 @@ __all__ = ["Field", "Register", "REGISTERS", "ERROR_CODES", "ID_MAGIC", "VERSION
            "register", "pack", "markdown"]
 
 ID_MAGIC = 0x4C4F4F4D   # "LOOM"
-VERSION = (0, 5, 0)     # major, minor, patch of the register interface (0.3.0:
+VERSION = (0, 6, 0)     # major, minor, patch of the register interface (0.3.0:
 #                         BUS_CONFIG.counter_bits; int8-only builds answer STORE mode 2,
 #                         fp16 output, with BAD_SIZE; 0.4.0: ARRAY_CONFIG.shared_requant;
-#                         0.5.0: ARRAY_CONFIG.fp16_beat_cycles, .array_clock)
+#                         0.5.0: ARRAY_CONFIG.fp16_beat_cycles, .array_clock; 0.6.0:
+#                         ARRAY_CONFIG.product_stages)
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,10 @@ REGISTERS = (
                     "when the binary32 adders are three register stages (a higher clock; "
                     "same results); 0 (before 0.5.0) means 1"),
               Field("array_clock", 22, 1, "the array runs on a clock of its own (commonly "
-                    "faster); PERF_* cycle counts are system clock cycles (since 0.5.0)"))),
+                    "faster); PERF_* cycle counts are system clock cycles (since 0.5.0)"),
+              Field("product_stages", 23, 2, "registers of each PE's int8 product: 1, or 2 "
+                    "(pipelined for the clock; every tile's results one array cycle later, "
+                    "same results); 0 (before 0.6.0) means 1"))),
     Register("BUS_CONFIG", 0x00C, "ro", "The AXI4 memory port.",
              (Field("data_bytes", 0, 8, "data bus width in bytes (4, 8, 16 or 32)"),
               Field("addr_bits", 8, 8, "address width in bits"),

@@ -29,7 +29,8 @@ class HardwareConfig:
     counters wrap at ``2**counter_bits``; ``fp16_beat_cycles``: cycles per fp16 operand beat
     (3 in builds whose binary32 adders are pipelined for the clock, else 1);
     ``array_clock``: the array has a clock of its own (its frequency is the board's, not
-    a register's: the cycle model takes it as ``Timing.array_ratio``).
+    a register's: the cycle model takes it as ``Timing.array_ratio``); ``product_stages``:
+    registers of each PE's int8 product (2: every COMPUTE's results a cycle later).
     """
     rows: int
     cols: int
@@ -45,6 +46,7 @@ class HardwareConfig:
     shared_requant: bool = False
     fp16_beat_cycles: int = 1
     array_clock: bool = False
+    product_stages: int = 1
 
     @property
     def datapaths(self):
@@ -96,4 +98,5 @@ def read_config(read_word):
         shared_requant=bool(_field(array, "ARRAY_CONFIG", "shared_requant")),
         fp16_beat_cycles=_field(array, "ARRAY_CONFIG", "fp16_beat_cycles") or 1,
         array_clock=bool(_field(array, "ARRAY_CONFIG", "array_clock")),
+        product_stages=_field(array, "ARRAY_CONFIG", "product_stages") or 1,
         counter_bits=_field(bus, "BUS_CONFIG", "counter_bits") or 64)
