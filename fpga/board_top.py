@@ -59,6 +59,9 @@ class SystemConfig:
     #: 3: the fp16 accumulation's binary32 adders in three register stages (fp16 beats one
     #: every 3 cycles), for the clock of the int8 builds; 1: one cycle (~27 MHz on ECP5)
     fp32_adder_stages: int = 1
+    #: 2: each PE's int8 product over two registers (int8-only, no paired multipliers), for
+    #: the array clock; results one cycle later; 1: one register
+    product_stages: int = 1
     #: Hz of the array's own clock (a second PLL output, ECP5 only); 0: the array runs on
     #: ``clock_hz`` with everything else
     array_clock_hz: int = 0
@@ -98,6 +101,7 @@ class LoomSystem(wiring.Component):
                                        addr_width=config.addr_width,
                                        result_storage=config.result_storage,
                                        fp32_adder_stages=config.fp32_adder_stages,
+                                       product_stages=config.product_stages,
                                        array_clock=config.array_clock_hz != 0)
         super().__init__()
 

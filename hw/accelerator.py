@@ -78,6 +78,11 @@ class Accelerator(wiring.Component):
         result buffer) in one cycle (one fp16 beat a cycle; a long path: ~27 MHz on the ECP5)
         or in three register stages (one fp16 beat every 3 cycles, the clock of the int8
         builds); ``ARRAY_CONFIG.fp16_beat_cycles`` tells. Same results.
+    product_stages : int
+        1 or 2 (int8-only builds without ``paired_multipliers``): registers of each PE's
+        int8 product (see :class:`~hw.systolic_array.SystolicArray`); 2 splits the
+        multiply's path for the array clock and lands every COMPUTE's results one array
+        cycle later. ``ARRAY_CONFIG.product_stages`` tells. Same results.
     array_clock : bool
         ``True``: the compute path (operand buffers' read side, the array, the result
         buffer's write side) runs in its own clock domain ``array`` (top-level ports
@@ -96,7 +101,7 @@ class Accelerator(wiring.Component):
                  slots=2, addr_width=32, timeout=1 << 16, requantizer="parallel",
                  lut_multipliers=0, paired_multipliers=False, counter_width=64,
                  span_multiplier="dsp", result_storage="ram", fp32_adder_stages=1,
-                 array_clock=False):
+                 product_stages=1, array_clock=False):
         datapaths = check_datapaths(datapaths)
         lane_bits = operand_shape(datapaths).width
         for name, bits in (("an A word (rows lanes)", rows * lane_bits),
@@ -129,8 +134,10 @@ class Accelerator(wiring.Component):
                                    paired_multipliers=paired_multipliers,
                                    result_storage=result_storage,
                                    fp32_adder_stages=fp32_adder_stages,
+                                   product_stages=product_stages,
                                    domain="array" if array_clock else "sync")
         self.fp32_adder_stages = fp32_adder_stages
+        self.product_stages = product_stages
         self.array_clock = array_clock
         self.store = StoreUnit(rows=rows, cols=cols, beat_width=data_width,
                                addr_width=addr_width, slots=slots, requantizer=requantizer,
@@ -263,7 +270,8 @@ class Accelerator(wiring.Component):
                 int8="int8" in self.datapaths, fp16="fp16" in self.datapaths,
                 serial_requant=self.requantizer in SERIAL_REQUANTIZERS,
                 shared_requant=self.requantizer == "shared",
-                fp16_beat_cycles=self.fp32_adder_stages, array_clock=self.array_clock)),
+                fp16_beat_cycles=self.fp32_adder_stages, array_clock=self.array_clock,
+                product_stages=self.product_stages)),
             csr.bus_config.eq(beat_bytes | self.addr_width << 8 | self.counter_width << 16
                               | self._check_steps() << 24),
             csr.buffer_config.eq(self.depth | (self.rows * self.slots) << 16),

@@ -69,6 +69,10 @@ class ComputeUnit(wiring.Component):
     buffer in three register stages, for the clock; fp16 beats then go one every 3 cycles
     and results land later (:class:`~hw.systolic_array.SystolicArray`,
     :class:`~hw.result_buffer.ResultBuffer`). Same results.
+
+    ``product_stages=2`` (int8-only builds without paired multipliers): each PE's product
+    over two registers (:class:`~hw.systolic_array.SystolicArray`), for the clock; every
+    tile's results land one cycle later (``busy`` follows them). Same results.
     """
 
     def _widened(self, m, lanes):
@@ -82,7 +86,7 @@ class ComputeUnit(wiring.Component):
 
     def __init__(self, rows, cols, *, datapaths=("int8",), depth=1024, slots=2, in_flight=8,
                  lut_multipliers=0, paired_multipliers=False, result_storage="ram",
-                 fp32_adder_stages=1, domain="sync"):
+                 fp32_adder_stages=1, product_stages=1, domain="sync"):
         datapaths = check_datapaths(datapaths)
         if not isinstance(domain, str):
             raise TypeError(f"domain must be a clock domain name, not {domain!r}")
@@ -94,6 +98,7 @@ class ComputeUnit(wiring.Component):
                                    lut_multipliers=lut_multipliers,
                                    paired_multipliers=paired_multipliers,
                                    fp32_adder_stages=fp32_adder_stages,
+                                   product_stages=product_stages,
                                    # its own domain is not soft-reset
                                    separate_control=domain != "sync")
         lane_bits = operand_shape(datapaths).width

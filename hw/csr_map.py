@@ -25,7 +25,7 @@ VERSION = (0, 6, 0)     # major, minor, patch of the register interface (0.3.0:
 #                         fp16 output, with BAD_SIZE; 0.4.0: ARRAY_CONFIG.shared_requant;
 #                         0.5.0: ARRAY_CONFIG.fp16_beat_cycles, .array_clock; 0.6.0:
 #                         DESC_ADDR, DESC_COUNT, WINDOW_* keep only the bits the checks use,
-#                         BUS_CONFIG.check_steps)
+#                         BUS_CONFIG.check_steps, ARRAY_CONFIG.product_stages)
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,10 @@ REGISTERS = (
                     "when the binary32 adders are three register stages (a higher clock; "
                     "same results); 0 (before 0.5.0) means 1"),
               Field("array_clock", 22, 1, "the array runs on a clock of its own (commonly "
-                    "faster); PERF_* cycle counts are system clock cycles (since 0.5.0)"))),
+                    "faster); PERF_* cycle counts are system clock cycles (since 0.5.0)"),
+              Field("product_stages", 23, 2, "registers of each PE's int8 product: 1, or 2 "
+                    "(pipelined for the clock; every tile's results one array cycle later, "
+                    "same results); 0 (before 0.6.0) means 1"))),
     Register("BUS_CONFIG", 0x00C, "ro", "The AXI4 memory port.",
              (Field("data_bytes", 0, 8, "data bus width in bytes (4, 8, 16 or 32)"),
               Field("addr_bits", 8, 8, "address width in bits"),

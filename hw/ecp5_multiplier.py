@@ -5,7 +5,8 @@ from amaranth.lib.wiring import In, Out
 
 from .parameters import check_choice
 
-__all__ = ["Ecp5Multiplier", "PRIMITIVES", "MULT18X18D_PARAMETERS", "is_ecp5"]
+__all__ = ["Ecp5Multiplier", "PRIMITIVES", "MULT18X18D_PARAMETERS", "INPUT_REGISTERS",
+           "is_ecp5"]
 
 #: ``"mult18x18d"`` instances the DSP by hand, ``"behavioural"`` writes ``a * b`` into a
 #: register (simulation, other FPGA families), ``"auto"`` picks ``"mult18x18d"`` when
@@ -21,6 +22,13 @@ MULT18X18D_PARAMETERS = {
     "REG_OUTPUT_CLK": "CLK0", "REG_OUTPUT_CE": "CE0", "REG_OUTPUT_RST": "RST0",
     "GSR": "DISABLED", "RESETMODE": "SYNC", "MULT_BYPASS": "DISABLED",
     "SOURCEB_MODE": "B_SHIFT", "CAS_MATCH_REG": "FALSE",
+}
+
+#: With ``input_registers``: the A and B operands registered in the DSP too, on the same
+#: ``CLK0``/``CE0``/``RST0`` as the output. Latency: two clocks.
+INPUT_REGISTERS = {
+    "REG_INPUTA_CLK": "CLK0", "REG_INPUTA_CE": "CE0", "REG_INPUTA_RST": "RST0",
+    "REG_INPUTB_CLK": "CLK0", "REG_INPUTB_CE": "CE0", "REG_INPUTB_RST": "RST0",
 }
 
 
@@ -47,7 +55,8 @@ class Ecp5Multiplier(wiring.Component):
     -----
     ``a``, ``b``: signed 8-bit operands. ``p``: their signed 16-bit product (exact: an int8 x
     int8 product always fits), showing the product of the operands present at the previous
-    clock edge. The register has no reset (the processing element only uses the product of
+    clock edge (:attr:`latency` 1), or with ``input_registers`` the one before (latency 2).
+    The registers have no reset (the processing element only uses the product of
     a valid beat, whose qualifiers do reset).
 
     Only ``P[15:0]`` is used, and the operands are sign-extended to 18 bits: the low 16
@@ -62,15 +71,26 @@ class Ecp5Multiplier(wiring.Component):
         ``a * b`` otherwise (simulation; on iCE40 yosys's ``ice40_dsp`` puts the register
         into the SB_MAC16 itself). ``"mult18x18d"`` always instances it (synthesis scripts
         that elaborate without a platform).
+    input_registers : bool
+        ``False`` (default): one clock, the output register. ``True``: the operands are
+        registered first, in the MULT18X18D's own input registers
+        (:data:`INPUT_REGISTERS`; behaviourally, two fabric registers before the product
+        register): two clocks, so a product pipelined over two registers costs no fabric
+        flip-flops on the ECP5 (a processing element's ``product_stages=2``).
     """
 
     a: In(signed(8))
     b: In(signed(8))
     p: Out(signed(16))
 
-    def __init__(self, *, primitive="auto"):
+    def __init__(self, *, primitive="auto", input_registers=False):
         check_choice("primitive", primitive, PRIMITIVES)
+        if not isinstance(input_registers, bool):
+            raise TypeError(f"input_registers must be True or False, not {input_registers!r}")
         self.primitive = primitive
+        self.input_registers = input_registers
+        #: clocks from the operands to their product on ``p``
+        self.latency = 2 if input_registers else 1
         super().__init__()
 
     def uses_mult18x18d(self, platform):
@@ -82,8 +102,12 @@ class Ecp5Multiplier(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         if not self.uses_mult18x18d(platform):
+            a, b = self.a, self.b
+            if self.input_registers:
+                a, b = Signal.like(a, reset_less=True), Signal.like(b, reset_less=True)
+                m.d.sync += [a.eq(self.a), b.eq(self.b)]
             product = Signal(signed(16), reset_less=True)
-            m.d.sync += product.eq(self.a * self.b)
+            m.d.sync += product.eq(a * b)
             m.d.comb += self.p.eq(product)
             return m
         out = Signal(36)
@@ -93,9 +117,10 @@ class Ecp5Multiplier(wiring.Component):
         ports |= {f"i_B{n}": self.b[min(n, 7)] for n in range(18)}
         ports |= {f"i_C{n}": Const(0, 1) for n in range(18)}
         ports |= {f"o_P{n}": out[n] for n in range(36)}
+        parameters = MULT18X18D_PARAMETERS | (INPUT_REGISTERS if self.input_registers else {})
         m.submodules.dsp = Instance(
             "MULT18X18D",
-            **{f"p_{name}": value for name, value in MULT18X18D_PARAMETERS.items()},
+            **{f"p_{name}": value for name, value in parameters.items()},
             i_SIGNEDA=Const(1, 1), i_SIGNEDB=Const(1, 1),
             i_SOURCEA=Const(0, 1), i_SOURCEB=Const(0, 1),
             # only CLK0/CE0/RST0 are used; nextpnr cannot route constants to the others

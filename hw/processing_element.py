@@ -9,8 +9,9 @@ from .fp32_adder import Fp32Adder
 from .layouts import BeatControl, check_datapaths, operand_shape
 from .register_copies import register_copies
 
-__all__ = ["ProcessingElement", "check_acc_width", "check_fp32_adder_stages", "fp16_delay",
-           "MULTIPLIERS", "lut_product"]
+__all__ = ["ProcessingElement", "check_acc_width", "check_fp32_adder_stages",
+           "check_product_stages", "fp16_delay", "MULTIPLIERS", "PRODUCT_STAGES", "lut_product",
+           "booth_digits", "booth_sum"]
 
 #: How a PE's int8 multiply is built: ``"dsp"`` writes ``a * b`` and lets synthesis map it to
 #: a hard multiplier (one SB_MAC16 on iCE40; elaborated for an ECP5 platform, a hand-instanced
@@ -21,6 +22,10 @@ __all__ = ["ProcessingElement", "check_acc_width", "check_fp32_adder_stages", "f
 #: product from the ``product_in`` port (a multiplier shared with another PE, e.g. two
 #: products per iCE40 SB_MAC16: :class:`~hw.ice40_dual_multiplier.Ice40DualMultiplier`).
 MULTIPLIERS = ("dsp", "lut", "external")
+
+#: Registers an int8 product goes through (``product_stages``): 1, or 2 to split the
+#: multiply's path (a LUT PE's Booth product was the 16x16 ECP5 array clock's critical path).
+PRODUCT_STAGES = (1, 2)
 
 
 def lut_product(a, b, m=None):
@@ -37,7 +42,17 @@ def lut_product(a, b, m=None):
     of it into one multi-operand adder built from LUTs. A LUT PE (ECP5, ``synth_ecp5``)
     measured 176 LUT4 + 30 CCU2C with this product, against 370 + 32 for a plain sum of
     eight shifted rows (a DSP PE: 67 + 16 and one MULT18X18D). Exact for all 65,536 operand
-    pairs (``tb/test_dsp_mapping.py``)."""
+    pairs (``tb/test_dsp_mapping.py``).
+
+    The digit muxes are :func:`booth_digits`, the adds :func:`booth_sum`: a PE with
+    ``product_stages=2`` registers the partial products between the two."""
+    return booth_sum(*booth_digits(a, b, m), m)
+
+
+def booth_digits(a, b, m=None):
+    """The four radix-4 Booth partial products of :func:`lut_product` (signed 9 bits each,
+    ones' complement where the digit is negative) and their ``neg`` bits (``Value`` s of one
+    bit): the digit muxes, before any add."""
     parts, negs = [], []
     for k in range(4):
         hi, mid = b[2 * k + 1], b[2 * k]
@@ -48,6 +63,12 @@ def lut_product(a, b, m=None):
         magnitude = Mux(one, a, Mux(two, a << 1, 0))       # signed, 9 bits
         parts.append(_named(m, f"booth_{k}", Mux(neg, ~magnitude, magnitude)))
         negs.append(neg)
+    return parts, negs
+
+
+def booth_sum(parts, negs, m=None):
+    """The 16-bit signed product from :func:`booth_digits`' ``parts`` and ``negs``: three
+    adds and an increment on carry chains."""
     # d0 + 4 d1 and d2 + 4 d3 (12 bits each), then low + 16 high; arithmetic modulo 2**16
     # is exact since every product fits 16 signed bits.
     low = _named(m, "booth_low", parts[0] + Cat(negs[0], Const(0, 1), parts[1]).as_signed())
@@ -82,6 +103,21 @@ def check_fp32_adder_stages(stages, datapaths):
         raise ValueError(f"fp32_adder_stages={stages} needs the fp16 datapath, not {datapaths}")
 
 
+def check_product_stages(stages, datapaths=("int8",), multiplier="dsp"):
+    """Raise unless ``stages`` is 1 or 2, and 2 only for an int8-only datapath whose
+    multiplier is the PE's own (``"dsp"`` or ``"lut"``, not ``"external"``)."""
+    if not isinstance(stages, int) or isinstance(stages, bool):
+        raise TypeError(f"product_stages must be an integer, 1 or 2, not {stages!r}")
+    if stages not in PRODUCT_STAGES:
+        raise ValueError(f"product_stages must be 1 or 2, not {stages}")
+    if stages == 2 and tuple(datapaths) != ("int8",):
+        raise ValueError(f"product_stages=2 pipelines the int8 product: int8-only datapaths, "
+                         f"not {tuple(datapaths)}")
+    if stages == 2 and multiplier == "external":
+        raise ValueError("product_stages=2 needs the PE's own multiplier ('dsp' or 'lut'), "
+                         "not an external one registered outside (paired multipliers)")
+
+
 def check_acc_width(acc_width, datapaths=("int8",)):
     """Raise unless ``acc_width`` suits the datapaths: at least 16 bits (one int8 x int8
     product) for int8, exactly 32 (binary32) when fp16 is present."""
@@ -109,10 +145,12 @@ class ProcessingElement(wiring.Component):
     ---------------------------------------------------------------
     * +1: ``a_out``, ``b_out``, ``ctl_out`` carry the beat on; the product is registered
       (int8: a 16-bit product; fp16: the exact binary32 product of :class:`Fp16Multiplier`).
-    * +1 (combinational ``done``): for a valid beat, ``acc`` takes ``acc_next`` at the end of
-      the next cycle; on a ``last`` beat the finished sum loads ``result_out`` instead of
-      waiting in ``acc``, so the next tile starts accumulating on the very next beat.
-      fp16 beats with ``fp32_adder_stages=3``: +4 instead (``fp16_delay`` cycles later).
+      With ``product_stages=2`` (int8 only) the product takes a second register: +2.
+    * +``product_stages`` (combinational ``done``): for a valid beat, ``acc`` takes
+      ``acc_next`` at the end of the next cycle; on a ``last`` beat the finished sum loads
+      ``result_out`` instead of waiting in ``acc``, so the next tile starts accumulating on
+      the very next beat. fp16 beats with ``fp32_adder_stages=3``: +4 instead
+      (``fp16_delay`` cycles later).
 
     Arithmetic
     ----------
@@ -160,6 +198,18 @@ class ProcessingElement(wiring.Component):
     fp32_adder_stages : int
         1 (default) or 3: register stages of the fp16 accumulation's adder (see
         "Arithmetic"); only with the fp16 datapath.
+    product_stages : int
+        1 (default) or 2: registers the int8 product goes through (int8-only PEs with a
+        ``"dsp"`` or ``"lut"`` multiplier). With 2 the beat qualifiers that gate the
+        accumulation are registered once more, so ``done`` and ``done_early`` come one cycle
+        later, with the same first/last/valid meaning and the same results; ``ctl_out``,
+        ``a_out`` and ``b_out`` do not move. ``"lut"``: the four Booth partial products and
+        their ``neg`` bits (:func:`booth_digits`) are registered, the adds
+        (:func:`booth_sum`) feed the product register. ``"dsp"``: the product of the
+        registered operands (``a_out``, ``b_out``), registered; elaborated for an ECP5, the
+        MULT18X18D's own input and output registers
+        (:class:`~hw.ecp5_multiplier.Ecp5Multiplier` ``input_registers``), no fabric
+        flip-flops.
     separate_control : bool
         The registered ``ctl`` (also ``ctl_out``) as hand-instanced flip-flops when
         elaborated for an ECP5 (:func:`~hw.register_copies.register_copies`), so synthesis
@@ -168,7 +218,7 @@ class ProcessingElement(wiring.Component):
     """
 
     def __init__(self, *, acc_width=32, datapaths=("int8",), multiplier="dsp",
-                 fp32_adder_stages=1, separate_control=False):
+                 fp32_adder_stages=1, separate_control=False, product_stages=1):
         datapaths = check_datapaths(datapaths)
         check_acc_width(acc_width, datapaths)
         if multiplier not in MULTIPLIERS:
@@ -176,6 +226,8 @@ class ProcessingElement(wiring.Component):
         if multiplier == "external" and datapaths != ("int8",):
             raise ValueError(f"an external multiplier serves int8-only PEs, not {datapaths}")
         check_fp32_adder_stages(fp32_adder_stages, datapaths)
+        check_product_stages(product_stages, datapaths, multiplier)
+        self.product_stages = product_stages
         if not isinstance(separate_control, bool):
             raise TypeError(f"separate_control must be True or False, not "
                             f"{separate_control!r}")
@@ -228,29 +280,55 @@ class ProcessingElement(wiring.Component):
         m.d.comb += [self.a_out.eq(a_reg), self.b_out.eq(b_reg)]
 
         # Stage 1: registered product (lets synthesis use the DSP's output register).
-        ctl = Signal(BeatControl)
-        if self.separate_control:
-            # The qualifiers of all PEs on an anti-diagonal are the same registers of the
-            # same values, which yosys merges into one driving them all across the die (a
-            # PE's ``valid`` to another's accumulator: 11.4 ns of routing, the array clock's
-            # critical path of the 16x16 ECP5 system); on the ECP5 these stay the PE's own.
-            held = register_copies(m, platform, "sync", self.ctl_in.as_value(), 1,
-                                   name="ctl", reset=True)[0]
-            m.d.comb += [ctl.eq(held), self.ctl_out.eq(held)]
-        else:
-            m.d.sync += [ctl.eq(self.ctl_in), self.ctl_out.eq(self.ctl_in)]
+        def qualifiers(before, name):
+            """``before`` (the beat qualifiers) one clock later."""
+            held = Signal(BeatControl, name=name)
+            if self.separate_control:
+                # The qualifiers of all PEs on an anti-diagonal are the same registers of
+                # the same values, which yosys merges into one driving them all across the
+                # die (a PE's ``valid`` to another's accumulator: 11.4 ns of routing, the
+                # array clock's critical path of the 16x16 ECP5 system); on the ECP5 these
+                # stay the PE's own.
+                m.d.comb += held.eq(register_copies(m, platform, "sync", before.as_value(), 1,
+                                                    name=name, reset=True)[0])
+            else:
+                m.d.sync += held.eq(before)
+            return held
+
+        ctl = qualifiers(self.ctl_in, "ctl")
+        m.d.comb += self.ctl_out.eq(ctl)
+        # the qualifiers of the beat whose int8 product is in ``int_product`` (and the ones
+        # a cycle before them, for ``done_early``)
+        int_ctl, int_ctl_before = ctl, self.ctl_in
+        if self.product_stages == 2:
+            int_ctl, int_ctl_before = qualifiers(ctl, "ctl_product"), ctl
         if has_int8:
             int_product = Signal(signed(16), reset_less=True)
+            a, b = self.a_in[:8].as_signed(), self.b_in[:8].as_signed()
             if self.multiplier == "external":
                 m.d.comb += int_product.eq(self.product_in)     # registered outside
             elif self.multiplier == "dsp" and is_ecp5(platform):
-                # the product register inside the MULT18X18D (yosys leaves it in the fabric)
-                m.submodules.int_multiplier = dsp = Ecp5Multiplier(primitive="mult18x18d")
-                m.d.comb += [dsp.a.eq(self.a_in[:8].as_signed()),
-                             dsp.b.eq(self.b_in[:8].as_signed()), int_product.eq(dsp.p)]
+                # the product register inside the MULT18X18D (yosys leaves it in the fabric),
+                # with two stages its input registers too
+                m.submodules.int_multiplier = dsp = Ecp5Multiplier(
+                    primitive="mult18x18d", input_registers=self.product_stages == 2)
+                m.d.comb += [dsp.a.eq(a), dsp.b.eq(b), int_product.eq(dsp.p)]
+            elif self.product_stages == 2 and self.multiplier == "lut":
+                # stage 1: the digit muxes into registers; stage 2: the adds
+                parts, negs = booth_digits(a, b, m)
+                held_parts = [Signal.like(part, name=f"booth_{k}_reg", reset_less=True)
+                              for k, part in enumerate(parts)]
+                held_negs = Signal(len(negs), name="booth_negs_reg", reset_less=True)
+                m.d.sync += [held.eq(part) for held, part in zip(held_parts, parts,
+                                                                 strict=True)]
+                m.d.sync += held_negs.eq(Cat(*negs))
+                m.d.sync += int_product.eq(booth_sum(held_parts, list(held_negs), m))
+            elif self.product_stages == 2:
+                # the operands are registered already (a_out, b_out)
+                m.d.sync += int_product.eq(self._multiply(m, a_reg[:8].as_signed(),
+                                                          b_reg[:8].as_signed()))
             else:
-                m.d.sync += int_product.eq(self._multiply(m, self.a_in[:8].as_signed(),
-                                                          self.b_in[:8].as_signed()))
+                m.d.sync += int_product.eq(self._multiply(m, a, b))
         if has_fp16:
             m.submodules.multiplier = multiplier = Fp16Multiplier(
                 stages=1 if self.fp32_adder_stages == 1 else 2)
@@ -274,10 +352,10 @@ class ProcessingElement(wiring.Component):
         int_done = Signal()
         int_next = Signal(signed(self.acc_width))
         if has_int8:
-            early.append(ends_tile(self.ctl_in, fp16=False))
-            m.d.comb += [int_next.eq(int_product + Mux(ctl.first, 0, acc)),
-                         int_done.eq(ends_tile(ctl, fp16=False))]
-            with m.If(ctl.valid & ~is_fp16(ctl)):
+            early.append(ends_tile(int_ctl_before, fp16=False))
+            m.d.comb += [int_next.eq(int_product + Mux(int_ctl.first, 0, acc)),
+                         int_done.eq(ends_tile(int_ctl, fp16=False))]
+            with m.If(int_ctl.valid & ~is_fp16(int_ctl)):
                 m.d.sync += acc.eq(int_next)
         fp_done = Signal()
         fp_next = Signal(32)

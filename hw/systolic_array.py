@@ -9,6 +9,7 @@ from .processing_element import (
     ProcessingElement,
     check_acc_width,
     check_fp32_adder_stages,
+    check_product_stages,
     fp16_delay,
 )
 from .register_copies import register_copies
@@ -49,9 +50,10 @@ class SystolicArray(wiring.Component):
         ``rows`` beats per tile, bottom row first: ``data[j] = C[row, j]``, ``last`` on row 0.
         The consumer must take a beat in every cycle ``valid`` is high (no backpressure).
 
-    Latency (no bubbles): the first result row appears :attr:`latency` (``rows + cols``)
-    cycles after the cycle in which the tile's ``last`` beat was accepted (:attr:`fp16_delay`
-    more for fp16 tiles); the tile's last row ``rows - 1`` cycles later. See
+    Latency (no bubbles): the first result row appears :attr:`latency` (``rows + cols +
+    product_stages - 1``) cycles after the cycle in which the tile's ``last`` beat was
+    accepted (:attr:`fp16_delay` more for fp16 tiles); the tile's last row ``rows - 1``
+    cycles later. See
     ``docs/architecture.md`` for the timing diagram.
 
     Parameters
@@ -85,11 +87,17 @@ class SystolicArray(wiring.Component):
         one register per column (:meth:`_drain_starts`); same rows at the same cycles.
         Their reset is the domain's own, which a ``ResetInserter`` above does not reach:
         for arrays in a clock domain without a soft reset (the compute unit's own).
+    product_stages : int
+        1 (default) or 2 (int8-only arrays without ``paired_multipliers``): registers each
+        PE's product goes through (:class:`ProcessingElement`; 2 splits the multiply's
+        path, for the clock). Every PE has the same latency; results come
+        ``product_stages - 1`` cycles later (:attr:`latency`), the tile spacing and the
+        results are the same.
     """
 
     def __init__(self, rows, cols, *, acc_width=32, datapaths=("int8",),
                  pe_class=ProcessingElement, lut_multipliers=0, paired_multipliers=False,
-                 fp32_adder_stages=1, separate_control=False):
+                 fp32_adder_stages=1, separate_control=False, product_stages=1):
         _check_dimension("rows", rows)
         _check_dimension("cols", cols)
         if not isinstance(lut_multipliers, int) or not 0 <= lut_multipliers <= rows * cols:
@@ -105,6 +113,9 @@ class SystolicArray(wiring.Component):
         self.paired_multipliers = paired_multipliers
         check_acc_width(acc_width, datapaths)
         check_fp32_adder_stages(fp32_adder_stages, datapaths)
+        check_product_stages(product_stages, datapaths,
+                             "external" if paired_multipliers else "dsp")
+        self.product_stages = product_stages
         self.fp32_adder_stages = fp32_adder_stages
         self.separate_control = separate_control
         #: cycles an fp16 tile's results come later than an int8 tile's
@@ -127,8 +138,9 @@ class SystolicArray(wiring.Component):
     @property
     def latency(self):
         """Cycles from accepting an int8 tile's ``last`` beat to its first result row (no
-        bubbles); :attr:`fp16_delay` more for an fp16 tile."""
-        return self.rows + self.cols
+        bubbles): ``rows + cols + product_stages - 1``; :attr:`fp16_delay` more for an fp16
+        tile."""
+        return self.rows + self.cols + self.product_stages - 1
 
     @property
     def tile_spacing(self):
@@ -188,7 +200,8 @@ class SystolicArray(wiring.Component):
         pes = [[self._pe_class(acc_width=self.acc_width, datapaths=self.datapaths,
                                multiplier=multiplier(i * cols + j),
                                fp32_adder_stages=self.fp32_adder_stages,
-                               separate_control=self.separate_control)
+                               separate_control=self.separate_control,
+                               product_stages=self.product_stages)
                 for j in range(cols)]
                for i in range(rows)]
         for i in range(rows):

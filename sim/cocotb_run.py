@@ -41,7 +41,7 @@ def _elaborate(config):
     from hw.systolic_array import SystolicArray
     from tb.mutants import MUTANTS
 
-    kwargs = {"datapaths": config.datapaths}
+    kwargs = dict(config.array_kwargs)
     if config.mutant is not None:
         kwargs["pe_class"] = MUTANTS[config.mutant]
     return SystolicArray(config.rows, config.cols, **kwargs)
@@ -120,7 +120,9 @@ def run_cocotb(component, toplevel, test_module, build_name, seed, *, tests=None
 def run_config(config, seed, *, waves=None):
     """Generate, build and simulate the array ``config``; return a :class:`RunResult`."""
     env = {"LOOM_ROWS": str(config.rows), "LOOM_COLS": str(config.cols),
-           "LOOM_DATAPATHS": ",".join(config.datapaths)}
+           "LOOM_DATAPATHS": ",".join(config.datapaths),
+           "LOOM_LUT_MULTIPLIERS": str(config.lut_multipliers),
+           "LOOM_PRODUCT_STAGES": str(config.product_stages)}
     result = run_cocotb(_elaborate(config), TOPLEVEL, TEST_MODULE, config.name, seed,
                         tests=config.test_names, env=env, waves=waves)
     result.config = config

@@ -19,19 +19,32 @@ class ArrayConfig:
     to run on it.
 
     ``tests`` (``None``: every test the datapaths support, except the long wrap-around run);
-    ``mutant`` names an entry of ``tb.mutants.MUTANTS`` to build in place of the real PE.
+    ``mutant`` names an entry of ``tb.mutants.MUTANTS`` to build in place of the real PE;
+    ``lut_multipliers`` and ``product_stages`` are the array's (``SystolicArray``).
     """
     rows: int
     cols: int
     datapaths: tuple = ("int8",)
     tests: tuple | None = None
     mutant: str | None = None
+    lut_multipliers: int = 0
+    product_stages: int = 1
 
     @property
     def name(self):
         kinds = {("int8",): "", ("fp16",): "_fp16", ("int8", "fp16"): "_dual"}
         name = f"array_{self.rows}x{self.cols}{kinds[tuple(self.datapaths)]}"
+        if self.lut_multipliers:
+            name += f"_lut{self.lut_multipliers}"
+        if self.product_stages != 1:
+            name += f"_p{self.product_stages}"
         return f"{name}_mutant_{self.mutant}" if self.mutant else name
+
+    @property
+    def array_kwargs(self):
+        """The ``SystolicArray`` parameters besides the shape (no mutant)."""
+        return {"datapaths": self.datapaths, "lut_multipliers": self.lut_multipliers,
+                "product_stages": self.product_stages}
 
     @property
     def test_names(self):
@@ -57,4 +70,6 @@ REGRESSION = [
     ArrayConfig(4, 4, ("int8", "fp16")),
     ArrayConfig(8, 8, ("int8", "fp16")),
     ArrayConfig(3, 5, ("fp16",)),
+    # each PE's product over two registers, LUT and DSP PEs mixed
+    ArrayConfig(4, 4, lut_multipliers=6, product_stages=2),
 ]

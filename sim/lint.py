@@ -37,7 +37,7 @@ def generate():
 
     out = BUILD_DIR / "verilog"
     designs = {c.name.replace("array", "systolic_array"):
-               SystolicArray(c.rows, c.cols, datapaths=c.datapaths) for c in REGRESSION}
+               SystolicArray(c.rows, c.cols, **c.array_kwargs) for c in REGRESSION}
     designs.update(fp16_multiplier=Fp16Multiplier(), fp32_adder=Fp32Adder(),
                    fp32_to_fp16=Fp32ToFp16(), csr_bank=CsrBank(),
                    dma_reader=DmaReader(), dma_writer=DmaWriter(), requantizer=Requantizer(),

@@ -30,7 +30,8 @@ class HardwareConfig:
     (3 in builds whose binary32 adders are pipelined for the clock, else 1);
     ``array_clock``: the array has a clock of its own (its frequency is the board's, not
     a register's: the cycle model takes it as ``Timing.array_ratio``); ``check_steps``:
-    cycles of the descriptor check's serial span multiply (0: not serial).
+    cycles of the descriptor check's serial span multiply (0: not serial); ``product_stages``:
+    registers of each PE's int8 product (2: every COMPUTE's results a cycle later).
     """
     rows: int
     cols: int
@@ -47,6 +48,7 @@ class HardwareConfig:
     fp16_beat_cycles: int = 1
     array_clock: bool = False
     check_steps: int = 0
+    product_stages: int = 1
 
     @property
     def datapaths(self):
@@ -98,5 +100,6 @@ def read_config(read_word):
         shared_requant=bool(_field(array, "ARRAY_CONFIG", "shared_requant")),
         fp16_beat_cycles=_field(array, "ARRAY_CONFIG", "fp16_beat_cycles") or 1,
         array_clock=bool(_field(array, "ARRAY_CONFIG", "array_clock")),
+        product_stages=_field(array, "ARRAY_CONFIG", "product_stages") or 1,
         counter_bits=_field(bus, "BUS_CONFIG", "counter_bits") or 64,
         check_steps=_field(bus, "BUS_CONFIG", "check_steps"))

@@ -28,8 +28,10 @@ commands, not gates, with the hardware's structure:
   ``read_latency`` cycles after its address; a write burst's response ``write_latency``
   cycles after its last beat.
 * **COMPUTE** streams ``k`` operand beats, then the array drains: the last result row lands
-  ``rows + cols + rows - 1`` cycles after the last beat (``SystolicArray.latency`` plus the
-  rows), plus fixed pipeline cycles. The compute unit reports busy until then, so
+  ``rows + cols + product_stages - 1 + rows - 1`` cycles after the last beat
+  (``SystolicArray.latency`` plus the rows; ``product_stages`` from
+  ``ARRAY_CONFIG.product_stages``, 1 unless the PEs' products are pipelined), plus fixed
+  pipeline cycles. The compute unit reports busy until then, so
   COMPUTEs do not overlap each other. With ``fp16_beat_cycles`` 3 (pipelined binary32
   adders) an fp16 COMPUTE's beats come every 3 cycles and its sums 3 cycles later
   (``3 * k + 1`` instead of ``k``), and every COMPUTE's rows land 2 cycles later (the
@@ -104,11 +106,11 @@ class Timing:
     beat several words: ``BeatsToWords`` registers the word or the beat); ``params``: extra
     cycles of a LOAD of requantisation parameters (0 measured: its words take the other
     LOADs' path); ``fetch_gap``: reader cycles lost
-    after a descriptor fetch (0 measured); ``compute``: cycles of a COMPUTE besides ``k`` and the
-    array's ``2 * rows + cols - 1`` (7: two of them the register slice before the array
-    and the result buffer's RAM data register, added for the ECP5 16x16 clock; 5 before);
-    ``store_start``: STORE taken to its first write
-    address (``store_params`` more in int8 mode, which reads the parameter words first);
+    after a descriptor fetch (0 measured); ``compute``: cycles of a COMPUTE besides ``k``
+    and the array's ``2 * rows + cols + product_stages - 2`` (7: two of them the register
+    slice before the array and the result buffer's RAM data register, added for the ECP5
+    16x16 clock; 5 before); ``store_start``: STORE taken to its first write address
+    (``store_params`` more in int8 mode, which reads the parameter words first);
     ``store_data``: cycles from then to the first beat at the writer (7: five of them are the
     post-processing pipeline, the requantiser's depth; 5 before it was pipelined for the
     ECP5 clock; four fewer in builds with serial requantisers, whose pipeline is one
@@ -268,6 +270,8 @@ class _Config:
         #: the result buffer's pipelined fp32 adders: rows land later
         self.result_delay = write_latency(self.beat_cycles) - write_latency()
         self.array_clock = bool(getattr(config, "array_clock", False))
+        #: registers of a PE's product: the array's latency is ``rows + cols + stages - 1``
+        self.product_stages = getattr(config, "product_stages", 1)
 
 
 def _load_shape(cfg, f):
@@ -490,7 +494,8 @@ def predict(descriptors, config, timing=AXIRAM):
                     # later too
                     fp16 = cfg.fp16_only or f.get("fp16")
                     span = (cfg.beat_cycles * (k - 1) + 1 + cfg.fp16_delay) if fp16 else k
-                    drain = 2 * cfg.rows + cfg.cols - 1 + t_.compute + cfg.result_delay
+                    drain = (2 * cfg.rows + cfg.cols + cfg.product_stages - 2 + t_.compute
+                             + cfg.result_delay)
                     if cfg.array_clock:
                         # array-side cycles at the array's clock, plus the crossings
                         array_cycles = span + drain + t_.crossing_array
@@ -569,7 +574,8 @@ def golden_model(transport):
                           int8="int8" in transport.datapaths,
                           fp16="fp16" in transport.datapaths,
                           fp16_beat_cycles=transport.fp32_adder_stages,
-                          array_clock=transport.array_clock_ratio is not None)
+                          array_clock=transport.array_clock_ratio is not None,
+                          product_stages=getattr(transport, "product_stages", 1))
     timing = replace(AXIRAM, array_ratio=transport.array_clock_ratio or 1.0)
     return lambda descriptors: predict(descriptors, cfg, timing).cycles
 

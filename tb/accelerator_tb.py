@@ -23,6 +23,7 @@ BEAT = int(os.environ["LOOM_DATA_WIDTH"]) // 8
 LANE = int(os.environ["LOOM_LANE_BYTES"])      # 2 in builds with fp16: int8 widened
 INT8_HOST = "<i2" if LANE == 2 else "i1"
 TIMEOUT = int(os.environ["LOOM_TIMEOUT"])
+PRODUCT_STAGES = int(os.environ.get("LOOM_PRODUCT_STAGES", "1"))
 #: operand words or stored rows narrower than a beat: GEMMs must be laid out tile by tile
 #: (packed rows, docs/isa.md)
 TILED = min(ROWS * LANE, COLS * LANE, COLS) < BEAT
@@ -114,6 +115,8 @@ async def identifies_itself(dut):
     assert await tb.read_reg("ID") == ID_MAGIC
     config = await tb.read_reg("ARRAY_CONFIG")
     assert (config & 0xFF, (config >> 8) & 0xFF) == (ROWS, COLS)
+    stages = {f.name: f for f in register("ARRAY_CONFIG").fields}["product_stages"]
+    assert (config & stages.mask) >> stages.lsb == PRODUCT_STAGES
     assert await tb.read_reg("BUS_CONFIG") & 0xFF == BEAT
 
 

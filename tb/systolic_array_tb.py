@@ -3,8 +3,8 @@
 Run through ``sim/cocotb_run.py`` (``make sim``, or pytest's ``tb/test_systolic_array.py``),
 which generates the Verilog for one array shape and passes the configuration here through
 environment variables: ``LOOM_ROWS``, ``LOOM_COLS``, ``LOOM_DATAPATHS`` (comma-separated),
-``LOOM_SEED`` and ``LOOM_METRICS`` (a JSON file this module fills with the figures
-``make sim`` prints).
+``LOOM_LUT_MULTIPLIERS``, ``LOOM_PRODUCT_STAGES`` (default 0 and 1), ``LOOM_SEED`` and
+``LOOM_METRICS`` (a JSON file this module fills with the figures ``make sim`` prints).
 """
 import json
 import os
@@ -25,6 +25,8 @@ ROWS = int(os.environ.get("LOOM_ROWS", "0"))
 COLS = int(os.environ.get("LOOM_COLS", "0"))
 DATAPATHS = tuple(os.environ.get("LOOM_DATAPATHS", "int8").split(","))
 TIMING_DTYPE = "int8" if "int8" in DATAPATHS else "fp16"  # for the datapath-neutral tests
+LUT_MULTIPLIERS = int(os.environ.get("LOOM_LUT_MULTIPLIERS", "0"))
+PRODUCT_STAGES = int(os.environ.get("LOOM_PRODUCT_STAGES", "1"))
 SEED = int(os.environ.get("LOOM_SEED", "0"))
 METRICS = os.environ.get("LOOM_METRICS")
 
@@ -110,7 +112,9 @@ class TB:
             raise RuntimeError("LOOM_ROWS/LOOM_COLS are not set: run this through sim/cocotb_run")
         self.dut = dut
         self.rows, self.cols = ROWS, COLS
-        self.model = SystolicArray(ROWS, COLS, datapaths=DATAPATHS)  # timing figures only
+        # timing figures only
+        self.model = SystolicArray(ROWS, COLS, datapaths=DATAPATHS,
+                                   lut_multipliers=LUT_MULTIPLIERS, product_stages=PRODUCT_STAGES)
         self.rng = random.Random(SEED)
         self.np_rng = np.random.default_rng(SEED)
         self.cycle = 0
@@ -220,7 +224,8 @@ async def back_to_back_tiles_run_at_the_ideal_rate(tb):
 @cocotb.test()
 @with_tb
 async def single_tile_latency(tb):
-    """One tile: first beat to last result row is K + 2*rows + cols - 1 cycles."""
+    """One tile: first beat to last result row is K + 2*rows + cols + product_stages - 2
+    cycles."""
     k = tb.rows + 3
     cycles = await tb.run(tb.tiles([k], dtype=TIMING_DTYPE))
     record(single_tile_cycles=cycles, single_tile_ideal=tb.model.ideal_cycles([k]), single_k=k)

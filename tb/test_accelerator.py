@@ -12,26 +12,33 @@ COMMON = ("identifies_itself", "one_tile_int8_gemm_matches_golden",
           "every_error_has_its_code_and_soft_reset_recovers", "a_silent_bus_trips_the_watchdog",
           "a_misplaced_descriptor_table_is_refused_before_any_fetch")
 FP16 = ("tiled_fp16_gemms_store_fp32_and_fp16",)
-#: build -> (datapaths, bus bits, tests), all 8x8. On the 256-bit bus the 16-byte operand
-#: words and the 8-byte int8 / 16-byte fp16 result rows are narrower than a beat: packed.
+#: build -> (datapaths, bus bits, tests[, more Accelerator parameters]), all 8x8. On the
+#: 256-bit bus the 16-byte operand words and the 8-byte int8 / 16-byte fp16 result rows are
+#: narrower than a beat: packed.
 BUILDS = {
     "int8": (("int8",), 64, COMMON),
     "dual": (("int8", "fp16"), 64, (*COMMON, *FP16)),
     "dual_256": (("int8", "fp16"), 256, (*COMMON, *FP16, "packed_rows_follow_their_rules",
                                          "gemms_split_over_k_accumulate")),
+    # each PE's product over two registers, a quarter of the PEs' products in LUTs
+    "int8_p2": (("int8",), 64, ("identifies_itself", "one_tile_int8_gemm_matches_golden",
+                                "tiled_int8_gemms_in_every_store_mode"),
+                {"lut_multipliers": 16, "product_stages": 2}),
 }
 
 
 @pytest.mark.parametrize("build", sorted(BUILDS))
 def test_accelerator(build):
     rows, cols = 8, 8
-    datapaths, data_width, tests = BUILDS[build]
+    datapaths, data_width, tests, *more = BUILDS[build]
+    more = more[0] if more else {}
     seed = int(os.environ["LOOM_SEED"])
     timeout = 2048
     top = Accelerator(rows, cols, datapaths=datapaths, data_width=data_width, depth=64,
-                      timeout=timeout)
+                      timeout=timeout, **more)
     env = {"LOOM_ROWS": str(rows), "LOOM_COLS": str(cols), "LOOM_DATA_WIDTH": str(data_width),
-           "LOOM_LANE_BYTES": str(top.lane_bits // 8), "LOOM_TIMEOUT": str(timeout)}
+           "LOOM_LANE_BYTES": str(top.lane_bits // 8), "LOOM_TIMEOUT": str(timeout),
+           "LOOM_PRODUCT_STAGES": str(more.get("product_stages", 1))}
     result = run_cocotb(top, "accelerator", "tb.accelerator_tb", f"accelerator_8x8_{build}",
                         seed, tests=tests, env=env)
     assert result.failed == {}, f"seed {seed}: {result.failed}"
@@ -187,6 +194,9 @@ def test_sequencer_check_codes_match_the_golden_rules(build):
     ({"span_multiplier": "mac"}, "span_multiplier must be one of"),
     ({"span_multiplier": "serial"}, "needs a bus of 4 bytes"),
     ({"paired_multipliers": True, "datapaths": ("int8", "fp16")}, "paired multipliers"),
+    ({"product_stages": 3}, "product_stages must be 1 or 2"),
+    ({"product_stages": 2, "datapaths": ("int8", "fp16")}, "int8-only"),
+    ({"product_stages": 2, "paired_multipliers": True}, "external"),
 ])
 def test_small_part_options_are_checked(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -68,9 +68,11 @@ def run(unit, a_slots, b_slots, commands, lane_bits, array_period=None, beats=No
     return got
 
 
-@pytest.mark.parametrize("rows, cols", [(2, 3), (3, 2)])
-def test_int8_tiles_overwrite_and_accumulate(rng, rows, cols):
-    unit = ComputeUnit(rows, cols, depth=24, slots=2)
+@pytest.mark.parametrize("rows, cols, lut, stages", [(2, 3, 0, 1), (3, 2, 0, 1), (3, 2, 4, 2)])
+def test_int8_tiles_overwrite_and_accumulate(rng, rows, cols, lut, stages):
+    """(and with each PE's product over two registers, LUT and DSP PEs mixed)"""
+    unit = ComputeUnit(rows, cols, depth=24, slots=2, lut_multipliers=lut,
+                       product_stages=stages)
     a = [rng.integers(-128, 128, size=(rows, 24)) for _ in range(2)]
     b = [rng.integers(-128, 128, size=(24, cols)) for _ in range(2)]
     k0, k1, k2 = 24, 1, 7  # includes K < rows: the array's own spacing applies
@@ -116,6 +118,36 @@ def test_compute_domain_with_its_own_clock(rng, array_period):
                          k_chunk=[1, depth])
     np.testing.assert_array_equal(got[1].view(np.uint32), expected)
     assert beats == [sum(c["k"] for c in commands)]
+
+
+def _busy_cycles(unit, k):
+    """Cycles from a COMPUTE of ``k`` beats taken to ``busy`` low again (its rows landed)."""
+    cycles = []
+
+    async def bench(ctx):
+        ctx.set(unit.cmd.valid, 1)
+        ctx.set(unit.cmd.payload, {"a_slot": 0, "b_slot": 0, "k": k, "acc_slot": 0,
+                                   "accumulate": 0})
+        await ctx.tick().until(unit.cmd.ready)
+        ctx.set(unit.cmd.valid, 0)
+        for n in range(1, 1000):
+            await ctx.tick()
+            if not ctx.get(unit.busy):
+                cycles.append(n)
+                return
+
+    sim = Simulator(unit)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return cycles[0]
+
+
+def test_two_product_stages_keep_the_unit_busy_one_cycle_longer():
+    """``busy`` covers the array's latency: one cycle more with two product stages."""
+    one, two = (_busy_cycles(ComputeUnit(3, 2, depth=8, slots=2, product_stages=stages), 5)
+                for stages in (1, 2))
+    assert two == one + 1, (one, two)
 
 
 @pytest.mark.parametrize("depth", [32, 40])

@@ -8,25 +8,29 @@ from amaranth.sim import Simulator
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
 from fpga.synth_stats import cell_counts
-from hw.ecp5_multiplier import MULT18X18D_PARAMETERS, Ecp5Multiplier
+from hw.ecp5_multiplier import INPUT_REGISTERS, MULT18X18D_PARAMETERS, Ecp5Multiplier
 from hw.processing_element import ProcessingElement
 
 
-def test_behavioural_product_is_registered_and_exact(rng):
-    mult = Ecp5Multiplier()
+@pytest.mark.parametrize("input_registers", [False, True])
+def test_behavioural_product_is_registered_and_exact(rng, input_registers):
+    """``p`` shows the product of the operands ``latency`` clocks before (1, or 2 with
+    ``input_registers``)."""
+    mult = Ecp5Multiplier(input_registers=input_registers)
+    assert mult.latency == (2 if input_registers else 1)
     corners = [-128, -127, -1, 0, 1, 127]
     pairs = [(a, b) for a in corners for b in corners]
     pairs += [tuple(int(x) for x in rng.integers(-128, 128, 2)) for _ in range(3_000)]
 
     async def bench(ctx):
-        previous = 0
+        products = [0] * mult.latency
         for a, b in pairs:
             ctx.set(mult.a, a)
             ctx.set(mult.b, b)
-            assert ctx.get(mult.p) == previous      # registered: no path from a, b to p
+            assert ctx.get(mult.p) == products[-1]  # registered: no path from a, b to p
             await ctx.tick()
-            assert ctx.get(mult.p) == a * b, (a, b)
-            previous = a * b
+            products = [a * b, *products[:-1]]
+            assert ctx.get(mult.p) == products[-1], (a, b)
 
     sim = Simulator(mult)
     sim.add_clock(1e-8)
@@ -80,6 +84,18 @@ def test_mult18x18d_registers_only_its_output_on_clk0():
     assert repr(dsp.ports["RST0"][0]) == repr(Const(0, 1))
 
 
+def test_mult18x18d_input_registers_use_clk0_and_ce0():
+    dsp = _dsp(Ecp5Multiplier(primitive="mult18x18d", input_registers=True))
+    for operand in ("A", "B"):
+        assert dsp.parameters[f"REG_INPUT{operand}_CLK"] == "CLK0"
+        assert dsp.parameters[f"REG_INPUT{operand}_CE"] == "CE0"
+        assert dsp.parameters[f"REG_INPUT{operand}_RST"] == "RST0"
+    assert dsp.parameters["REG_OUTPUT_CLK"] == "CLK0"
+    assert all(dsp.parameters[f"REG_{reg}_CLK"] == "NONE" for reg in ("INPUTC", "PIPELINE"))
+    assert set(INPUT_REGISTERS) <= set(dsp.parameters)
+    assert repr(dsp.ports["CE0"][0]) == repr(Const(1, 1))
+
+
 def test_auto_instances_the_dsp_only_for_ecp5():
     from amaranth_boards.icebreaker import ICEBreakerPlatform
 
@@ -98,7 +114,23 @@ def test_a_dsp_pe_for_ecp5_keeps_its_product_register_in_the_mult18x18d():
     assert inside["TRELLIS_FF"] == fabric["TRELLIS_FF"] - 16, (fabric, inside)
 
 
+def test_a_two_stage_dsp_pe_for_ecp5_registers_its_operands_in_the_mult18x18d():
+    """``product_stages=2``: the extra product stage is the DSP's input registers; the
+    fabric only gains the beat qualifiers' second register (valid, first, last)."""
+    platform = ULX3S_85F_Platform()
+    one = cell_counts(ProcessingElement(), "pe_ecp5_dsp_product", "ecp5", platform=platform)
+    two = cell_counts(ProcessingElement(product_stages=2), "pe_ecp5_dsp_product_2", "ecp5",
+                      platform=platform)
+    assert one["MULT18X18D"] == two["MULT18X18D"] == 1, (one, two)
+    assert two["TRELLIS_FF"] == one["TRELLIS_FF"] + 3, (one, two)
+
+
 @pytest.mark.parametrize("primitive,error", [(3, TypeError), ("dsp", ValueError)])
 def test_rejects_a_bad_primitive(primitive, error):
     with pytest.raises(error, match="primitive"):
         Ecp5Multiplier(primitive=primitive)
+
+
+def test_rejects_a_bad_input_registers():
+    with pytest.raises(TypeError, match="input_registers must be True or False"):
+        Ecp5Multiplier(input_registers=1)

@@ -20,10 +20,11 @@ def simulate(pe, stimulus, extra_cycles=4):
             for name, value in inputs.items():
                 ctx.set(getattr(pe, name), value)
             done = ctx.get(pe.done)
+            done_early = ctx.get(pe.done_early)
             draining = ctx.get(pe.draining)
             await ctx.tick()
             trace.append({
-                "done": done, "draining": draining,
+                "done": done, "done_early": done_early, "draining": draining,
                 "result_out": ctx.get(pe.result_out), "a_out": ctx.get(pe.a_out),
                 "b_out": ctx.get(pe.b_out), "token_out": ctx.get(pe.drain_token_out),
             })
@@ -58,10 +59,13 @@ def captured_results(trace):
     return [entry["result_out"] for entry in trace if entry["done"]]
 
 
+@pytest.mark.parametrize("multiplier, product_stages", [("dsp", 1), ("lut", 1), ("dsp", 2),
+                                                        ("lut", 2)])
 @pytest.mark.parametrize("acc_width", [32, 16])
-def test_accumulates_tiles_with_bubbles(rng, acc_width):
+def test_accumulates_tiles_with_bubbles(rng, acc_width, multiplier, product_stages):
     stimulus, operands = random_tiles(rng, tiles=12, max_k=40, bubble_rate=0.3)
-    pe = ProcessingElement(acc_width=acc_width)
+    pe = ProcessingElement(acc_width=acc_width, multiplier=multiplier,
+                           product_stages=product_stages)
     got = captured_results(simulate(pe, stimulus))
     half = 1 << (acc_width - 1)
     expected = [((int(np.dot(a.astype(np.int64), b)) + half) % (2 * half)) - half
@@ -80,11 +84,13 @@ def test_wraps_at_accumulator_width():
     assert captured_results(simulate(ProcessingElement(acc_width=16), stimulus)) == [0, -16384]
 
 
-def test_forwards_operands_after_one_cycle(rng):
+@pytest.mark.parametrize("product_stages", [1, 2])
+def test_forwards_operands_after_one_cycle(rng, product_stages):
     values = rng.integers(-128, 128, size=(10, 2))
     stimulus = [{"a_in": int(a), "b_in": int(b), "ctl_in": {"valid": 1, "first": 1, "last": 0}}
                 for a, b in values]
-    trace = simulate(ProcessingElement(), stimulus)
+    trace = simulate(ProcessingElement(multiplier="lut", product_stages=product_stages),
+                     stimulus)
     assert [(t["a_out"], t["b_out"]) for t in trace[:10]] == [tuple(map(int, v)) for v in values]
 
 
@@ -105,6 +111,38 @@ def test_drain_window_and_capture_priority():
                  "result_in": 999}]
     trace = simulate(ProcessingElement(), stimulus, extra_cycles=1)
     assert trace[1]["done"] == 1 and trace[1]["result_out"] == 12
+
+
+@pytest.mark.parametrize("multiplier", ["dsp", "lut"])
+@pytest.mark.parametrize("product_stages", [1, 2])
+def test_done_comes_product_stages_cycles_after_the_last_beat(multiplier, product_stages):
+    """A tile's ``done`` (the capture) is ``product_stages`` cycles after its ``last`` beat
+    is on ``ctl_in``, ``done_early`` one cycle before it; a tile of K = 1 right behind
+    another (``first`` and ``last``) does not add the previous sum."""
+    stimulus = [{"a_in": 3, "b_in": -7, "ctl_in": {"valid": 1, "first": 1, "last": 0}},
+                {"a_in": 5, "b_in": 11, "ctl_in": {"valid": 1, "first": 0, "last": 1}},
+                {"a_in": -128, "b_in": -128, "ctl_in": {"valid": 1, "first": 1, "last": 1}}]
+    trace = simulate(ProcessingElement(multiplier=multiplier, product_stages=product_stages),
+                     stimulus, extra_cycles=3)
+    assert [n for n, t in enumerate(trace) if t["done"]] == [1 + product_stages,
+                                                            2 + product_stages]
+    assert [n for n, t in enumerate(trace) if t["done_early"]] == [product_stages,
+                                                                  1 + product_stages]
+    assert captured_results(trace) == [3 * -7 + 5 * 11, 16384]
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"product_stages": 3}, ValueError, "product_stages must be 1 or 2"),
+    ({"product_stages": 0}, ValueError, "product_stages must be 1 or 2"),
+    ({"product_stages": "2"}, TypeError, "product_stages must be an integer"),
+    ({"product_stages": True}, TypeError, "product_stages must be an integer"),
+    ({"product_stages": 2, "multiplier": "external"}, ValueError, "external"),
+    ({"product_stages": 2, "datapaths": ("fp16",)}, ValueError, "int8-only"),
+    ({"product_stages": 2, "datapaths": ("int8", "fp16")}, ValueError, "int8-only"),
+])
+def test_rejects_bad_product_stages(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        ProcessingElement(**kwargs)
 
 
 @pytest.mark.parametrize("acc_width, error", [

@@ -77,6 +77,27 @@ def test_paired_multipliers_give_the_same_results(rng, rows, cols, lut):
     assert cycles == array.ideal_cycles(ks)
 
 
+@pytest.mark.parametrize("rows, cols, lut, separate", [(2, 3, 3, False), (5, 2, 4, True),
+                                                     (1, 1, 1, False)])
+def test_two_product_stages_give_the_same_rows_one_cycle_later(rng, rows, cols, lut,
+                                                               separate):
+    """``product_stages=2``, LUT and DSP PEs mixed (with ``separate_control``: two drain
+    groups): tiles with bubbles bit-exact, back-to-back tiles at the ideal cycle count,
+    which is one cycle more than with one stage."""
+    array = SystolicArray(rows, cols, lut_multipliers=lut, product_stages=2,
+                          separate_control=separate)
+    assert array.latency == SystolicArray(rows, cols).latency + 1 == rows + cols + 1
+    tiles = [make_tile(rng, rows, cols, int(rng.integers(1, 3 * rows + 4)), pattern)
+             for pattern in ["random", "all_min", "alternating", "one_hot", "random"]]
+    got, _ = run_tiles(array, tiles, rng, bubble_rate=0.3)
+    assert got == [row for tile in tiles for row in drained_rows(tile.c)]
+    ks = [int(k) for k in rng.integers(1, 3 * rows, size=8)]
+    tiles = [make_tile(rng, rows, cols, k) for k in ks]
+    got, cycles = run_tiles(array, tiles, rng)
+    assert got == [row for tile in tiles for row in drained_rows(tile.c)]
+    assert cycles == array.ideal_cycles(ks) == SystolicArray(rows, cols).ideal_cycles(ks) + 1
+
+
 @pytest.mark.parametrize("bubble_rate", [0.0, 0.3])
 @pytest.mark.parametrize("rows, cols, datapaths", [
     (1, 1, ("fp16",)), (2, 3, ("fp16",)), (1, 2, ("int8", "fp16")), (3, 2, ("int8", "fp16"))])
@@ -123,6 +144,13 @@ def test_three_stage_fp16_adders_meet_the_ideal_cycle_count(rng, datapaths, dtyp
     ({"rows": 2, "cols": 2, "fp32_adder_stages": 3}, ValueError, "needs the fp16 datapath"),
     ({"rows": 2, "cols": 2, "datapaths": ("fp16",), "fp32_adder_stages": 2}, ValueError,
      "fp32_adder_stages must be 1 or 3"),
+    ({"rows": 2, "cols": 2, "product_stages": 3}, ValueError, "product_stages must be 1 or 2"),
+    ({"rows": 2, "cols": 2, "product_stages": 2.0}, TypeError,
+     "product_stages must be an integer"),
+    ({"rows": 2, "cols": 2, "product_stages": 2, "datapaths": ("int8", "fp16")}, ValueError,
+     "int8-only"),
+    ({"rows": 2, "cols": 2, "product_stages": 2, "paired_multipliers": True}, ValueError,
+     "external"),
 ])
 def test_rejects_bad_parameters(kwargs, error, message):
     with pytest.raises(error, match=message):

@@ -18,11 +18,10 @@ _TOPLEVEL = "accelerator"
 class RtlTransport(Transport):
     """Loom in Verilator. Parameters as ``hw.accelerator.Accelerator`` (``rows``, ``cols``,
     ``datapaths``, ``data_width``, ``depth``, ``slots``, ``timeout``, ``requantizer``,
-    ``counter_width``, ``fp32_adder_stages``, ``span_multiplier``, ``result_storage``),
-    plus ``array_clock_ratio`` (the array's
-    clock frequency over the system clock's, which runs at 100 MHz in simulation; ``None``:
-    one clock for everything, else ``array_clock=True``),
-    ``memory_size``
+    ``counter_width``, ``fp32_adder_stages``, ``lut_multipliers``, ``product_stages``,
+    ``span_multiplier``, ``result_storage``), plus ``array_clock_ratio`` (the array's clock
+    frequency over the system clock's, which runs at 100 MHz in simulation; ``None``: one
+    clock for everything, else ``array_clock=True``), ``memory_size``
     (bytes of simulated host memory), ``seed`` (cocotb's) and ``waves`` (VCD under the
     build directory). ``start_timeout``: seconds to wait for the build and start-up."""
 
@@ -30,9 +29,9 @@ class RtlTransport(Transport):
 
     def __init__(self, rows=8, cols=8, *, datapaths=("int8",), data_width=64, depth=256,
                  slots=2, timeout=1 << 16, requantizer="parallel", counter_width=64,
-                 fp32_adder_stages=1, array_clock_ratio=None, memory_size=4 << 20, seed=0,
-                 waves=False, start_timeout=900, span_multiplier="dsp",
-                 result_storage="ram"):
+                 fp32_adder_stages=1, array_clock_ratio=None, lut_multipliers=0,
+                 product_stages=1, memory_size=4 << 20, seed=0, waves=False,
+                 start_timeout=900, span_multiplier="dsp", result_storage="ram"):
         from hw.accelerator import Accelerator
         from sim.simulation_server import SimulationServer
         from sim.toolchain import BUILD_DIR
@@ -41,6 +40,7 @@ class RtlTransport(Transport):
         top = Accelerator(rows, cols, datapaths=datapaths, data_width=data_width, depth=depth,
                           slots=slots, timeout=timeout, requantizer=requantizer,
                           counter_width=counter_width, fp32_adder_stages=fp32_adder_stages,
+                          lut_multipliers=lut_multipliers, product_stages=product_stages,
                           array_clock=array_clock_ratio is not None,
                           span_multiplier=span_multiplier, result_storage=result_storage)
         env = {"LOOM_RTL_MEMORY": str(memory_size)}
@@ -57,6 +57,10 @@ class RtlTransport(Transport):
             tag += f"_c{counter_width}"
         if fp32_adder_stages != 1:
             tag += f"_a{fp32_adder_stages}"
+        if lut_multipliers:
+            tag += f"_lut{lut_multipliers}"
+        if product_stages != 1:
+            tag += f"_p{product_stages}"
         if array_clock_ratio is not None:
             tag += "_clk2"        # the Verilog differs; the period is the run's
         if span_multiplier != "dsp":
