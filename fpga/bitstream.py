@@ -52,7 +52,7 @@ BOARDS = {
                      ram_size=128 * 1024, ram_primitive="spram", clock_hz=24_000_000,
                      baud=115_200, requantizer="shared", counter_width=32,
                      paired_multipliers=True, span_multiplier="serial", addr_width=17,
-                     slots=1, result_storage="shared_port"),
+                     slots=1, result_storage="shared_port", operand_registers=False),
         leds=(("led_g", 0), ("led_g", 1), ("led_r", 0)),
         resources={"ICESTORM_LC": "LUT4+FF", "ICESTORM_RAM": "EBR (4 kbit)",
                    "ICESTORM_SPRAM": "SPRAM (256 kbit)", "ICESTORM_DSP": "SB_MAC16",

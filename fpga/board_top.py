@@ -62,6 +62,9 @@ class SystemConfig:
     #: 2: each PE's int8 product over two registers (int8-only, no paired multipliers), for
     #: the array clock; results one cycle later; 1: one register
     product_stages: int = 1
+    #: False: the operand buffers straight into the array (2 registers fewer per COMPUTE,
+    #: for slow clocks and small parts; ``Accelerator(operand_registers=...)``)
+    operand_registers: bool = True
     #: Hz of the array's own clock (a second PLL output, ECP5 only); 0: the array runs on
     #: ``clock_hz`` with everything else
     array_clock_hz: int = 0
@@ -102,6 +105,7 @@ class LoomSystem(wiring.Component):
                                        result_storage=config.result_storage,
                                        fp32_adder_stages=config.fp32_adder_stages,
                                        product_stages=config.product_stages,
+                                       operand_registers=config.operand_registers,
                                        array_clock=config.array_clock_hz != 0)
         super().__init__()
 

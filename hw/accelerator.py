@@ -83,6 +83,11 @@ class Accelerator(wiring.Component):
         int8 product (see :class:`~hw.systolic_array.SystolicArray`); 2 splits the
         multiply's path for the array clock and lands every COMPUTE's results one array
         cycle later. ``ARRAY_CONFIG.product_stages`` tells. Same results.
+    operand_registers : bool
+        ``False``: the operand buffers' block RAM data goes straight into the array, without
+        their output registers and the register slice the ECP5 clock needs
+        (:class:`~hw.compute_unit.ComputeUnit`); 2 cycles fewer per COMPUTE, for slow
+        clocks and small parts. ``ARRAY_CONFIG.direct_operands`` tells. Same results.
     array_clock : bool
         ``True``: the compute path (operand buffers' read side, the array, the result
         buffer's write side) runs in its own clock domain ``array`` (top-level ports
@@ -101,7 +106,7 @@ class Accelerator(wiring.Component):
                  slots=2, addr_width=32, timeout=1 << 16, requantizer="parallel",
                  lut_multipliers=0, paired_multipliers=False, counter_width=64,
                  span_multiplier="dsp", result_storage="ram", fp32_adder_stages=1,
-                 product_stages=1, array_clock=False):
+                 product_stages=1, operand_registers=True, array_clock=False):
         datapaths = check_datapaths(datapaths)
         lane_bits = operand_shape(datapaths).width
         for name, bits in (("an A word (rows lanes)", rows * lane_bits),
@@ -135,6 +140,7 @@ class Accelerator(wiring.Component):
                                    result_storage=result_storage,
                                    fp32_adder_stages=fp32_adder_stages,
                                    product_stages=product_stages,
+                                   operand_registers=operand_registers,
                                    domain="array" if array_clock else "sync")
         self.fp32_adder_stages = fp32_adder_stages
         self.product_stages = product_stages
@@ -271,7 +277,8 @@ class Accelerator(wiring.Component):
                 serial_requant=self.requantizer in SERIAL_REQUANTIZERS,
                 shared_requant=self.requantizer == "shared",
                 fp16_beat_cycles=self.fp32_adder_stages, array_clock=self.array_clock,
-                product_stages=self.product_stages)),
+                product_stages=self.product_stages,
+                direct_operands=not self.compute.operand_registers)),
             csr.bus_config.eq(beat_bytes | self.addr_width << 8 | self.counter_width << 16
                               | self._check_steps() << 24),
             csr.buffer_config.eq(self.depth | (self.rows * self.slots) << 16),

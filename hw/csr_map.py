@@ -110,7 +110,10 @@ REGISTERS = (
                     "faster); PERF_* cycle counts are system clock cycles (since 0.5.0)"),
               Field("product_stages", 23, 2, "registers of each PE's int8 product: 1, or 2 "
                     "(pipelined for the clock; every tile's results one array cycle later, "
-                    "same results); 0 (before 0.6.0) means 1"))),
+                    "same results); 0 (before 0.6.0) means 1"),
+              Field("direct_operands", 25, 1, "the operand buffers feed the array without "
+                    "their output registers and register slice: a COMPUTE takes 2 cycles "
+                    "fewer (since 0.6.0)"))),
     Register("BUS_CONFIG", 0x00C, "ro", "The AXI4 memory port.",
              (Field("data_bytes", 0, 8, "data bus width in bytes (4, 8, 16 or 32)"),
               Field("addr_bits", 8, 8, "address width in bits"),

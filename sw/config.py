@@ -31,7 +31,8 @@ class HardwareConfig:
     ``array_clock``: the array has a clock of its own (its frequency is the board's, not
     a register's: the cycle model takes it as ``Timing.array_ratio``); ``check_steps``:
     cycles of the descriptor check's serial span multiply (0: not serial); ``product_stages``:
-    registers of each PE's int8 product (2: every COMPUTE's results a cycle later).
+    registers of each PE's int8 product (2: every COMPUTE's results a cycle later);
+    ``direct_operands``: no operand output registers (a COMPUTE 2 cycles shorter).
     """
     rows: int
     cols: int
@@ -49,6 +50,7 @@ class HardwareConfig:
     array_clock: bool = False
     check_steps: int = 0
     product_stages: int = 1
+    direct_operands: bool = False
 
     @property
     def datapaths(self):
@@ -101,5 +103,6 @@ def read_config(read_word):
         fp16_beat_cycles=_field(array, "ARRAY_CONFIG", "fp16_beat_cycles") or 1,
         array_clock=bool(_field(array, "ARRAY_CONFIG", "array_clock")),
         product_stages=_field(array, "ARRAY_CONFIG", "product_stages") or 1,
+        direct_operands=bool(_field(array, "ARRAY_CONFIG", "direct_operands")),
         counter_bits=_field(bus, "BUS_CONFIG", "counter_bits") or 64,
         check_steps=_field(bus, "BUS_CONFIG", "check_steps"))

@@ -272,6 +272,8 @@ class _Config:
         self.array_clock = bool(getattr(config, "array_clock", False))
         #: registers of a PE's product: the array's latency is ``rows + cols + stages - 1``
         self.product_stages = getattr(config, "product_stages", 1)
+        #: ARRAY_CONFIG.direct_operands: no operand output registers or register slice
+        self.direct_operands = bool(getattr(config, "direct_operands", False))
 
 
 def _load_shape(cfg, f):
@@ -495,6 +497,7 @@ def predict(descriptors, config, timing=AXIRAM):
                     fp16 = cfg.fp16_only or f.get("fp16")
                     span = (cfg.beat_cycles * (k - 1) + 1 + cfg.fp16_delay) if fp16 else k
                     drain = (2 * cfg.rows + cfg.cols + cfg.product_stages - 2 + t_.compute
+                             - 2 * cfg.direct_operands
                              + cfg.result_delay)
                     if cfg.array_clock:
                         # array-side cycles at the array's clock, plus the crossings
@@ -575,7 +578,9 @@ def golden_model(transport):
                           fp16="fp16" in transport.datapaths,
                           fp16_beat_cycles=transport.fp32_adder_stages,
                           array_clock=transport.array_clock_ratio is not None,
-                          product_stages=getattr(transport, "product_stages", 1))
+                          product_stages=getattr(transport, "product_stages", 1),
+                          check_steps=getattr(transport, "check_steps", 0),
+                          direct_operands=getattr(transport, "direct_operands", False))
     timing = replace(AXIRAM, array_ratio=transport.array_clock_ratio or 1.0)
     return lambda descriptors: predict(descriptors, cfg, timing).cycles
 

@@ -31,7 +31,7 @@ BUILDS = {
     "int8": SystemConfig(**{**_SMALL, "span_multiplier": "serial"}, data_width=32,
                          paired_multipliers=True,
                          requantizer="shared", counter_width=32, slots=1,
-                         result_storage="shared_port"),
+                         result_storage="shared_port", operand_registers=False),
     "dual": SystemConfig(**_SMALL, data_width=64, datapaths=("int8", "fp16")),
     # the ECP5 options for the clock: the array on its own clock (1.7x the system's, as a
     # second PLL output would make it) and fp16 with three-stage adders
@@ -59,6 +59,7 @@ def board(request):
                            counter_width=config.counter_width,
                            fp32_adder_stages=config.fp32_adder_stages,
                            span_multiplier=config.span_multiplier,
+                           operand_registers=config.operand_registers,
                            array_clock_ratio=(config.array_clock_hz / config.clock_hz
                                               if config.array_clock_hz else None))
         yield request.param, config, port, dev, gold

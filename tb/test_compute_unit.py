@@ -68,11 +68,13 @@ def run(unit, a_slots, b_slots, commands, lane_bits, array_period=None, beats=No
     return got
 
 
-@pytest.mark.parametrize("rows, cols, lut, stages", [(2, 3, 0, 1), (3, 2, 0, 1), (3, 2, 4, 2)])
-def test_int8_tiles_overwrite_and_accumulate(rng, rows, cols, lut, stages):
-    """(and with each PE's product over two registers, LUT and DSP PEs mixed)"""
+@pytest.mark.parametrize("rows, cols, lut, stages, registers", [
+    (2, 3, 0, 1, True), (3, 2, 0, 1, True), (3, 2, 4, 2, True), (3, 2, 0, 1, False)])
+def test_int8_tiles_overwrite_and_accumulate(rng, rows, cols, lut, stages, registers):
+    """(and with each PE's product over two registers, LUT and DSP PEs mixed; and with the
+    operand buffers straight into the array)"""
     unit = ComputeUnit(rows, cols, depth=24, slots=2, lut_multipliers=lut,
-                       product_stages=stages)
+                       product_stages=stages, operand_registers=registers)
     a = [rng.integers(-128, 128, size=(rows, 24)) for _ in range(2)]
     b = [rng.integers(-128, 128, size=(24, cols)) for _ in range(2)]
     k0, k1, k2 = 24, 1, 7  # includes K < rows: the array's own spacing applies
@@ -141,6 +143,19 @@ def _busy_cycles(unit, k):
     sim.add_testbench(bench)
     sim.run()
     return cycles[0]
+
+
+def test_direct_operands_take_two_cycles_fewer():
+    """Without the operand output registers and the register slice a COMPUTE is 2 cycles
+    shorter (``ARRAY_CONFIG.direct_operands``, the cycle model's ``- 2``)."""
+    with_, without = (_busy_cycles(ComputeUnit(3, 2, depth=8, slots=2,
+                                               operand_registers=registers), 5)
+                      for registers in (True, False))
+    assert without == with_ - 2, (with_, without)
+    with pytest.raises(TypeError, match="operand_registers"):
+        ComputeUnit(3, 2, depth=8, operand_registers=0)
+    with pytest.raises(ValueError, match="operand_registers"):
+        ComputeUnit(3, 2, depth=8, operand_registers=False, domain="array")
 
 
 def test_two_product_stages_keep_the_unit_busy_one_cycle_longer():

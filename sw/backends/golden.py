@@ -43,7 +43,8 @@ class GoldenTransport(Transport):
     Parameters mirror ``hw.accelerator.Accelerator``: ``rows``, ``cols``, ``datapaths``,
     ``data_width`` (bits), ``depth``, ``slots``, ``addr_width``, ``requantizer``,
     ``counter_width``, ``fp32_adder_stages`` (timing only: the cycle model's fp16 beats),
-    ``span_multiplier`` (timing only: the descriptor check's steps),
+    ``span_multiplier`` (timing only: the descriptor check's steps), ``operand_registers``
+    (timing only: 2 cycles per COMPUTE),
     ``array_clock_ratio`` (as the ``rtl`` backend's: timing only), ``lut_multipliers`` (no
     effect), ``product_stages`` (timing only: every COMPUTE's results a cycle later with 2);
     ``memory_size`` bytes of host memory at address 0.
@@ -54,7 +55,8 @@ class GoldenTransport(Transport):
     def __init__(self, rows=8, cols=8, *, datapaths=("int8",), data_width=64, depth=1024,
                  slots=2, addr_width=32, memory_size=64 << 20, requantizer="parallel",
                  counter_width=64, fp32_adder_stages=1, array_clock_ratio=None,
-                 lut_multipliers=0, product_stages=1, span_multiplier="dsp"):
+                 lut_multipliers=0, product_stages=1, span_multiplier="dsp",
+                 operand_registers=True):
         from hw.accelerator import Accelerator
         twin = Accelerator(rows, cols, datapaths=datapaths, data_width=data_width, depth=depth,
                            slots=slots, addr_width=addr_width, requantizer=requantizer,
@@ -62,7 +64,10 @@ class GoldenTransport(Transport):
                            fp32_adder_stages=fp32_adder_stages,
                            lut_multipliers=lut_multipliers, product_stages=product_stages,
                            array_clock=array_clock_ratio is not None,
-                           span_multiplier=span_multiplier)   # the same parameter checks
+                           span_multiplier=span_multiplier,
+                           operand_registers=operand_registers)   # the same checks
+        self.check_steps = twin._check_steps()
+        self.direct_operands = not operand_registers
         self.fp32_adder_stages = fp32_adder_stages
         self.product_stages = product_stages
         self.array_clock_ratio = array_clock_ratio
@@ -86,7 +91,8 @@ class GoldenTransport(Transport):
             "ARRAY_CONFIG", rows=rows, cols=cols, int8="int8" in self.datapaths,
             fp16="fp16" in self.datapaths, serial_requant=requantizer in SERIAL_REQUANTIZERS,
             shared_requant=requantizer == "shared", fp16_beat_cycles=fp32_adder_stages,
-            array_clock=array_clock_ratio is not None, product_stages=product_stages)
+            array_clock=array_clock_ratio is not None, product_stages=product_stages,
+            direct_operands=not operand_registers)
         self._regs["BUS_CONFIG"] = self.beat | addr_width << 8 | counter_width << 16 \
             | twin._check_steps() << 24
         self._regs["BUFFER_CONFIG"] = depth | (rows * slots) << 16

@@ -19,9 +19,10 @@ class RtlTransport(Transport):
     """Loom in Verilator. Parameters as ``hw.accelerator.Accelerator`` (``rows``, ``cols``,
     ``datapaths``, ``data_width``, ``depth``, ``slots``, ``timeout``, ``requantizer``,
     ``counter_width``, ``fp32_adder_stages``, ``lut_multipliers``, ``product_stages``,
-    ``span_multiplier``, ``result_storage``), plus ``array_clock_ratio`` (the array's clock
-    frequency over the system clock's, which runs at 100 MHz in simulation; ``None``: one
-    clock for everything, else ``array_clock=True``), ``memory_size``
+    ``span_multiplier``, ``result_storage``, ``operand_registers``), plus
+    ``array_clock_ratio`` (the array's clock frequency over the system clock's, which runs
+    at 100 MHz in simulation; ``None``: one clock for everything, else
+    ``array_clock=True``), ``memory_size``
     (bytes of simulated host memory), ``seed`` (cocotb's) and ``waves`` (VCD under the
     build directory). ``start_timeout``: seconds to wait for the build and start-up."""
 
@@ -31,7 +32,8 @@ class RtlTransport(Transport):
                  slots=2, timeout=1 << 16, requantizer="parallel", counter_width=64,
                  fp32_adder_stages=1, array_clock_ratio=None, lut_multipliers=0,
                  product_stages=1, memory_size=4 << 20, seed=0, waves=False,
-                 start_timeout=900, span_multiplier="dsp", result_storage="ram"):
+                 start_timeout=900, span_multiplier="dsp", result_storage="ram",
+                 operand_registers=True):
         from hw.accelerator import Accelerator
         from sim.simulation_server import SimulationServer
         from sim.toolchain import BUILD_DIR
@@ -42,7 +44,8 @@ class RtlTransport(Transport):
                           counter_width=counter_width, fp32_adder_stages=fp32_adder_stages,
                           lut_multipliers=lut_multipliers, product_stages=product_stages,
                           array_clock=array_clock_ratio is not None,
-                          span_multiplier=span_multiplier, result_storage=result_storage)
+                          span_multiplier=span_multiplier, result_storage=result_storage,
+                          operand_registers=operand_registers)
         env = {"LOOM_RTL_MEMORY": str(memory_size)}
         if array_clock_ratio is not None:
             if not 0.1 <= array_clock_ratio <= 10:
@@ -67,6 +70,8 @@ class RtlTransport(Transport):
             tag += f"_span_{span_multiplier}"
         if result_storage != "ram":
             tag += f"_{result_storage}"
+        if not operand_registers:
+            tag += "_direct"
         self.build_dir = BUILD_DIR / "sim" / f"rtl_{tag}"
         self._server = SimulationServer(
             top, toplevel=_TOPLEVEL, test_module="sw.backends.rtl_server",
