@@ -65,6 +65,8 @@ class SystemConfig:
     #: False: the operand buffers straight into the array (2 registers fewer per COMPUTE,
     #: for slow clocks and small parts; ``Accelerator(operand_registers=...)``)
     operand_registers: bool = True
+    #: True: the PEs' accumulators cleared by a tile's last beat (fewer LUTs; int8 only)
+    clear_after_last: bool = False
     #: Hz of the array's own clock (a second PLL output, ECP5 only); 0: the array runs on
     #: ``clock_hz`` with everything else
     array_clock_hz: int = 0
@@ -106,6 +108,7 @@ class LoomSystem(wiring.Component):
                                        fp32_adder_stages=config.fp32_adder_stages,
                                        product_stages=config.product_stages,
                                        operand_registers=config.operand_registers,
+                                       clear_after_last=config.clear_after_last,
                                        array_clock=config.array_clock_hz != 0)
         super().__init__()
 

@@ -88,6 +88,10 @@ class Accelerator(wiring.Component):
         their output registers and the register slice the ECP5 clock needs
         (:class:`~hw.compute_unit.ComputeUnit`); 2 cycles fewer per COMPUTE, for slow
         clocks and small parts. ``ARRAY_CONFIG.direct_operands`` tells. Same results.
+    clear_after_last : bool
+        int8-only builds: the PEs' accumulators cleared by a tile's last beat, not skipped
+        by the next tile's first (:class:`~hw.processing_element.ProcessingElement`): fewer
+        LUTs, for small parts. Same timing and results.
     array_clock : bool
         ``True``: the compute path (operand buffers' read side, the array, the result
         buffer's write side) runs in its own clock domain ``array`` (top-level ports
@@ -106,7 +110,8 @@ class Accelerator(wiring.Component):
                  slots=2, addr_width=32, timeout=1 << 16, requantizer="parallel",
                  lut_multipliers=0, paired_multipliers=False, counter_width=64,
                  span_multiplier="dsp", result_storage="ram", fp32_adder_stages=1,
-                 product_stages=1, operand_registers=True, array_clock=False):
+                 product_stages=1, operand_registers=True, clear_after_last=False,
+                 array_clock=False):
         datapaths = check_datapaths(datapaths)
         lane_bits = operand_shape(datapaths).width
         for name, bits in (("an A word (rows lanes)", rows * lane_bits),
@@ -141,6 +146,7 @@ class Accelerator(wiring.Component):
                                    fp32_adder_stages=fp32_adder_stages,
                                    product_stages=product_stages,
                                    operand_registers=operand_registers,
+                                   clear_after_last=clear_after_last,
                                    domain="array" if array_clock else "sync")
         self.fp32_adder_stages = fp32_adder_stages
         self.product_stages = product_stages

@@ -9,9 +9,9 @@ from .fp32_adder import Fp32Adder
 from .layouts import BeatControl, check_datapaths, operand_shape
 from .register_copies import register_copies
 
-__all__ = ["ProcessingElement", "check_acc_width", "check_fp32_adder_stages",
-           "check_product_stages", "fp16_delay", "MULTIPLIERS", "PRODUCT_STAGES", "lut_product",
-           "booth_digits", "booth_sum"]
+__all__ = ["ProcessingElement", "check_acc_width", "check_clear_after_last",
+           "check_fp32_adder_stages", "check_product_stages", "fp16_delay", "MULTIPLIERS",
+           "PRODUCT_STAGES", "lut_product", "booth_digits", "booth_sum"]
 
 #: How a PE's int8 multiply is built: ``"dsp"`` writes ``a * b`` and lets synthesis map it to
 #: a hard multiplier (one SB_MAC16 on iCE40; elaborated for an ECP5 platform, a hand-instanced
@@ -118,6 +118,15 @@ def check_product_stages(stages, datapaths=("int8",), multiplier="dsp"):
                          "not an external one registered outside (paired multipliers)")
 
 
+def check_clear_after_last(clear, datapaths=("int8",)):
+    """Raise unless ``clear`` is a bool, and ``True`` only for an int8-only datapath."""
+    if not isinstance(clear, bool):
+        raise TypeError(f"clear_after_last must be True or False, not {clear!r}")
+    if clear and tuple(datapaths) != ("int8",):
+        raise ValueError(f"clear_after_last serves int8-only datapaths, not "
+                         f"{tuple(datapaths)}")
+
+
 def check_acc_width(acc_width, datapaths=("int8",)):
     """Raise unless ``acc_width`` suits the datapaths: at least 16 bits (one int8 x int8
     product) for int8, exactly 32 (binary32) when fp16 is present."""
@@ -215,12 +224,22 @@ class ProcessingElement(wiring.Component):
         elaborated for an ECP5 (:func:`~hw.register_copies.register_copies`), so synthesis
         keeps it apart from the identical registers of the PEs on its anti-diagonal. Same
         timing and results; its reset is the domain's own (not a ``ResetInserter``'s).
+    clear_after_last : bool
+        int8-only PEs: the accumulator is cleared by its tile's ``last`` beat (and by
+        reset) instead of being skipped by the next tile's ``first`` one, so the adder adds
+        ``acc`` as it is: no gate in front of each adder bit (on the iCE40 the clear is the
+        flip-flops' own synchronous reset; -23 LUT4 per PE of the UP5K's 4x4). The
+        accumulator then has a reset, which the other builds avoid on a large array's
+        datapath. Same timing and results.
     """
 
     def __init__(self, *, acc_width=32, datapaths=("int8",), multiplier="dsp",
-                 fp32_adder_stages=1, separate_control=False, product_stages=1):
+                 fp32_adder_stages=1, separate_control=False, product_stages=1,
+                 clear_after_last=False):
         datapaths = check_datapaths(datapaths)
         check_acc_width(acc_width, datapaths)
+        check_clear_after_last(clear_after_last, datapaths)
+        self.clear_after_last = clear_after_last
         if multiplier not in MULTIPLIERS:
             raise ValueError(f"multiplier must be one of {MULTIPLIERS}, not {multiplier!r}")
         if multiplier == "external" and datapaths != ("int8",):
@@ -338,7 +357,7 @@ class ProcessingElement(wiring.Component):
 
         # Stage 2: accumulate. The int8 clear is folded into the adder's operand (faster than
         # an if/else); the assignment truncates, which is the two's-complement wrap.
-        acc = Signal(signed(self.acc_width), reset_less=True)
+        acc = Signal(signed(self.acc_width), reset_less=not self.clear_after_last)
 
         def is_fp16(beat):
             # single-datapath PEs ignore the qualifier
@@ -353,10 +372,16 @@ class ProcessingElement(wiring.Component):
         int_next = Signal(signed(self.acc_width))
         if has_int8:
             early.append(ends_tile(int_ctl_before, fp16=False))
-            m.d.comb += [int_next.eq(int_product + Mux(int_ctl.first, 0, acc)),
-                         int_done.eq(ends_tile(int_ctl, fp16=False))]
-            with m.If(int_ctl.valid & ~is_fp16(int_ctl)):
-                m.d.sync += acc.eq(int_next)
+            if self.clear_after_last:
+                # the last beat's sum goes to ``result`` only; the next tile starts from 0
+                m.d.comb += int_next.eq(int_product + acc)
+                with m.If(int_ctl.valid):
+                    m.d.sync += acc.eq(Mux(int_ctl.last, 0, int_next))
+            else:
+                m.d.comb += int_next.eq(int_product + Mux(int_ctl.first, 0, acc))
+                with m.If(int_ctl.valid & ~is_fp16(int_ctl)):
+                    m.d.sync += acc.eq(int_next)
+            m.d.comb += int_done.eq(ends_tile(int_ctl, fp16=False))
         fp_done = Signal()
         fp_next = Signal(32)
         if has_fp16:

@@ -8,6 +8,7 @@ from .layouts import BeatControl, check_datapaths, operand_layout, operand_shape
 from .processing_element import (
     ProcessingElement,
     check_acc_width,
+    check_clear_after_last,
     check_fp32_adder_stages,
     check_product_stages,
     fp16_delay,
@@ -93,11 +94,16 @@ class SystolicArray(wiring.Component):
         path, for the clock). Every PE has the same latency; results come
         ``product_stages - 1`` cycles later (:attr:`latency`), the tile spacing and the
         results are the same.
+    clear_after_last : bool
+        int8-only arrays: each PE's accumulator is cleared by its tile's ``last`` beat
+        instead of skipped by the next ``first`` (:class:`ProcessingElement`): fewer LUTs,
+        an accumulator with a reset. Same timing and results.
     """
 
     def __init__(self, rows, cols, *, acc_width=32, datapaths=("int8",),
                  pe_class=ProcessingElement, lut_multipliers=0, paired_multipliers=False,
-                 fp32_adder_stages=1, separate_control=False, product_stages=1):
+                 fp32_adder_stages=1, separate_control=False, product_stages=1,
+                 clear_after_last=False):
         _check_dimension("rows", rows)
         _check_dimension("cols", cols)
         if not isinstance(lut_multipliers, int) or not 0 <= lut_multipliers <= rows * cols:
@@ -116,6 +122,8 @@ class SystolicArray(wiring.Component):
         check_product_stages(product_stages, datapaths,
                              "external" if paired_multipliers else "dsp")
         self.product_stages = product_stages
+        check_clear_after_last(clear_after_last, datapaths)
+        self.clear_after_last = clear_after_last
         self.fp32_adder_stages = fp32_adder_stages
         self.separate_control = separate_control
         #: cycles an fp16 tile's results come later than an int8 tile's
@@ -201,7 +209,8 @@ class SystolicArray(wiring.Component):
                                multiplier=multiplier(i * cols + j),
                                fp32_adder_stages=self.fp32_adder_stages,
                                separate_control=self.separate_control,
-                               product_stages=self.product_stages)
+                               product_stages=self.product_stages,
+                               clear_after_last=self.clear_after_last)
                 for j in range(cols)]
                for i in range(rows)]
         for i in range(rows):

@@ -31,7 +31,8 @@ BUILDS = {
     "int8": SystemConfig(**{**_SMALL, "span_multiplier": "serial"}, data_width=32,
                          paired_multipliers=True,
                          requantizer="shared", counter_width=32, slots=1,
-                         result_storage="shared_port", operand_registers=False),
+                         result_storage="shared_port", operand_registers=False,
+                         clear_after_last=True),
     "dual": SystemConfig(**_SMALL, data_width=64, datapaths=("int8", "fp16")),
     # the ECP5 options for the clock: the array on its own clock (1.7x the system's, as a
     # second PLL output would make it) and fp16 with three-stage adders

@@ -77,6 +77,30 @@ def test_paired_multipliers_give_the_same_results(rng, rows, cols, lut):
     assert cycles == array.ideal_cycles(ks)
 
 
+@pytest.mark.parametrize("rows, cols, lut, paired", [(3, 2, 0, True), (2, 3, 2, False),
+                                                   (1, 1, 0, False)])
+def test_clear_after_last_gives_the_same_rows_at_the_same_cycles(rng, rows, cols, lut,
+                                                                 paired):
+    """``clear_after_last``: accumulators cleared by each tile's last beat (as on the
+    iCEBreaker, with paired multipliers): tiles with bubbles bit-exact, back-to-back tiles
+    (K = 1 included: a last beat that is also a first) at the ideal cycle count."""
+    array = SystolicArray(rows, cols, lut_multipliers=lut, paired_multipliers=paired,
+                          clear_after_last=True)
+    tiles = [make_tile(rng, rows, cols, int(rng.integers(1, 3 * rows + 4)), pattern)
+             for pattern in ["random", "all_min", "alternating", "one_hot", "random"]]
+    got, _ = run_tiles(array, tiles, rng, bubble_rate=0.3)
+    assert got == [row for tile in tiles for row in drained_rows(tile.c)]
+    ks = [1, *(int(k) for k in rng.integers(1, 3 * rows, size=6)), 1, 1]
+    tiles = [make_tile(rng, rows, cols, k) for k in ks]
+    got, cycles = run_tiles(array, tiles, rng)
+    assert got == [row for tile in tiles for row in drained_rows(tile.c)]
+    assert cycles == array.ideal_cycles(ks)
+    with pytest.raises(ValueError, match="int8-only"):
+        SystolicArray(rows, cols, datapaths=("int8", "fp16"), clear_after_last=True)
+    with pytest.raises(TypeError, match="clear_after_last"):
+        SystolicArray(rows, cols, clear_after_last=1)
+
+
 @pytest.mark.parametrize("rows, cols, lut, separate", [(2, 3, 3, False), (5, 2, 4, True),
                                                      (1, 1, 1, False)])
 def test_two_product_stages_give_the_same_rows_one_cycle_later(rng, rows, cols, lut,
