@@ -67,6 +67,8 @@ class SystemConfig:
     operand_registers: bool = True
     #: True: the PEs' accumulators cleared by a tile's last beat (fewer LUTs; int8 only)
     clear_after_last: bool = False
+    #: True: the array's columns drain together, no deskew registers
+    aligned_drain: bool = False
     #: Hz of the array's own clock (a second PLL output, ECP5 only); 0: the array runs on
     #: ``clock_hz`` with everything else
     array_clock_hz: int = 0
@@ -109,6 +111,7 @@ class LoomSystem(wiring.Component):
                                        product_stages=config.product_stages,
                                        operand_registers=config.operand_registers,
                                        clear_after_last=config.clear_after_last,
+                                       aligned_drain=config.aligned_drain,
                                        array_clock=config.array_clock_hz != 0)
         super().__init__()
 

@@ -92,6 +92,11 @@ class Accelerator(wiring.Component):
         int8-only builds: the PEs' accumulators cleared by a tile's last beat, not skipped
         by the next tile's first (:class:`~hw.processing_element.ProcessingElement`): fewer
         LUTs, for small parts. Same timing and results.
+    aligned_drain : bool
+        The array's columns drain together, without its deskew registers
+        (:class:`~hw.systolic_array.SystolicArray`); its tiles then need ``cols - 1`` more
+        cycles between them, which COMPUTEs, one at a time, never come close to. Same
+        timing and results.
     array_clock : bool
         ``True``: the compute path (operand buffers' read side, the array, the result
         buffer's write side) runs in its own clock domain ``array`` (top-level ports
@@ -111,7 +116,7 @@ class Accelerator(wiring.Component):
                  lut_multipliers=0, paired_multipliers=False, counter_width=64,
                  span_multiplier="dsp", result_storage="ram", fp32_adder_stages=1,
                  product_stages=1, operand_registers=True, clear_after_last=False,
-                 array_clock=False):
+                 aligned_drain=False, array_clock=False):
         datapaths = check_datapaths(datapaths)
         lane_bits = operand_shape(datapaths).width
         for name, bits in (("an A word (rows lanes)", rows * lane_bits),
@@ -147,6 +152,7 @@ class Accelerator(wiring.Component):
                                    product_stages=product_stages,
                                    operand_registers=operand_registers,
                                    clear_after_last=clear_after_last,
+                                   aligned_drain=aligned_drain,
                                    domain="array" if array_clock else "sync")
         self.fp32_adder_stages = fp32_adder_stages
         self.product_stages = product_stages

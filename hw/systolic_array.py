@@ -98,12 +98,20 @@ class SystolicArray(wiring.Component):
         int8-only arrays: each PE's accumulator is cleared by its tile's ``last`` beat
         instead of skipped by the next ``first`` (:class:`ProcessingElement`): fewer LUTs,
         an accumulator with a reset. Same timing and results.
+    aligned_drain : bool
+        Every column starts draining when the last column does, so the rows leave the
+        array aligned, without the deskew registers (``acc_width`` x ``cols * (cols - 1)
+        / 2`` flip-flops; 138 on the UP5K's 4x4): the early columns hold their results up
+        to ``cols - 1`` cycles longer, so :attr:`tile_spacing` grows by ``cols - 1``
+        (tiles shorter than ``rows + cols - 1`` beats are spaced out). Same latency and
+        results; for builds whose tiles do not stream back to back (the accelerator runs
+        one COMPUTE at a time).
     """
 
     def __init__(self, rows, cols, *, acc_width=32, datapaths=("int8",),
                  pe_class=ProcessingElement, lut_multipliers=0, paired_multipliers=False,
                  fp32_adder_stages=1, separate_control=False, product_stages=1,
-                 clear_after_last=False):
+                 clear_after_last=False, aligned_drain=False):
         _check_dimension("rows", rows)
         _check_dimension("cols", cols)
         if not isinstance(lut_multipliers, int) or not 0 <= lut_multipliers <= rows * cols:
@@ -124,6 +132,9 @@ class SystolicArray(wiring.Component):
         self.product_stages = product_stages
         check_clear_after_last(clear_after_last, datapaths)
         self.clear_after_last = clear_after_last
+        if not isinstance(aligned_drain, bool):
+            raise TypeError(f"aligned_drain must be True or False, not {aligned_drain!r}")
+        self.aligned_drain = aligned_drain
         self.fp32_adder_stages = fp32_adder_stages
         self.separate_control = separate_control
         #: cycles an fp16 tile's results come later than an int8 tile's
@@ -159,7 +170,8 @@ class SystolicArray(wiring.Component):
         fewer rows: the result buffer then needs a row's writes 4 cycles apart."""
         dual = len(self.datapaths) > 1
         rows = max(self.rows, 4) if self.fp32_adder_stages == 3 else self.rows
-        return rows + (self.fp16_delay if dual else 0)
+        held = self.cols - 1 if self.aligned_drain else 0    # the early columns' wait
+        return rows + held + (self.fp16_delay if dual else 0)
 
     def ideal_cycles(self, tile_ks, fp16=False):
         """Cycles from the first operand beat to the last result row of back-to-back tiles
@@ -226,6 +238,9 @@ class SystolicArray(wiring.Component):
         self._connect_mesh(m, pes, a_skew, ctl_skew, b_skew)
         valid, column_data = self._connect_drain(m, pes, platform)
 
+        if self.aligned_drain:         # the columns' drains are aligned already
+            self._emit_rows(m, valid, column_data)
+            return m
         # Deskew: column j finishes j cycles after column 0; delay the early ones to align.
         m.submodules.result_deskew = deskew = SkewBuffer(
             signed(self.acc_width), [cols - 1 - j for j in range(cols)], reset_less=True)
@@ -289,7 +304,9 @@ class SystolicArray(wiring.Component):
         rows, cols = self.rows, self.cols
         column_data = Signal(self.results.payload.data.shape())
         for j in range(cols):
-            starts = self._drain_starts(m, pes[rows - 1][j], j, platform)
+            # aligned: every column drains when the last one does
+            last = pes[rows - 1][cols - 1 if self.aligned_drain else j]
+            starts = self._drain_starts(m, last, j, platform)
             for i in range(rows):
                 pe = pes[i][j]
                 m.d.comb += pe.drain_start.eq(starts[i])

@@ -32,7 +32,7 @@ BUILDS = {
                          paired_multipliers=True,
                          requantizer="shared", counter_width=32, slots=1,
                          result_storage="shared_port", operand_registers=False,
-                         clear_after_last=True),
+                         clear_after_last=True, aligned_drain=True),
     "dual": SystemConfig(**_SMALL, data_width=64, datapaths=("int8", "fp16")),
     # the ECP5 options for the clock: the array on its own clock (1.7x the system's, as a
     # second PLL output would make it) and fp16 with three-stage adders

@@ -101,6 +101,28 @@ def test_clear_after_last_gives_the_same_rows_at_the_same_cycles(rng, rows, cols
         SystolicArray(rows, cols, clear_after_last=1)
 
 
+@pytest.mark.parametrize("rows, cols, separate", [(3, 4, False), (4, 4, False), (2, 5, True),
+                                                (1, 3, False), (4, 1, False)])
+def test_aligned_drain_gives_the_same_rows_without_deskew(rng, rows, cols, separate):
+    """``aligned_drain``: every column drains with the last one (no deskew registers):
+    tiles with bubbles bit-exact, back-to-back tiles at the ideal cycle count, whose tile
+    spacing is ``cols - 1`` longer; a tile alone takes as long as without."""
+    array = SystolicArray(rows, cols, aligned_drain=True, separate_control=separate,
+                          clear_after_last=True)
+    plain = SystolicArray(rows, cols)
+    assert array.tile_spacing == plain.tile_spacing + cols - 1
+    assert array.ideal_cycles([5]) == plain.ideal_cycles([5])
+    tiles = [make_tile(rng, rows, cols, int(rng.integers(1, 3 * (rows + cols))), pattern)
+             for pattern in ["random", "all_min", "alternating", "one_hot", "random"]]
+    got, _ = run_tiles(array, tiles, rng, bubble_rate=0.3)
+    assert got == [row for tile in tiles for row in drained_rows(tile.c)]
+    ks = [1, *(int(k) for k in rng.integers(1, 3 * (rows + cols), size=6)), 1, 2]
+    tiles = [make_tile(rng, rows, cols, k) for k in ks]
+    got, cycles = run_tiles(array, tiles, rng)
+    assert got == [row for tile in tiles for row in drained_rows(tile.c)]
+    assert cycles == array.ideal_cycles(ks)
+
+
 @pytest.mark.parametrize("rows, cols, lut, separate", [(2, 3, 3, False), (5, 2, 4, True),
                                                      (1, 1, 1, False)])
 def test_two_product_stages_give_the_same_rows_one_cycle_later(rng, rows, cols, lut,

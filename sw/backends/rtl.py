@@ -19,7 +19,8 @@ class RtlTransport(Transport):
     """Loom in Verilator. Parameters as ``hw.accelerator.Accelerator`` (``rows``, ``cols``,
     ``datapaths``, ``data_width``, ``depth``, ``slots``, ``timeout``, ``requantizer``,
     ``counter_width``, ``fp32_adder_stages``, ``lut_multipliers``, ``product_stages``,
-    ``span_multiplier``, ``result_storage``, ``operand_registers``), plus
+    ``span_multiplier``, ``result_storage``, ``operand_registers``, ``clear_after_last``,
+    ``aligned_drain``), plus
     ``array_clock_ratio`` (the array's clock frequency over the system clock's, which runs
     at 100 MHz in simulation; ``None``: one clock for everything, else
     ``array_clock=True``), ``memory_size``
@@ -33,7 +34,7 @@ class RtlTransport(Transport):
                  fp32_adder_stages=1, array_clock_ratio=None, lut_multipliers=0,
                  product_stages=1, memory_size=4 << 20, seed=0, waves=False,
                  start_timeout=900, span_multiplier="dsp", result_storage="ram",
-                 operand_registers=True):
+                 operand_registers=True, clear_after_last=False, aligned_drain=False):
         from hw.accelerator import Accelerator
         from sim.simulation_server import SimulationServer
         from sim.toolchain import BUILD_DIR
@@ -45,7 +46,8 @@ class RtlTransport(Transport):
                           lut_multipliers=lut_multipliers, product_stages=product_stages,
                           array_clock=array_clock_ratio is not None,
                           span_multiplier=span_multiplier, result_storage=result_storage,
-                          operand_registers=operand_registers)
+                          operand_registers=operand_registers,
+                          clear_after_last=clear_after_last, aligned_drain=aligned_drain)
         env = {"LOOM_RTL_MEMORY": str(memory_size)}
         if array_clock_ratio is not None:
             if not 0.1 <= array_clock_ratio <= 10:
@@ -66,12 +68,17 @@ class RtlTransport(Transport):
             tag += f"_p{product_stages}"
         if array_clock_ratio is not None:
             tag += "_clk2"        # the Verilog differs; the period is the run's
+        # (short: the simulation server's socket path lives under the build directory)
         if span_multiplier != "dsp":
-            tag += f"_span_{span_multiplier}"
+            tag += f"_{span_multiplier[:3]}"
         if result_storage != "ram":
-            tag += f"_{result_storage}"
+            tag += f"_{result_storage[:3]}"
         if not operand_registers:
-            tag += "_direct"
+            tag += "_dir"
+        if clear_after_last:
+            tag += "_clr"
+        if aligned_drain:
+            tag += "_aln"
         self.build_dir = BUILD_DIR / "sim" / f"rtl_{tag}"
         self._server = SimulationServer(
             top, toplevel=_TOPLEVEL, test_module="sw.backends.rtl_server",
