@@ -306,8 +306,10 @@ class Accelerator(wiring.Component):
             "perf_dma_stall_cycles": seq.busy & ~compute.busy & (reader.busy | writer.busy),
         }
         scale = {"perf_dma_read_bytes": beat_bytes, "perf_dma_write_bytes": beat_bytes}
-        counters["perf_macs"] = compute.beats
-        scale["perf_macs"] = self.rows * self.cols
+        macs = self.rows * self.cols
+        if macs & (macs - 1):
+            counters["perf_macs"] = compute.beats
+            scale["perf_macs"] = macs
         for name, event in counters.items():
             # counter_width bits, zero-extended to the 64-bit register (the constant high
             # bits cost nothing)
@@ -319,3 +321,8 @@ class Accelerator(wiring.Component):
                 # events are 0/1, except the beats of a compute unit in its own clock
                 m.d.sync += count.eq(count + (event if len(event) > 1 else 1) *
                                      scale.get(name, 1))
+        if not macs & (macs - 1):
+            # a power of two: the MACs are the active cycles' count shifted, wrapping alike
+            # (no counter of their own)
+            m.d.comb += csr.perf_macs.eq(
+                (csr.perf_array_active_cycles << (macs.bit_length() - 1))[:self.counter_width])
