@@ -123,7 +123,9 @@ class ComputeUnit(wiring.Component):
         self.result_buffer = ResultBuffer(lanes=cols, depth=rows, slots=slots,
                                           fp32="fp16" in datapaths, storage=result_storage,
                                           fp32_adder_stages=fp32_adder_stages,
-                                          write_domain=domain)
+                                          write_domain=domain,
+                                          # the array tells the next row a cycle ahead
+                                          lookahead=result_storage == "shared_port")
         self.rows, self.cols, self.datapaths, self.depth = rows, cols, datapaths, depth
         self.slots, self.in_flight = slots, in_flight
         fields = {"a_slot": range(slots), "b_slot": range(slots), "k": range(depth + 1),
@@ -217,6 +219,9 @@ class ComputeUnit(wiring.Component):
             res.write.accumulate.eq(dest_accumulate),
             dests.r_en.eq(results.valid & results.payload.last),
         ]
+        if res.lookahead:
+            m.d.comb += [res.next_write.valid.eq(array.next_row.valid),
+                         res.next_write.index.eq(array.next_row.row)]
         if res.fp32:
             m.d.comb += res.write.fp32.eq(dests.r_data[slot_bits + 1])
         # Tiles taken whose last result row has not been written yet.

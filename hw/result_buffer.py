@@ -1,5 +1,6 @@
 """Slots of drained result rows, written (or accumulated into) as the array produces them."""
 from amaranth.hdl import Array, Cat, DomainRenamer, Module, Mux, Signal
+from amaranth.lib import data
 
 from .block_ram import block_ram
 from .fp32_adder import Fp32Adder
@@ -65,7 +66,11 @@ class ResultBuffer(OperandBuffer):
     lookup first, and the word a read holds (its ``words`` not yet taken) is the port's.
     With one slot they never do in a correct program: the STORE that reads the slot and
     the COMPUTEs that write it are ordered by the sequencer's tokens, as the data itself
-    requires. :attr:`write_latency` stays the bound callers wait for.
+    requires. :attr:`write_latency` stays the bound callers wait for. With ``lookahead``
+    the writer also presents, a cycle ahead, the row it will write (``next_write``: valid,
+    index): the row is looked up then and the write is added and written in its own cycle,
+    without the write's register (``lanes * lane_width`` flip-flops); writes to one row
+    must then come at least 2 cycles apart as before, and ``next_write`` must be exact.
 
     ``fp32_adder_stages=3`` (with ``fp32``, ``storage="ram"``): the binary32 adders are
     three register stages (:class:`~hw.fp32_adder.Fp32Adder` ``stages=3``), so the
@@ -89,7 +94,7 @@ class ResultBuffer(OperandBuffer):
     """
 
     def __init__(self, *, lanes, lane_width=32, depth, slots=2, fp32=False, storage="ram",
-                 fp32_adder_stages=1, write_domain="sync"):
+                 fp32_adder_stages=1, write_domain="sync", lookahead=False):
         if storage not in STORAGES:
             raise ValueError(f"storage must be one of {STORAGES}, not {storage!r}")
         if storage == "shared_port":
@@ -107,6 +112,11 @@ class ResultBuffer(OperandBuffer):
         if write_domain != "sync" and storage != "ram":
             raise ValueError("a write_domain other than sync needs storage='ram'")
         self.write_domain = write_domain
+        if not isinstance(lookahead, bool):
+            raise TypeError(f"lookahead must be True or False, not {lookahead!r}")
+        if lookahead and storage != "shared_port":
+            raise ValueError("lookahead needs storage='shared_port'")
+        self.lookahead = lookahead
         #: cycles from presenting a write until a read command may see it
         self.write_latency = write_latency(fp32_adder_stages)
         self.storage = storage
@@ -120,6 +130,10 @@ class ResultBuffer(OperandBuffer):
         self.lanes, self.lane_width, self.fp32 = lanes, lane_width, fp32
         self._extra_write_fields = {"accumulate": 1, **({"fp32": 1} if fp32 else {})}
         super().__init__(width=lanes * lane_width, depth=depth, slots=slots)
+        if lookahead:
+            # (an OperandBuffer's signature plus one port, added after its construction)
+            self.next_write = Signal(data.StructLayout({"valid": 1, "index": range(depth)}),
+                                     name="next_write")
 
     def elaborate(self, platform):
         if self.storage == "ram":
@@ -169,11 +183,24 @@ class ResultBuffer(OperandBuffer):
         m.submodules.ram = ram = block_ram(shape=self.width, depth=self.depth, style="block")
         wr, shared = ram.write_port(), ram.read_port()
         write = self.write
+        port = _RegisterReadPort(range(self.depth), self.width)
+        if self.lookahead:
+            # The row was looked up a cycle ago (``next_write``): the write adds the RAM's
+            # word and is written back in the cycle it is presented, with no register.
+            ahead = self.next_write
+            m.d.comb += [
+                shared.addr.eq(Mux(ahead.valid, ahead.index, port.addr)),
+                shared.en.eq(ahead.valid | port.en),
+                port.data.eq(shared.data),
+                wr.addr.eq(write.index), wr.en.eq(write.valid),
+                wr.data.eq(self._sum(m, write, shared.data)),
+            ]
+            self._read_path(m, port)
+            return m
         # Cycle 0 looks the row up (the shared port) and registers the write; cycle 1 adds
         # the RAM's word and writes the row back.
         pending = Signal(self.write.shape(), name="pending")
         m.d.sync += pending.eq(write)
-        port = _RegisterReadPort(range(self.depth), self.width)
         m.d.comb += [
             shared.addr.eq(Mux(write.valid, write.index, port.addr)),
             shared.en.eq(write.valid | port.en),

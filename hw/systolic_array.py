@@ -1,6 +1,6 @@
 """The output-stationary int8 systolic array with skewed inputs and a streaming drain."""
 from amaranth.hdl import Const, Module, Mux, Signal, signed
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .ice40_dual_multiplier import Ice40DualMultiplier
@@ -50,6 +50,9 @@ class SystolicArray(wiring.Component):
     results : Out(stream, always ready)
         ``rows`` beats per tile, bottom row first: ``data[j] = C[row, j]``, ``last`` on row 0.
         The consumer must take a beat in every cycle ``valid`` is high (no backpressure).
+    next_row : Out({valid, row})
+        What ``results`` will show in the next cycle: its ``valid`` and ``row`` (for a
+        consumer that looks the row up a cycle ahead).
 
     Latency (no bubbles): the first result row appears :attr:`latency` (``rows + cols +
     product_stages - 1``) cycles after the cycle in which the tile's ``last`` beat was
@@ -152,6 +155,8 @@ class SystolicArray(wiring.Component):
             "operands": In(stream.Signature(operand_layout(rows, cols, datapaths))),
             "results": Out(stream.Signature(result_layout(rows, cols, acc_width),
                                             always_ready=True)),
+            # what ``results`` will show in the next cycle: its valid and row
+            "next_row": Out(data.StructLayout({"valid": 1, "row": range(rows)})),
         })
 
     @property
@@ -331,6 +336,7 @@ class SystolicArray(wiring.Component):
             m.d.sync += left.eq(left - 1)
         with m.Else():
             m.d.sync += valid.eq(0)
+        m.d.comb += self.next_row.valid.eq(bottom.done | (left != 0))
         return valid, column_data
 
     def _drain_starts(self, m, bottom, column, platform):
@@ -357,12 +363,14 @@ class SystolicArray(wiring.Component):
         """Number the drained rows (bottom first) and mark the tile's final row."""
         rows = self.rows
         count = Signal(range(rows))
+        count_next = Signal(range(rows))
         with m.If(valid):
-            with m.If(count == rows - 1):
-                m.d.sync += count.eq(0)
-            with m.Else():
-                m.d.sync += count.eq(count + 1)
+            m.d.comb += count_next.eq(Mux(count == rows - 1, 0, count + 1))
+        with m.Else():
+            m.d.comb += count_next.eq(count)
+        m.d.sync += count.eq(count_next)
         m.d.comb += [
+            self.next_row.row.eq(rows - 1 - count_next),
             self.results.valid.eq(valid),
             self.results.payload.data.eq(row_data),
             self.results.payload.row.eq(rows - 1 - count),

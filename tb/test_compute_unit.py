@@ -145,6 +145,24 @@ def _busy_cycles(unit, k):
     return cycles[0]
 
 
+@pytest.mark.parametrize("rows, cols", [(4, 4), (2, 3)])
+def test_the_up5k_options_accumulate_in_one_block_ram_slot(rng, rows, cols):
+    """The iCEBreaker's compute unit: one slot in one block RAM looked up a cycle ahead
+    (``shared_port``, the array's ``next_row``), operand buffers straight into the array,
+    accumulators cleared by the last beat, aligned drains, paired multipliers; K split over
+    four COMPUTEs taken back to back (K < rows among them) accumulates exactly."""
+    unit = ComputeUnit(rows, cols, depth=24, slots=1, paired_multipliers=True,
+                       result_storage="shared_port", operand_registers=False,
+                       clear_after_last=True, aligned_drain=True)
+    a, b = rng.integers(-128, 128, size=(rows, 24)), rng.integers(-128, 128, size=(24, cols))
+    ks = [24, 1, 7, 3]
+    commands = [{"a_slot": 0, "b_slot": 0, "k": k, "acc_slot": 0, "accumulate": int(n > 0)}
+                for n, k in enumerate(ks)]
+    got = run(unit, {0: a.T}, {0: b}, commands, 8)
+    expected = sum(int8_gemm(a[:, :k], b[:k]).astype(np.int64) for k in ks)
+    np.testing.assert_array_equal(got[0], wrap_int32(expected))
+
+
 def test_direct_operands_take_two_cycles_fewer():
     """Without the operand output registers and the register slice a COMPUTE is 2 cycles
     shorter (``ARRAY_CONFIG.direct_operands``, the cycle model's ``- 2``)."""
