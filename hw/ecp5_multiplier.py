@@ -4,9 +4,9 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .parameters import check_choice
+from .platforms import is_ecp5
 
-__all__ = ["Ecp5Multiplier", "PRIMITIVES", "MULT18X18D_PARAMETERS", "INPUT_REGISTERS",
-           "is_ecp5"]
+__all__ = ["Ecp5Multiplier", "PRIMITIVES", "MULT18X18D_PARAMETERS", "INPUT_REGISTERS"]
 
 #: ``"mult18x18d"`` instances the DSP by hand, ``"behavioural"`` writes ``a * b`` into a
 #: register (simulation, other FPGA families), ``"auto"`` picks ``"mult18x18d"`` when
@@ -30,12 +30,6 @@ INPUT_REGISTERS = {
     "REG_INPUTA_CLK": "CLK0", "REG_INPUTA_CE": "CE0", "REG_INPUTA_RST": "RST0",
     "REG_INPUTB_CLK": "CLK0", "REG_INPUTB_CE": "CE0", "REG_INPUTB_RST": "RST0",
 }
-
-
-def is_ecp5(platform):
-    """Whether ``platform`` (``None`` in simulation) is an ECP5 one."""
-    from amaranth.vendor import LatticeECP5Platform
-    return isinstance(platform, LatticeECP5Platform)
 
 
 class Ecp5Multiplier(wiring.Component):

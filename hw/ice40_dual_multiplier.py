@@ -4,6 +4,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .parameters import check_choice
+from .platforms import has_ice40_dsp
 
 __all__ = ["Ice40DualMultiplier", "PRIMITIVES", "SIGNED_MODES", "SB_MAC16_PARAMETERS"]
 
@@ -37,8 +38,6 @@ _PARAMETER_WIDTHS = {"TOPOUTPUT_SELECT": 2, "TOPADDSUB_LOWERINPUT": 2,
                      "TOPADDSUB_CARRYSELECT": 2, "BOTOUTPUT_SELECT": 2,
                      "BOTADDSUB_LOWERINPUT": 2, "BOTADDSUB_CARRYSELECT": 2}
 
-#: Parts of the SiliconBlue family that have SB_MAC16 blocks.
-_DSP_DEVICES = ("iCE40UP", "iCE5LP")
 
 
 class Ice40DualMultiplier(wiring.Component):
@@ -97,9 +96,7 @@ class Ice40DualMultiplier(wiring.Component):
         """Whether elaboration for ``platform`` (``None`` in simulation) instances SB_MAC16."""
         if self.primitive != "auto":
             return self.primitive == "sb_mac16"
-        from amaranth.vendor import SiliconBluePlatform
-        return (isinstance(platform, SiliconBluePlatform) and
-                str(platform.device).startswith(_DSP_DEVICES))
+        return has_ice40_dsp(platform)
 
     def elaborate(self, platform):
         m = Module()

@@ -3,10 +3,11 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .ecp5_multiplier import Ecp5Multiplier, is_ecp5
+from .ecp5_multiplier import Ecp5Multiplier
 from .fp16_multiplier import Fp16Multiplier
 from .fp32_adder import Fp32Adder
 from .layouts import BeatControl, check_datapaths, operand_shape
+from .platforms import is_ecp5
 from .register_copies import register_copies
 
 __all__ = ["ProcessingElement", "check_acc_width", "check_clear_after_last",

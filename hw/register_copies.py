@@ -1,7 +1,7 @@
 """Copies of one register that synthesis keeps apart, each driving part of a wide fan-out."""
 from amaranth.hdl import ClockSignal, Const, Instance, ResetSignal, Signal
 
-from .ecp5_multiplier import is_ecp5
+from .platforms import is_ecp5
 
 __all__ = ["register_copies", "TRELLIS_FF_PARAMETERS"]
 

@@ -5,6 +5,7 @@ from amaranth.lib import data
 from .block_ram import block_ram
 from .fp32_adder import Fp32Adder
 from .operand_buffer import OperandBuffer
+from .platforms import is_ice40
 from .register_copies import register_copies
 
 __all__ = ["ResultBuffer", "STORAGES", "write_latency"]
@@ -281,7 +282,7 @@ class ResultBuffer(OperandBuffer):
             at that edge included. One address register (yosys merges the lanes' own) to
             all 16 lanes' RAMs was the array clock's critical path of the 16x16 ECP5
             system: 14.3 ns of routing across the die."""
-            ice40 = _is_ice40(platform)
+            ice40 = is_ice40(platform)
             rows = [address] * self.lanes if ice40 else register_copies(
                 m, platform, self.write_domain, address, self.lanes, name="lookup_row")
             words = []
@@ -339,11 +340,6 @@ class ResultBuffer(OperandBuffer):
                   stored.eq(Mux(_same_row(final, looked_up), result, lookups(ports)))]
         m.d.comb += [wr.data.eq(result.word_select(lane, lane_width))
                      for lane, wr in enumerate(ports)]
-
-
-def _is_ice40(platform):
-    from amaranth.vendor import LatticeICE40Platform
-    return isinstance(platform, LatticeICE40Platform)
 
 
 def _same_row(write, other):
