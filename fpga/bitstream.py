@@ -59,7 +59,7 @@ BOARDS = {
                    "ICESTORM_SPRAM": "SPRAM (256 kbit)", "ICESTORM_DSP": "SB_MAC16",
                    "SB_GB": "global buffers", "ICESTORM_PLL": "PLL"},
         synth_opts="-dsp",
-        # Does not fit yet: nextpnr packs it into 7,263 of 5,280 logic cells (25 of 30 EBR);
+        # Does not fit yet: nextpnr packs it into 6,207 of 5,280 logic cells (25 of 30 EBR);
         # the 8 SB_MAC16 and 4 SPRAM fit (docs/fpga.md).
     ),
     "ulx3s-85f": Board(
