@@ -188,26 +188,19 @@ class ResultBuffer(OperandBuffer):
         if self.lookahead:
             # The row was looked up a cycle ago (``next_write``): the write adds the RAM's
             # word and is written back in the cycle it is presented, with no register.
-            ahead = self.next_write
-            m.d.comb += [
-                shared.addr.eq(Mux(ahead.valid, ahead.index, port.addr)),
-                shared.en.eq(ahead.valid | port.en),
-                port.data.eq(shared.data),
-                wr.addr.eq(write.index), wr.en.eq(write.valid),
-                wr.data.eq(self._sum(m, write, shared.data)),
-            ]
-            self._read_path(m, port)
-            return m
-        # Cycle 0 looks the row up (the shared port) and registers the write; cycle 1 adds
-        # the RAM's word and writes the row back.
-        pending = Signal(self.write.shape(), name="pending")
-        m.d.sync += pending.eq(write)
+            lookup, adding = self.next_write, write
+        else:
+            # Cycle 0 looks the row up and registers the write; cycle 1 adds the RAM's word
+            # and writes the row back.
+            lookup = write
+            adding = Signal(self.write.shape(), name="pending")
+            m.d.sync += adding.eq(write)
         m.d.comb += [
-            shared.addr.eq(Mux(write.valid, write.index, port.addr)),
-            shared.en.eq(write.valid | port.en),
+            shared.addr.eq(Mux(lookup.valid, lookup.index, port.addr)),
+            shared.en.eq(lookup.valid | port.en),
             port.data.eq(shared.data),
-            wr.addr.eq(pending.index), wr.en.eq(pending.valid),
-            wr.data.eq(self._sum(m, pending, shared.data)),
+            wr.addr.eq(adding.index), wr.en.eq(adding.valid),
+            wr.data.eq(self._sum(m, adding, shared.data)),
         ]
         self._read_path(m, port)
         return m

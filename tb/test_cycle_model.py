@@ -91,6 +91,17 @@ def narrow_rtl():
     dev.close()
 
 
+def _run(dev, a, b, options):
+    """Compile ``a @ b`` (with ``options``) for ``dev``, run it, free its memory; return
+    the program and the run's statistics."""
+    program = compile_gemms([gemm_spec(a, b, **options)], dev.config, dev.allocator)
+    try:
+        return program, dev.run(program)
+    finally:
+        for at in program.allocations:
+            dev.allocator.free(at)
+
+
 def _sweep(name, dev, shapes, rng, tolerance=TOLERANCE):
     """Runs ``shapes`` on ``dev``, prints the table, asserts the model within
     ``tolerance``."""
@@ -102,13 +113,7 @@ def _sweep(name, dev, shapes, rng, tolerance=TOLERANCE):
         else:
             a = rng.integers(-128, 128, size=(m, k))
             b = rng.integers(-128, 128, size=(k, n))
-        spec = gemm_spec(a, b, **_options(rng, n, out))
-        program = compile_gemms([spec], dev.config, dev.allocator)
-        try:
-            stats = dev.run(program)
-        finally:
-            for at in program.allocations:
-                dev.allocator.free(at)
+        program, stats = _run(dev, a, b, _options(rng, n, out))
         pred = predict(program.descriptors, dev.config)
         error = (pred.cycles - stats.cycles) / stats.cycles
         rows.append(f"{m:>4} {k:>4} {n:>4} {out:>6} {stats.cycles:>8} {pred.cycles:>8} "
@@ -166,13 +171,7 @@ def test_two_product_stages_are_predicted_to_the_cycle(rng):
         misses = 0
         for m, k, n, out in PIPELINED_SWEEP:
             a, b = rng.integers(-128, 128, size=(m, k)), rng.integers(-128, 128, size=(k, n))
-            spec = gemm_spec(a, b, **_options(rng, n, out))
-            program = compile_gemms([spec], dev.config, dev.allocator)
-            try:
-                stats = dev.run(program)
-            finally:
-                for at in program.allocations:
-                    dev.allocator.free(at)
+            program, stats = _run(dev, a, b, _options(rng, n, out))
             residue = 2 if out == "int8" else 0
             assert predict(program.descriptors, dev.config).cycles + residue == stats.cycles, \
                 f"{m}x{k}x{n} {out}"
