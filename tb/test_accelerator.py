@@ -27,7 +27,13 @@ BUILDS = {
 }
 
 
-@pytest.mark.parametrize("build", sorted(BUILDS))
+#: builds only `make test-full` runs (the regular suite covers product_stages=2 in the
+#: array's Verilator regression, the compute unit's tests and the cycle model's RTL sweep)
+SLOW_BUILDS = ("int8_p2",)
+
+
+@pytest.mark.parametrize("build", [pytest.param(b, marks=pytest.mark.slow)
+                                   if b in SLOW_BUILDS else b for b in sorted(BUILDS)])
 def test_accelerator(build):
     rows, cols = 8, 8
     datapaths, data_width, tests, *more = BUILDS[build]
