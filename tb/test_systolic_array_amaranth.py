@@ -44,6 +44,24 @@ def run_tiles(array, tiles, rng, bubble_rate=0.0, timeout=100_000):
     return got, stamps["last"] - stamps["first"] + 1
 
 
+def check_bubbled_tiles(array, rng, max_k):
+    """Five tiles of every pattern, K from 1 to ``max_k - 1``, offered with bubbles: the
+    drained rows are the golden model's."""
+    tiles = [make_tile(rng, array.rows, array.cols, int(rng.integers(1, max_k)), pattern)
+             for pattern in ["random", "all_min", "alternating", "one_hot", "random"]]
+    got, _ = run_tiles(array, tiles, rng, bubble_rate=0.3)
+    assert got == [row for tile in tiles for row in drained_rows(tile.c)]
+
+
+def check_back_to_back_tiles(array, rng, ks):
+    """Random tiles of ``ks`` offered every cycle: the golden model's rows at exactly
+    ``array.ideal_cycles(ks)``."""
+    tiles = [make_tile(rng, array.rows, array.cols, k) for k in ks]
+    got, cycles = run_tiles(array, tiles, rng)
+    assert got == [row for tile in tiles for row in drained_rows(tile.c)]
+    assert cycles == array.ideal_cycles(ks)
+
+
 @pytest.mark.parametrize("rows, cols", [(1, 1), (2, 2), (3, 2), (2, 4), (4, 1)])
 def test_random_tiles_with_bubbles(rng, rows, cols):
     array = SystolicArray(rows, cols)
@@ -86,15 +104,9 @@ def test_clear_after_last_gives_the_same_rows_at_the_same_cycles(rng, rows, cols
     (K = 1 included: a last beat that is also a first) at the ideal cycle count."""
     array = SystolicArray(rows, cols, lut_multipliers=lut, paired_multipliers=paired,
                           clear_after_last=True)
-    tiles = [make_tile(rng, rows, cols, int(rng.integers(1, 3 * rows + 4)), pattern)
-             for pattern in ["random", "all_min", "alternating", "one_hot", "random"]]
-    got, _ = run_tiles(array, tiles, rng, bubble_rate=0.3)
-    assert got == [row for tile in tiles for row in drained_rows(tile.c)]
-    ks = [1, *(int(k) for k in rng.integers(1, 3 * rows, size=6)), 1, 1]
-    tiles = [make_tile(rng, rows, cols, k) for k in ks]
-    got, cycles = run_tiles(array, tiles, rng)
-    assert got == [row for tile in tiles for row in drained_rows(tile.c)]
-    assert cycles == array.ideal_cycles(ks)
+    check_bubbled_tiles(array, rng, 3 * rows + 4)
+    check_back_to_back_tiles(array, rng,
+                             [1, *(int(k) for k in rng.integers(1, 3 * rows, size=6)), 1, 1])
     with pytest.raises(ValueError, match="int8-only"):
         SystolicArray(rows, cols, datapaths=("int8", "fp16"), clear_after_last=True)
     with pytest.raises(TypeError, match="clear_after_last"):
@@ -112,15 +124,9 @@ def test_aligned_drain_gives_the_same_rows_without_deskew(rng, rows, cols, separ
     plain = SystolicArray(rows, cols)
     assert array.tile_spacing == plain.tile_spacing + cols - 1
     assert array.ideal_cycles([5]) == plain.ideal_cycles([5])
-    tiles = [make_tile(rng, rows, cols, int(rng.integers(1, 3 * (rows + cols))), pattern)
-             for pattern in ["random", "all_min", "alternating", "one_hot", "random"]]
-    got, _ = run_tiles(array, tiles, rng, bubble_rate=0.3)
-    assert got == [row for tile in tiles for row in drained_rows(tile.c)]
-    ks = [1, *(int(k) for k in rng.integers(1, 3 * (rows + cols), size=6)), 1, 2]
-    tiles = [make_tile(rng, rows, cols, k) for k in ks]
-    got, cycles = run_tiles(array, tiles, rng)
-    assert got == [row for tile in tiles for row in drained_rows(tile.c)]
-    assert cycles == array.ideal_cycles(ks)
+    check_bubbled_tiles(array, rng, 3 * (rows + cols))
+    check_back_to_back_tiles(
+        array, rng, [1, *(int(k) for k in rng.integers(1, 3 * (rows + cols), size=6)), 1, 2])
 
 
 @pytest.mark.parametrize("rows, cols, lut, separate", [(2, 3, 3, False), (5, 2, 4, True),
@@ -133,15 +139,10 @@ def test_two_product_stages_give_the_same_rows_one_cycle_later(rng, rows, cols, 
     array = SystolicArray(rows, cols, lut_multipliers=lut, product_stages=2,
                           separate_control=separate)
     assert array.latency == SystolicArray(rows, cols).latency + 1 == rows + cols + 1
-    tiles = [make_tile(rng, rows, cols, int(rng.integers(1, 3 * rows + 4)), pattern)
-             for pattern in ["random", "all_min", "alternating", "one_hot", "random"]]
-    got, _ = run_tiles(array, tiles, rng, bubble_rate=0.3)
-    assert got == [row for tile in tiles for row in drained_rows(tile.c)]
+    check_bubbled_tiles(array, rng, 3 * rows + 4)
     ks = [int(k) for k in rng.integers(1, 3 * rows, size=8)]
-    tiles = [make_tile(rng, rows, cols, k) for k in ks]
-    got, cycles = run_tiles(array, tiles, rng)
-    assert got == [row for tile in tiles for row in drained_rows(tile.c)]
-    assert cycles == array.ideal_cycles(ks) == SystolicArray(rows, cols).ideal_cycles(ks) + 1
+    check_back_to_back_tiles(array, rng, ks)
+    assert array.ideal_cycles(ks) == SystolicArray(rows, cols).ideal_cycles(ks) + 1
 
 
 @pytest.mark.parametrize("bubble_rate", [0.0, 0.3])
