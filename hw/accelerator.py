@@ -307,7 +307,8 @@ class Accelerator(wiring.Component):
         }
         scale = {"perf_dma_read_bytes": beat_bytes, "perf_dma_write_bytes": beat_bytes}
         macs = self.rows * self.cols
-        if macs & (macs - 1):
+        macs_derived = not macs & (macs - 1)       # a power of two: PERF_MACS is derived
+        if not macs_derived:
             counters["perf_macs"] = compute.beats
             scale["perf_macs"] = macs
         for name, event in counters.items():
@@ -321,8 +322,8 @@ class Accelerator(wiring.Component):
                 # events are 0/1, except the beats of a compute unit in its own clock
                 m.d.sync += count.eq(count + (event if len(event) > 1 else 1) *
                                      scale.get(name, 1))
-        if not macs & (macs - 1):
-            # a power of two: the MACs are the active cycles' count shifted, wrapping alike
-            # (no counter of their own)
+        if macs_derived:
+            # the MACs are the active cycles' count shifted, wrapping alike (no counter of
+            # their own)
             m.d.comb += csr.perf_macs.eq(
                 (csr.perf_array_active_cycles << (macs.bit_length() - 1))[:self.counter_width])

@@ -188,6 +188,7 @@ class ComputeUnit(wiring.Component):
         if self.operand_registers:
             m.submodules.operand_slice = operand_slice = rename(
                 SkidBuffer(array.operands.payload.shape()))
+            wiring.connect(m, operand_slice.o, array.operands)
             ops = operand_slice.i
         else:
             ops = array.operands
@@ -202,8 +203,6 @@ class ComputeUnit(wiring.Component):
         ]
         if dual:
             m.d.comb += ops.payload.fp16.eq(modes.r_data)
-        if self.operand_registers:
-            wiring.connect(m, operand_slice.o, array.operands)
         beat = array.operands.valid & array.operands.ready
 
         # Result rows into their slot.
