@@ -103,8 +103,16 @@ class CsrBank(wiring.Component):
                                     if reg.name in targets:
                                         targets[reg.name](m, 4 * word + byte, bus.wdata[lane])
                                     else:
-                                        target = self.port(reg)[32 * word:32 * word + 32]
-                                        m.d.sync += target[lane].eq(bus.wdata[lane])
+                                        self._write_byte(m, reg, 4 * word + byte,
+                                                         bus.wdata[lane])
+
+    def _write_byte(self, m, reg, byte, value):
+        """Byte ``byte`` of ``reg`` from ``value``: only the bits of its fields are stored
+        (reserved bits cost no flip-flops, read as 0 and ignore writes)."""
+        port = self.port(reg)
+        for bit in range(8):
+            if reg.stored_mask >> (8 * byte + bit) & 1:
+                m.d.sync += port[8 * byte + bit].eq(value[bit])
 
     def _kept_storage(self, m, reg):
         """The low bits and per-byte flags of a ``kept_bits`` register, shown on its port.
