@@ -89,9 +89,11 @@ class Accelerator(wiring.Component):
         (:class:`~hw.compute_unit.ComputeUnit`); 2 cycles fewer per COMPUTE, for slow
         clocks and small parts. ``ARRAY_CONFIG.direct_operands`` tells. Same results.
     clear_after_last : bool
-        int8-only builds: the PEs' accumulators cleared by a tile's last beat, not skipped
-        by the next tile's first (:class:`~hw.processing_element.ProcessingElement`): fewer
-        LUTs, for small parts. Same timing and results.
+        int8-only builds: each PE's result taken from its accumulator the cycle after a
+        tile's last beat, which clears it, not skipped by the next tile's first
+        (:class:`~hw.processing_element.ProcessingElement`): fewer logic cells, for small
+        parts; every COMPUTE's results one array cycle later.
+        ``ARRAY_CONFIG.clear_after_last`` tells. Same results.
     aligned_drain : bool
         The array's columns drain together, without its deskew registers
         (:class:`~hw.systolic_array.SystolicArray`); its tiles then need ``cols - 1`` more
@@ -290,7 +292,8 @@ class Accelerator(wiring.Component):
                 shared_requant=self.requantizer == "shared",
                 fp16_beat_cycles=self.fp32_adder_stages, array_clock=self.array_clock,
                 product_stages=self.product_stages,
-                direct_operands=not self.compute.operand_registers)),
+                direct_operands=not self.compute.operand_registers,
+                clear_after_last=self.compute.array.clear_after_last)),
             csr.bus_config.eq(beat_bytes | self.addr_width << 8 | self.counter_width << 16
                               | self._check_steps() << 24),
             csr.buffer_config.eq(self.depth | (self.rows * self.slots) << 16),

@@ -124,7 +124,10 @@ REGISTERS = (
                     "same results); 0 (before 0.6.0) means 1"),
               Field("direct_operands", 25, 1, "the operand buffers feed the array without "
                     "their output registers and register slice: a COMPUTE takes 2 cycles "
-                    "fewer (since 0.6.0)"))),
+                    "fewer (since 0.6.0)"),
+              Field("clear_after_last", 26, 1, "each PE's int8 result is taken from its "
+                    "accumulator the cycle after the tile's last beat, which clears it: "
+                    "every tile's results one array cycle later (since 0.6.0)"))),
     Register("BUS_CONFIG", 0x00C, "ro", "The AXI4 memory port.",
              (Field("data_bytes", 0, 8, "data bus width in bytes (4, 8, 16 or 32)"),
               Field("addr_bits", 8, 8, "address width in bits"),

@@ -1,5 +1,5 @@
 """One multiply-accumulate cell of the output-stationary systolic array."""
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, ResetSignal, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -226,12 +226,16 @@ class ProcessingElement(wiring.Component):
         keeps it apart from the identical registers of the PEs on its anti-diagonal. Same
         timing and results; its reset is the domain's own (not a ``ResetInserter``'s).
     clear_after_last : bool
-        int8-only PEs: the accumulator is cleared by its tile's ``last`` beat (and by
-        reset) instead of being skipped by the next tile's ``first`` one, so the adder adds
-        ``acc`` as it is: no gate in front of each adder bit (on the iCE40 the clear is the
-        flip-flops' own synchronous reset; -23 LUT4 per PE of the UP5K's 4x4). The
-        accumulator then has a reset, which the other builds avoid on a large array's
-        datapath. Same timing and results.
+        int8-only PEs: the accumulator keeps its tile's sum for the cycle after the ``last``
+        beat, when ``result`` takes it from there and the accumulator is cleared (as by
+        reset), instead of the next tile's ``first`` beat skipping it. So the adder adds
+        ``acc`` as it is (no gate in front of each adder bit) and feeds only the
+        accumulator (on the iCE40 its LUT and the accumulator's flip-flop share a logic
+        cell, the clear is that flip-flop's synchronous reset): 2 logic cells per result
+        bit instead of 3, -23 per PE of the UP5K's 4x4. ``done`` and ``done_early`` come
+        one cycle later; a tile's first beat must not come in the cycle after the previous
+        tile's ``last`` one (the clear would drop it: :class:`~hw.systolic_array.
+        SystolicArray` spaces them). Same results.
     """
 
     def __init__(self, *, acc_width=32, datapaths=("int8",), multiplier="dsp",
@@ -358,7 +362,7 @@ class ProcessingElement(wiring.Component):
 
         # Stage 2: accumulate. The int8 clear is folded into the adder's operand (faster than
         # an if/else); the assignment truncates, which is the two's-complement wrap.
-        acc = Signal(signed(self.acc_width), reset_less=not self.clear_after_last)
+        acc = Signal(signed(self.acc_width), reset_less=True)
 
         def is_fp16(beat):
             # single-datapath PEs ignore the qualifier
@@ -371,17 +375,24 @@ class ProcessingElement(wiring.Component):
         early = []
         int_done = Signal()
         int_next = Signal(signed(self.acc_width))
-        if has_int8:
+        if has_int8 and self.clear_after_last:
+            # ``acc`` holds the tile's sum in the cycle after its last beat (``captured``):
+            # ``result`` takes it and it is cleared. The reset is one more clear term, not a
+            # reset of the register: a flip-flop has one synchronous reset, and with two the
+            # clear takes a LUT per bit.
+            early.append(ends_tile(int_ctl, fp16=False))
+            captured = Signal()
+            m.d.sync += captured.eq(ends_tile(int_ctl, fp16=False))
+            clear = captured | ResetSignal()
+            m.d.comb += int_next.eq(int_product + acc)
+            with m.If(int_ctl.valid | clear):
+                m.d.sync += acc.eq(Mux(clear, 0, int_next))
+            m.d.comb += int_done.eq(captured)
+        elif has_int8:
             early.append(ends_tile(int_ctl_before, fp16=False))
-            if self.clear_after_last:
-                # the last beat's sum goes to ``result`` only; the next tile starts from 0
-                m.d.comb += int_next.eq(int_product + acc)
-                with m.If(int_ctl.valid):
-                    m.d.sync += acc.eq(Mux(int_ctl.last, 0, int_next))
-            else:
-                m.d.comb += int_next.eq(int_product + Mux(int_ctl.first, 0, acc))
-                with m.If(int_ctl.valid & ~is_fp16(int_ctl)):
-                    m.d.sync += acc.eq(int_next)
+            m.d.comb += int_next.eq(int_product + Mux(int_ctl.first, 0, acc))
+            with m.If(int_ctl.valid & ~is_fp16(int_ctl)):
+                m.d.sync += acc.eq(int_next)
             m.d.comb += int_done.eq(ends_tile(int_ctl, fp16=False))
         fp_done = Signal()
         fp_next = Signal(32)
@@ -419,7 +430,8 @@ class ProcessingElement(wiring.Component):
         result = Signal(signed(self.acc_width), reset_less=True)
         m.d.comb += self.result_out.eq(result)
         with m.If(self.done):
-            m.d.sync += result.eq(Mux(fp_done, fp_next, int_next))
+            m.d.sync += result.eq(Mux(fp_done, fp_next,
+                                      acc if self.clear_after_last else int_next))
         with m.Elif(self.draining):
             m.d.sync += result.eq(self.result_in)
 

@@ -98,9 +98,12 @@ class SystolicArray(wiring.Component):
         ``product_stages - 1`` cycles later (:attr:`latency`), the tile spacing and the
         results are the same.
     clear_after_last : bool
-        int8-only arrays: each PE's accumulator is cleared by its tile's ``last`` beat
-        instead of skipped by the next ``first`` (:class:`ProcessingElement`): fewer LUTs,
-        an accumulator with a reset. Same timing and results.
+        int8-only arrays: each PE's result is taken from its accumulator in the cycle after
+        the tile's ``last`` beat, which clears it, instead of the next ``first`` beat
+        skipping it (:class:`ProcessingElement`: a logic cell fewer per result bit on the
+        iCE40). Results come a cycle later (:attr:`latency`) and a tile's first beat is
+        not accepted in the cycle after the previous tile's ``last`` beat (one cycle
+        between back-to-back tiles, :meth:`ideal_cycles`). Same results.
     aligned_drain : bool
         Every column starts draining when the last column does, so the rows leave the
         array aligned, without the deskew registers (``acc_width`` x ``cols * (cols - 1)
@@ -162,9 +165,9 @@ class SystolicArray(wiring.Component):
     @property
     def latency(self):
         """Cycles from accepting an int8 tile's ``last`` beat to its first result row (no
-        bubbles): ``rows + cols + product_stages - 1``; :attr:`fp16_delay` more for an fp16
-        tile."""
-        return self.rows + self.cols + self.product_stages - 1
+        bubbles): ``rows + cols + product_stages - 1``, one more with ``clear_after_last``;
+        :attr:`fp16_delay` more for an fp16 tile."""
+        return self.rows + self.cols + self.product_stages - 1 + self.clear_after_last
 
     @property
     def tile_spacing(self):
@@ -184,17 +187,18 @@ class SystolicArray(wiring.Component):
 
         With operands offered every cycle, beats of a tile come every cycle (int8) or every
         :attr:`fp16_beat_cycles` (fp16), a tile's first beat no earlier than that after the
-        previous tile's last beat, and ``last`` beats at least :attr:`tile_spacing` apart;
-        the last tile's rows arrive ``latency`` (+ ``fp16_delay``) to that + ``rows - 1``
-        cycles after its final beat.
+        previous tile's last beat (int8 with ``clear_after_last``: a cycle later), and
+        ``last`` beats at least :attr:`tile_spacing` apart; the last tile's rows arrive
+        ``latency`` (+ ``fp16_delay``) to that + ``rows - 1`` cycles after its final beat.
         """
         tile_ks = list(tile_ks)
         if not tile_ks or any(k < 1 for k in tile_ks):
             raise ValueError(f"tile_ks must list at least one K >= 1, not {tile_ks!r}")
         step = self.fp16_beat_cycles if fp16 else 1
         last = None
+        gap = step + (self.clear_after_last and not fp16)    # after a ``last`` beat
         for k in tile_ks:
-            first = 0 if last is None else last + step
+            first = 0 if last is None else last + gap
             end = first + step * (k - 1)
             last = end if last is None else max(end, last + self.tile_spacing)
         delay = self.fp16_delay if fp16 else 0
@@ -261,6 +265,8 @@ class SystolicArray(wiring.Component):
         dual = len(self.datapaths) > 1
         fp16 = payload.fp16 if dual else Const(self.datapaths == ("fp16",), 1)
         fresh = Signal(init=1)                       # next accepted beat starts a tile
+        # ``clear_after_last``: the cycle after an accepted ``last`` beat takes no beat
+        just_last = Signal()
         since_last = Signal(range(spacing + 1), init=spacing)  # cycles since a ``last`` (sat.)
         # After an fp16 beat: another fp16 beat may follow fp16_beat_cycles later (its sum
         # needs the previous one), an int8 beat only once the fp16 sum has landed in the
@@ -270,11 +276,13 @@ class SystolicArray(wiring.Component):
         accept = Signal()
         m.d.comb += [
             self.operands.ready.eq((hold <= Mux(fp16, fp16_gap, 0)) &
-                                   (~payload.last | (since_last == spacing))),
+                                   (~payload.last | (since_last == spacing)) & ~just_last),
             accept.eq(self.operands.valid & self.operands.ready),
         ]
         with m.If(accept):
             m.d.sync += fresh.eq(payload.last)
+        if self.clear_after_last:
+            m.d.sync += just_last.eq(accept & payload.last)
         with m.If(accept & payload.last):
             m.d.sync += since_last.eq(1 if spacing > 1 else spacing)
         with m.Elif(since_last != spacing):

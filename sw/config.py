@@ -32,7 +32,9 @@ class HardwareConfig:
     a register's: the cycle model takes it as ``Timing.array_ratio``); ``check_steps``:
     cycles of the descriptor check's serial span multiply (0: not serial); ``product_stages``:
     registers of each PE's int8 product (2: every COMPUTE's results a cycle later);
-    ``direct_operands``: no operand output registers (a COMPUTE 2 cycles shorter).
+    ``direct_operands``: no operand output registers (a COMPUTE 2 cycles shorter);
+    ``clear_after_last``: the PEs' results leave a cycle after the tile's last beat (a
+    COMPUTE a cycle longer).
     """
     rows: int
     cols: int
@@ -51,6 +53,7 @@ class HardwareConfig:
     check_steps: int = 0
     product_stages: int = 1
     direct_operands: bool = False
+    clear_after_last: bool = False
 
     @property
     def datapaths(self):
@@ -104,5 +107,6 @@ def read_config(read_word):
         array_clock=bool(_field(array, "ARRAY_CONFIG", "array_clock")),
         product_stages=_field(array, "ARRAY_CONFIG", "product_stages") or 1,
         direct_operands=bool(_field(array, "ARRAY_CONFIG", "direct_operands")),
+        clear_after_last=bool(_field(array, "ARRAY_CONFIG", "clear_after_last")),
         counter_bits=_field(bus, "BUS_CONFIG", "counter_bits") or 64,
         check_steps=_field(bus, "BUS_CONFIG", "check_steps"))

@@ -27,16 +27,16 @@ commands, not gates, with the hardware's structure:
   carry fewer). The first beat of a read burst arrives
   ``read_latency`` cycles after its address; a write burst's response ``write_latency``
   cycles after its last beat.
-* **COMPUTE** streams ``k`` operand beats, then the array drains: the last result row lands
-  ``rows + cols + product_stages - 1 + rows - 1`` cycles after the last beat
+* **COMPUTE** streams ``k`` operand beats, then the array drains: the last result row
+  lands ``rows + cols + product_stages - 1 + rows - 1`` cycles after the last beat
   (``SystolicArray.latency`` plus the rows; ``product_stages`` from
-  ``ARRAY_CONFIG.product_stages``, 1 unless the PEs' products are pipelined), plus fixed
-  pipeline cycles. The compute unit reports busy until then, so
-  COMPUTEs do not overlap each other. With ``fp16_beat_cycles`` 3 (pipelined binary32
-  adders) an fp16 COMPUTE's beats come every 3 cycles and its sums 3 cycles later
-  (``3 * k + 1`` instead of ``k``), and every COMPUTE's rows land 2 cycles later (the
-  result buffer's adder stages and output register: writes land 5 cycles after they are
-  presented instead of 3).
+  ``ARRAY_CONFIG.product_stages``, 1 unless the PEs' products are pipelined; one more with
+  ``ARRAY_CONFIG.clear_after_last``), plus fixed pipeline cycles. The compute unit reports
+  busy until then, so COMPUTEs do not overlap each other. With ``fp16_beat_cycles`` 3
+  (pipelined binary32 adders) an fp16 COMPUTE's beats come every 3 cycles and its sums 3
+  cycles later (``3 * k + 1`` instead of ``k``), and every COMPUTE's rows land 2 cycles
+  later (the result buffer's adder stages and output register: writes land 5 cycles after
+  they are presented instead of 3).
 * **STORE** reads the parameter slot (int8 mode; with one shared requantiser and parameter
   rows of whole beats, every column's words, ``PARAM_WORDS * cols``, through two more
   registers), then streams ``rows`` result rows through the post-processing pipeline
@@ -274,6 +274,8 @@ class _Config:
         self.product_stages = getattr(config, "product_stages", 1)
         #: ARRAY_CONFIG.direct_operands: no operand output registers or register slice
         self.direct_operands = bool(getattr(config, "direct_operands", False))
+        #: ARRAY_CONFIG.clear_after_last: the PEs' results a cycle after the last beat
+        self.clear_after_last = bool(getattr(config, "clear_after_last", False))
 
 
 def _load_shape(cfg, f):
@@ -497,7 +499,7 @@ def predict(descriptors, config, timing=AXIRAM):
                     fp16 = cfg.fp16_only or f.get("fp16")
                     span = (cfg.beat_cycles * (k - 1) + 1 + cfg.fp16_delay) if fp16 else k
                     drain = (2 * cfg.rows + cfg.cols + cfg.product_stages - 2 + t_.compute
-                             - 2 * cfg.direct_operands
+                             - 2 * cfg.direct_operands + cfg.clear_after_last
                              + cfg.result_delay)
                     if cfg.array_clock:
                         # array-side cycles at the array's clock, plus the crossings
@@ -580,7 +582,8 @@ def golden_model(transport):
                           array_clock=transport.array_clock_ratio is not None,
                           product_stages=getattr(transport, "product_stages", 1),
                           check_steps=getattr(transport, "check_steps", 0),
-                          direct_operands=getattr(transport, "direct_operands", False))
+                          direct_operands=getattr(transport, "direct_operands", False),
+                          clear_after_last=getattr(transport, "clear_after_last", False))
     timing = replace(AXIRAM, array_ratio=transport.array_clock_ratio or 1.0)
     return lambda descriptors: predict(descriptors, cfg, timing).cycles
 

@@ -61,6 +61,7 @@ def board(request):
                            fp32_adder_stages=config.fp32_adder_stages,
                            span_multiplier=config.span_multiplier,
                            operand_registers=config.operand_registers,
+                           clear_after_last=config.clear_after_last,
                            array_clock_ratio=(config.array_clock_hz / config.clock_hz
                                               if config.array_clock_hz else None))
         yield request.param, config, port, dev, gold

@@ -176,11 +176,13 @@ def test_direct_operands_take_two_cycles_fewer():
         ComputeUnit(3, 2, depth=8, operand_registers=False, domain="array")
 
 
-def test_two_product_stages_keep_the_unit_busy_one_cycle_longer():
-    """``busy`` covers the array's latency: one cycle more with two product stages."""
-    one, two = (_busy_cycles(ComputeUnit(3, 2, depth=8, slots=2, product_stages=stages), 5)
-                for stages in (1, 2))
-    assert two == one + 1, (one, two)
+@pytest.mark.parametrize("option", [{"product_stages": 2}, {"clear_after_last": True}])
+def test_a_later_result_keeps_the_unit_busy_one_cycle_longer(option):
+    """``busy`` covers the array's latency: one cycle more with two product stages, and with
+    results taken from the accumulators the cycle after the last beat."""
+    plain, later = (_busy_cycles(ComputeUnit(3, 2, depth=8, slots=2, **options), 5)
+                    for options in ({}, option))
+    assert later == plain + 1, (plain, later)
 
 
 @pytest.mark.parametrize("depth", [32, 40])

@@ -97,13 +97,17 @@ def test_paired_multipliers_give_the_same_results(rng, rows, cols, lut):
 
 @pytest.mark.parametrize("rows, cols, lut, paired", [(3, 2, 0, True), (2, 3, 2, False),
                                                    (1, 1, 0, False)])
-def test_clear_after_last_gives_the_same_rows_at_the_same_cycles(rng, rows, cols, lut,
-                                                                 paired):
-    """``clear_after_last``: accumulators cleared by each tile's last beat (as on the
-    iCEBreaker, with paired multipliers): tiles with bubbles bit-exact, back-to-back tiles
-    (K = 1 included: a last beat that is also a first) at the ideal cycle count."""
+def test_clear_after_last_gives_the_same_rows_a_cycle_later(rng, rows, cols, lut, paired):
+    """``clear_after_last``: results taken from the accumulators the cycle after each tile's
+    last beat, which clears them (as on the iCEBreaker, with paired multipliers): tiles
+    with bubbles bit-exact; back-to-back tiles (K = 1 included: a last beat that is also a
+    first) at the ideal cycle count, which is one cycle longer per tile."""
     array = SystolicArray(rows, cols, lut_multipliers=lut, paired_multipliers=paired,
                           clear_after_last=True)
+    plain = SystolicArray(rows, cols, lut_multipliers=lut, paired_multipliers=paired)
+    assert array.latency == plain.latency + 1
+    long = 2 * plain.tile_spacing
+    assert array.ideal_cycles([long] * 3) == plain.ideal_cycles([long] * 3) + 3
     check_bubbled_tiles(array, rng, 3 * rows + 4)
     check_back_to_back_tiles(array, rng,
                              [1, *(int(k) for k in rng.integers(1, 3 * rows, size=6)), 1, 1])
@@ -121,7 +125,7 @@ def test_aligned_drain_gives_the_same_rows_without_deskew(rng, rows, cols, separ
     spacing is ``cols - 1`` longer; a tile alone takes as long as without."""
     array = SystolicArray(rows, cols, aligned_drain=True, separate_control=separate,
                           clear_after_last=True)
-    plain = SystolicArray(rows, cols)
+    plain = SystolicArray(rows, cols, clear_after_last=True)
     assert array.tile_spacing == plain.tile_spacing + cols - 1
     assert array.ideal_cycles([5]) == plain.ideal_cycles([5])
     check_bubbled_tiles(array, rng, 3 * (rows + cols))
