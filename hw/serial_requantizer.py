@@ -65,6 +65,15 @@ class SerialRequantizer(wiring.Component):
         shift, zero_point, relu = Signal(5), Signal(signed(8)), Signal()
         half, sticky = Signal(), Signal()
 
+        # One adder: high + x, or high - x (= high + ~x + 1) on the multiply's last step;
+        # high + 0 in SHIFT, where ``low`` is 0.
+        last = step == 31
+        subtract = self._top_bit_subtracts() & last
+        addend = Signal(signed(34))
+        m.d.comb += addend.eq(Mux(low[0], x ^ Mux(subtract, -1, 0), 0))
+        total = Signal(signed(34))
+        m.d.comb += total.eq(high + addend + (low[0] & subtract))
+
         m.d.sync += self.valid_out.eq(0)
         with m.FSM():
             with m.State("IDLE"):
@@ -82,24 +91,19 @@ class SerialRequantizer(wiring.Component):
                     ]
                     m.next = "MULTIPLY"
             with m.State("MULTIPLY"):
-                last = step == 31
-                # one adder: high + x, or high - x (= high + ~x + 1) on the last step
-                subtract = self._top_bit_subtracts() & last
-                addend = Signal(signed(34))
-                m.d.comb += addend.eq(Mux(low[0], x ^ Mux(subtract, -1, 0), 0))
-                total = Signal(signed(34))
-                m.d.comb += total.eq(high + addend + (low[0] & subtract))
                 m.d.sync += step.eq(step + 1)
                 with m.If(last):
-                    # after the last step, total = floor((x * m + 2**30) / 2**31)
-                    m.d.sync += high.eq(Mux(saturate, _INT32_MAX, total))
+                    # after the last step, total = floor((x * m + 2**30) / 2**31); ``low``
+                    # cleared, so that the adder adds nothing in SHIFT
+                    m.d.sync += [high.eq(Mux(saturate, _INT32_MAX, total)), low.eq(0)]
                     m.next = "SHIFT"
                 with m.Else():
                     m.d.sync += [high.eq(total >> 1), low.eq(Cat(low[1:], total[0]))]
             with m.State("SHIFT"):       # step counts on from 0: 31 cycles, then finish
                 m.d.sync += step.eq(step + 1)
                 with m.If(shift != 0):
-                    m.d.sync += [high.eq(high >> 1), half.eq(high[0]), sticky.eq(sticky | half),
+                    # ``total`` is ``high`` here (``low`` is 0): the multiply's shift path
+                    m.d.sync += [high.eq(total >> 1), half.eq(high[0]), sticky.eq(sticky | half),
                                  shift.eq(shift - 1)]
                 with m.If(step == 30):
                     m.next = "FINISH"

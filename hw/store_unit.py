@@ -155,7 +155,7 @@ class StoreUnit(wiring.Component):
         beats_per_row = Signal(range(cols * 32 // self.beat_width + 1))
         fetch = _ColumnFetch(cols) if self.param_lanes else None
         if fetch:
-            self._column_params(m, fetch, params)
+            self._column_params(m, fetch, params, use_bias)
         final_beat_sent = self._stream(m, mode, relu, use_bias, params, beats_per_row, fetch)
 
         with m.FSM():
@@ -226,9 +226,11 @@ class StoreUnit(wiring.Component):
         m.d.comb += self.busy.eq(~cmd.ready)
         return m
 
-    def _column_params(self, m, fetch, params):
+    def _column_params(self, m, fetch, params, use_bias):
         """``param_lanes``: on ``fetch.start``, read the parameter slot and keep column
-        ``fetch.column``'s three words in ``params``; ``fetch.ready`` again once they are."""
+        ``fetch.column``'s three words in ``params``; ``fetch.ready`` again once they are.
+        The bias is kept as 0 unless the STORE uses it (the registers' own synchronous
+        reset on the iCE40, not a gate in front of the requantiser)."""
         cols = self.cols
         column = Signal(range(cols))
         requesting, receiving = Signal(), Signal()
@@ -246,7 +248,9 @@ class StoreUnit(wiring.Component):
                 with m.Switch(word):
                     for n in range(PARAM_WORDS):
                         with m.Case(n):
-                            m.d.sync += params[n].eq(words.payload.data)
+                            data = words.payload.data
+                            m.d.sync += params[n].eq(Mux(use_bias, data, 0) if n == 0
+                                                     else data)
             m.d.sync += lane.eq(Mux(lane == cols - 1, 0, lane + 1))
             with m.If(lane == cols - 1):
                 m.d.sync += word.eq(word + 1)
@@ -463,7 +467,7 @@ class StoreUnit(wiring.Component):
         cols = self.cols
         column_params = params if self.param_lanes else [p.word_select(feed, 32) for p in params]
         self._requantizer_inputs(m, unit, self.result_words.payload.data.word_select(feed, 32),
-                                 column_params, use_bias, relu)
+                                 column_params, 1 if self.param_lanes else use_bias, relu)
         m.d.comb += unit.valid_in.eq(feeding)
         earlier = Signal(8 * cols)      # results so far, the latest in the top byte
         results = Signal(range(cols))   # results of the row so far
