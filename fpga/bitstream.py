@@ -53,7 +53,7 @@ BOARDS = {
                      baud=115_200, requantizer="shared", counter_width=32,
                      paired_multipliers=True, span_multiplier="serial", addr_width=17,
                      slots=1, result_storage="shared_port", operand_registers=False,
-                     clear_after_last=True, aligned_drain=True),
+                     clear_after_last=True, aligned_drain=True, broadcast_operands=True),
         leds=(("led_g", 0), ("led_g", 1), ("led_r", 0)),
         resources={"ICESTORM_LC": "LUT4+FF", "ICESTORM_RAM": "EBR (4 kbit)",
                    "ICESTORM_SPRAM": "SPRAM (256 kbit)", "ICESTORM_DSP": "SB_MAC16",

@@ -65,10 +65,14 @@ class SystemConfig:
     #: False: the operand buffers straight into the array (2 registers fewer per COMPUTE,
     #: for slow clocks and small parts; ``Accelerator(operand_registers=...)``)
     operand_registers: bool = True
-    #: True: the PEs' accumulators cleared by a tile's last beat (fewer LUTs; int8 only)
+    #: True: each PE's result taken from its accumulator the cycle after a tile's last beat,
+    #: which clears it (fewer logic cells; int8 only)
     clear_after_last: bool = False
     #: True: the array's columns drain together, no deskew registers
     aligned_drain: bool = False
+    #: True: operand beats reach all PEs of a row / column at once (small arrays: no skew
+    #: and forwarding registers)
+    broadcast_operands: bool = False
     #: Hz of the array's own clock (a second PLL output, ECP5 only); 0: the array runs on
     #: ``clock_hz`` with everything else
     array_clock_hz: int = 0
@@ -112,6 +116,7 @@ class LoomSystem(wiring.Component):
                                        operand_registers=config.operand_registers,
                                        clear_after_last=config.clear_after_last,
                                        aligned_drain=config.aligned_drain,
+                                       broadcast_operands=config.broadcast_operands,
                                        array_clock=config.array_clock_hz != 0)
         super().__init__()
 

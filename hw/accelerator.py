@@ -99,6 +99,12 @@ class Accelerator(wiring.Component):
         (:class:`~hw.systolic_array.SystolicArray`); its tiles then need ``cols - 1`` more
         cycles between them, which COMPUTEs, one at a time, never come close to. Same
         timing and results.
+    broadcast_operands : bool
+        Each operand beat reaches all PEs of its row and column at once instead of flowing
+        through the array (:class:`~hw.systolic_array.SystolicArray`): no skew and
+        forwarding registers, for small arrays on small parts; every COMPUTE's results
+        ``rows + cols - 2`` array cycles sooner. ``ARRAY_CONFIG.broadcast_operands``
+        tells. Same results.
     array_clock : bool
         ``True``: the compute path (operand buffers' read side, the array, the result
         buffer's write side) runs in its own clock domain ``array`` (top-level ports
@@ -118,7 +124,7 @@ class Accelerator(wiring.Component):
                  lut_multipliers=0, paired_multipliers=False, counter_width=64,
                  span_multiplier="dsp", result_storage="ram", fp32_adder_stages=1,
                  product_stages=1, operand_registers=True, clear_after_last=False,
-                 aligned_drain=False, array_clock=False):
+                 aligned_drain=False, broadcast_operands=False, array_clock=False):
         datapaths = check_datapaths(datapaths)
         lane_bits = operand_shape(datapaths).width
         for name, bits in (("an A word (rows lanes)", rows * lane_bits),
@@ -155,6 +161,7 @@ class Accelerator(wiring.Component):
                                    operand_registers=operand_registers,
                                    clear_after_last=clear_after_last,
                                    aligned_drain=aligned_drain,
+                                   broadcast_operands=broadcast_operands,
                                    domain="array" if array_clock else "sync")
         self.fp32_adder_stages = fp32_adder_stages
         self.product_stages = product_stages
@@ -293,7 +300,8 @@ class Accelerator(wiring.Component):
                 fp16_beat_cycles=self.fp32_adder_stages, array_clock=self.array_clock,
                 product_stages=self.product_stages,
                 direct_operands=not self.compute.operand_registers,
-                clear_after_last=self.compute.array.clear_after_last)),
+                clear_after_last=self.compute.array.clear_after_last,
+                broadcast_operands=self.compute.array.broadcast_operands)),
             csr.bus_config.eq(beat_bytes | self.addr_width << 8 | self.counter_width << 16
                               | self._check_steps() << 24),
             csr.buffer_config.eq(self.depth | (self.rows * self.slots) << 16),

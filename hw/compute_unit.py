@@ -91,7 +91,8 @@ class ComputeUnit(wiring.Component):
     def __init__(self, rows, cols, *, datapaths=("int8",), depth=1024, slots=2, in_flight=8,
                  lut_multipliers=0, paired_multipliers=False, result_storage="ram",
                  fp32_adder_stages=1, product_stages=1, operand_registers=True,
-                 clear_after_last=False, aligned_drain=False, domain="sync"):
+                 clear_after_last=False, aligned_drain=False, broadcast_operands=False,
+                 domain="sync"):
         datapaths = check_datapaths(datapaths)
         if not isinstance(operand_registers, bool):
             raise TypeError(f"operand_registers must be True or False, not "
@@ -112,6 +113,7 @@ class ComputeUnit(wiring.Component):
                                    product_stages=product_stages,
                                    clear_after_last=clear_after_last,
                                    aligned_drain=aligned_drain,
+                                   broadcast_operands=broadcast_operands,
                                    # its own domain is not soft-reset
                                    separate_control=domain != "sync")
         lane_bits = operand_shape(datapaths).width

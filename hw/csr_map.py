@@ -127,7 +127,11 @@ REGISTERS = (
                     "fewer (since 0.6.0)"),
               Field("clear_after_last", 26, 1, "each PE's int8 result is taken from its "
                     "accumulator the cycle after the tile's last beat, which clears it: "
-                    "every tile's results one array cycle later (since 0.6.0)"))),
+                    "every tile's results one array cycle later (since 0.6.0)"),
+              Field("broadcast_operands", 27, 1, "each operand beat reaches all PEs of its "
+                    "row and column at once instead of flowing through the array (small "
+                    "arrays): every tile's results rows + cols - 2 array cycles sooner "
+                    "(since 0.6.0)"))),
     Register("BUS_CONFIG", 0x00C, "ro", "The AXI4 memory port.",
              (Field("data_bytes", 0, 8, "data bus width in bytes (4, 8, 16 or 32)"),
               Field("addr_bits", 8, 8, "address width in bits"),

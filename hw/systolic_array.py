@@ -112,12 +112,23 @@ class SystolicArray(wiring.Component):
         (tiles shorter than ``rows + cols - 1`` beats are spaced out). Same latency and
         results; for builds whose tiles do not stream back to back (the accelerator runs
         one COMPUTE at a time).
+    broadcast_operands : bool
+        Each beat's operands reach every PE of their row (A) and column (B) in the cycle
+        they are accepted, instead of flowing one PE a cycle: no skew registers and no
+        forwarding registers between the PEs (on the UP5K's 4x4 about 300 flip-flops,
+        each a logic cell of its own: 318 cells). For small arrays only, whose rows and
+        columns are short wires: an operand bit drives ``cols`` (A) or ``rows`` (B)
+        multipliers, the beat's qualifiers every PE, and the default systolic flow is what
+        keeps a large array's clock. Every PE finishes a tile in the same cycle: results
+        ``rows + cols - 2`` cycles sooner (:attr:`latency`), and the columns drain
+        together without deskew registers or waiting (``aligned_drain`` then costs no tile
+        spacing). Same results.
     """
 
     def __init__(self, rows, cols, *, acc_width=32, datapaths=("int8",),
                  pe_class=ProcessingElement, lut_multipliers=0, paired_multipliers=False,
                  fp32_adder_stages=1, separate_control=False, product_stages=1,
-                 clear_after_last=False, aligned_drain=False):
+                 clear_after_last=False, aligned_drain=False, broadcast_operands=False):
         _check_dimension("rows", rows)
         _check_dimension("cols", cols)
         if not isinstance(lut_multipliers, int) or not 0 <= lut_multipliers <= rows * cols:
@@ -141,6 +152,10 @@ class SystolicArray(wiring.Component):
         if not isinstance(aligned_drain, bool):
             raise TypeError(f"aligned_drain must be True or False, not {aligned_drain!r}")
         self.aligned_drain = aligned_drain
+        if not isinstance(broadcast_operands, bool):
+            raise TypeError(f"broadcast_operands must be True or False, not "
+                            f"{broadcast_operands!r}")
+        self.broadcast_operands = broadcast_operands
         self.fp32_adder_stages = fp32_adder_stages
         self.separate_control = separate_control
         #: cycles an fp16 tile's results come later than an int8 tile's
@@ -165,9 +180,11 @@ class SystolicArray(wiring.Component):
     @property
     def latency(self):
         """Cycles from accepting an int8 tile's ``last`` beat to its first result row (no
-        bubbles): ``rows + cols + product_stages - 1``, one more with ``clear_after_last``;
-        :attr:`fp16_delay` more for an fp16 tile."""
-        return self.rows + self.cols + self.product_stages - 1 + self.clear_after_last
+        bubbles): ``rows + cols + product_stages - 1``, one more with ``clear_after_last``,
+        ``rows + cols - 2`` fewer with ``broadcast_operands`` (no operand flow across the
+        array); :attr:`fp16_delay` more for an fp16 tile."""
+        flow = 0 if self.broadcast_operands else self.rows + self.cols - 2
+        return flow + self.product_stages + 1 + self.clear_after_last
 
     @property
     def tile_spacing(self):
@@ -178,7 +195,8 @@ class SystolicArray(wiring.Component):
         fewer rows: the result buffer then needs a row's writes 4 cycles apart."""
         dual = len(self.datapaths) > 1
         rows = max(self.rows, 4) if self.fp32_adder_stages == 3 else self.rows
-        held = self.cols - 1 if self.aligned_drain else 0    # the early columns' wait
+        # the early columns' wait (with broadcast operands no column is early)
+        held = self.cols - 1 if self.aligned_drain and not self.broadcast_operands else 0
         return rows + held + (self.fp16_delay if dual else 0)
 
     def ideal_cycles(self, tile_ks, fp16=False):
@@ -210,16 +228,6 @@ class SystolicArray(wiring.Component):
 
         beat = self._admit(m)
 
-        # Skew: row i of A (with the beat qualifiers) enters i cycles late, column j of B j late.
-        # Operands are data (the qualifiers say when they count): no reset.
-        lane = operand_shape(self.datapaths)
-        m.submodules.a_skew = a_skew = SkewBuffer(lane, range(rows), reset_less=True)
-        m.submodules.ctl_skew = ctl_skew = SkewBuffer(BeatControl, range(rows))
-        m.submodules.b_skew = b_skew = SkewBuffer(lane, range(cols), reset_less=True)
-        for i in range(rows):
-            m.d.comb += [a_skew.i[i].eq(beat["a"][i]), ctl_skew.i[i].eq(beat["ctl"])]
-        m.d.comb += b_skew.i.eq(beat["b"])
-
         dsp_pes = rows * cols - self.lut_multipliers
         paired = dsp_pes - dsp_pes % 2 if self.paired_multipliers else 0
 
@@ -244,10 +252,16 @@ class SystolicArray(wiring.Component):
                 m.d.comb += [getattr(pair, f"a{lane}").eq(pe.a_in[:8].as_signed()),
                              getattr(pair, f"b{lane}").eq(pe.b_in[:8].as_signed()),
                              pe.product_in.eq(getattr(pair, f"p{lane}"))]
-        self._connect_mesh(m, pes, a_skew, ctl_skew, b_skew)
+        if self.broadcast_operands:
+            for i, row in enumerate(pes):
+                for j, pe in enumerate(row):
+                    m.d.comb += [pe.a_in.eq(beat["a"][i]), pe.b_in.eq(beat["b"][j]),
+                                 pe.ctl_in.eq(beat["ctl"])]
+        else:
+            self._connect_mesh(m, pes, beat)
         valid, column_data = self._connect_drain(m, pes, platform)
 
-        if self.aligned_drain:         # the columns' drains are aligned already
+        if self.aligned_drain or self.broadcast_operands:   # the drains are aligned already
             self._emit_rows(m, valid, column_data)
             return m
         # Deskew: column j finishes j cycles after column 0; delay the early ones to align.
@@ -297,8 +311,17 @@ class SystolicArray(wiring.Component):
                      ctl.fp16.eq(fp16)]
         return {"a": payload.a, "b": payload.b, "ctl": ctl}
 
-    def _connect_mesh(self, m, pes, a_skew, ctl_skew, b_skew):
-        """A flows left to right, B top to bottom, one PE per cycle."""
+    def _connect_mesh(self, m, pes, beat):
+        """A flows left to right, B top to bottom, one PE per cycle: row i of A (with the
+        beat qualifiers) enters i cycles late, column j of B j cycles late."""
+        # Operands are data (the qualifiers say when they count): no reset.
+        lane = operand_shape(self.datapaths)
+        m.submodules.a_skew = a_skew = SkewBuffer(lane, range(self.rows), reset_less=True)
+        m.submodules.ctl_skew = ctl_skew = SkewBuffer(BeatControl, range(self.rows))
+        m.submodules.b_skew = b_skew = SkewBuffer(lane, range(self.cols), reset_less=True)
+        for i in range(self.rows):
+            m.d.comb += [a_skew.i[i].eq(beat["a"][i]), ctl_skew.i[i].eq(beat["ctl"])]
+        m.d.comb += b_skew.i.eq(beat["b"])
         for i, row in enumerate(pes):
             for j, pe in enumerate(row):
                 if j == 0:

@@ -44,7 +44,10 @@ class SimulationServer:
         self._build(top, waves, build_args)
         self.run_dir = Path(tempfile.mkdtemp(prefix="run_", dir=self.build_dir))
         key = secrets.token_hex(16)
-        address = str(self.run_dir / "socket")
+        # The socket in a short directory of its own: an AF_UNIX path holds 107 bytes, which
+        # a deep checkout's build directory with a long build tag can exceed.
+        self._socket_dir = Path(tempfile.mkdtemp(prefix="loom_"))
+        address = str(self._socket_dir / "socket")
         self._listener = Listener(address, family="AF_UNIX", authkey=key.encode())
         self._conn = None
         self._failure = None
@@ -123,6 +126,7 @@ class SimulationServer:
         if self._listener is not None:
             self._listener.close()
             self._listener = None
+        shutil.rmtree(self._socket_dir, ignore_errors=True)
         if (os.environ.get("LOOM_KEEP_RUNS") is None and not self._thread.is_alive()
                 and self._failure is None):
             shutil.rmtree(self.run_dir, ignore_errors=True)

@@ -34,7 +34,8 @@ class HardwareConfig:
     registers of each PE's int8 product (2: every COMPUTE's results a cycle later);
     ``direct_operands``: no operand output registers (a COMPUTE 2 cycles shorter);
     ``clear_after_last``: the PEs' results leave a cycle after the tile's last beat (a
-    COMPUTE a cycle longer).
+    COMPUTE a cycle longer); ``broadcast_operands``: operands reach every PE at once (a
+    COMPUTE ``rows + cols - 2`` cycles shorter).
     """
     rows: int
     cols: int
@@ -54,6 +55,7 @@ class HardwareConfig:
     product_stages: int = 1
     direct_operands: bool = False
     clear_after_last: bool = False
+    broadcast_operands: bool = False
 
     @property
     def datapaths(self):
@@ -108,5 +110,6 @@ def read_config(read_word):
         product_stages=_field(array, "ARRAY_CONFIG", "product_stages") or 1,
         direct_operands=bool(_field(array, "ARRAY_CONFIG", "direct_operands")),
         clear_after_last=bool(_field(array, "ARRAY_CONFIG", "clear_after_last")),
+        broadcast_operands=bool(_field(array, "ARRAY_CONFIG", "broadcast_operands")),
         counter_bits=_field(bus, "BUS_CONFIG", "counter_bits") or 64,
         check_steps=_field(bus, "BUS_CONFIG", "check_steps"))

@@ -31,7 +31,8 @@ commands, not gates, with the hardware's structure:
   lands ``rows + cols + product_stages - 1 + rows - 1`` cycles after the last beat
   (``SystolicArray.latency`` plus the rows; ``product_stages`` from
   ``ARRAY_CONFIG.product_stages``, 1 unless the PEs' products are pipelined; one more with
-  ``ARRAY_CONFIG.clear_after_last``), plus fixed pipeline cycles. The compute unit reports
+  ``ARRAY_CONFIG.clear_after_last``, ``rows + cols - 2`` fewer with
+  ``ARRAY_CONFIG.broadcast_operands``), plus fixed pipeline cycles. The compute unit reports
   busy until then, so COMPUTEs do not overlap each other. With ``fp16_beat_cycles`` 3
   (pipelined binary32 adders) an fp16 COMPUTE's beats come every 3 cycles and its sums 3
   cycles later (``3 * k + 1`` instead of ``k``), and every COMPUTE's rows land 2 cycles
@@ -276,6 +277,8 @@ class _Config:
         self.direct_operands = bool(getattr(config, "direct_operands", False))
         #: ARRAY_CONFIG.clear_after_last: the PEs' results a cycle after the last beat
         self.clear_after_last = bool(getattr(config, "clear_after_last", False))
+        #: ARRAY_CONFIG.broadcast_operands: no operand flow across the array
+        self.broadcast_operands = bool(getattr(config, "broadcast_operands", False))
 
 
 def _load_shape(cfg, f):
@@ -500,6 +503,7 @@ def predict(descriptors, config, timing=AXIRAM):
                     span = (cfg.beat_cycles * (k - 1) + 1 + cfg.fp16_delay) if fp16 else k
                     drain = (2 * cfg.rows + cfg.cols + cfg.product_stages - 2 + t_.compute
                              - 2 * cfg.direct_operands + cfg.clear_after_last
+                             - cfg.broadcast_operands * (cfg.rows + cfg.cols - 2)
                              + cfg.result_delay)
                     if cfg.array_clock:
                         # array-side cycles at the array's clock, plus the crossings
@@ -583,7 +587,8 @@ def golden_model(transport):
                           product_stages=getattr(transport, "product_stages", 1),
                           check_steps=getattr(transport, "check_steps", 0),
                           direct_operands=getattr(transport, "direct_operands", False),
-                          clear_after_last=getattr(transport, "clear_after_last", False))
+                          clear_after_last=getattr(transport, "clear_after_last", False),
+                          broadcast_operands=getattr(transport, "broadcast_operands", False))
     timing = replace(AXIRAM, array_ratio=transport.array_clock_ratio or 1.0)
     return lambda descriptors: predict(descriptors, cfg, timing).cycles
 

@@ -32,7 +32,7 @@ BUILDS = {
                          paired_multipliers=True,
                          requantizer="shared", counter_width=32, slots=1,
                          result_storage="shared_port", operand_registers=False,
-                         clear_after_last=True, aligned_drain=True),
+                         clear_after_last=True, aligned_drain=True, broadcast_operands=True),
     "dual": SystemConfig(**_SMALL, data_width=64, datapaths=("int8", "fp16")),
     # the ECP5 options for the clock: the array on its own clock (1.7x the system's, as a
     # second PLL output would make it) and fp16 with three-stage adders
@@ -62,6 +62,7 @@ def board(request):
                            span_multiplier=config.span_multiplier,
                            operand_registers=config.operand_registers,
                            clear_after_last=config.clear_after_last,
+                           broadcast_operands=config.broadcast_operands,
                            array_clock_ratio=(config.array_clock_hz / config.clock_hz
                                               if config.array_clock_hz else None))
         yield request.param, config, port, dev, gold

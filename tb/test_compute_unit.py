@@ -149,11 +149,12 @@ def _busy_cycles(unit, k):
 def test_the_up5k_options_accumulate_in_one_block_ram_slot(rng, rows, cols):
     """The iCEBreaker's compute unit: one slot in one block RAM looked up a cycle ahead
     (``shared_port``, the array's ``next_row``), operand buffers straight into the array,
-    accumulators cleared by the last beat, aligned drains, paired multipliers; K split over
+    accumulators cleared after the last beat, aligned drains, operands broadcast, paired
+    multipliers; K split over
     four COMPUTEs taken back to back (K < rows among them) accumulates exactly."""
     unit = ComputeUnit(rows, cols, depth=24, slots=1, paired_multipliers=True,
                        result_storage="shared_port", operand_registers=False,
-                       clear_after_last=True, aligned_drain=True)
+                       clear_after_last=True, aligned_drain=True, broadcast_operands=True)
     a, b = rng.integers(-128, 128, size=(rows, 24)), rng.integers(-128, 128, size=(24, cols))
     ks = [24, 1, 7, 3]
     commands = [{"a_slot": 0, "b_slot": 0, "k": k, "acc_slot": 0, "accumulate": int(n > 0)}
@@ -176,13 +177,16 @@ def test_direct_operands_take_two_cycles_fewer():
         ComputeUnit(3, 2, depth=8, operand_registers=False, domain="array")
 
 
-@pytest.mark.parametrize("option", [{"product_stages": 2}, {"clear_after_last": True}])
-def test_a_later_result_keeps_the_unit_busy_one_cycle_longer(option):
+@pytest.mark.parametrize("option, cycles", [({"product_stages": 2}, 1),
+                                            ({"clear_after_last": True}, 1),
+                                            ({"broadcast_operands": True}, -3)])
+def test_the_unit_is_busy_for_the_arrays_latency(option, cycles):
     """``busy`` covers the array's latency: one cycle more with two product stages, and with
-    results taken from the accumulators the cycle after the last beat."""
-    plain, later = (_busy_cycles(ComputeUnit(3, 2, depth=8, slots=2, **options), 5)
+    results taken from the accumulators the cycle after the last beat; ``rows + cols - 2``
+    fewer (3 on this 3x2) with operands broadcast."""
+    plain, other = (_busy_cycles(ComputeUnit(3, 2, depth=8, slots=2, **options), 5)
                     for options in ({}, option))
-    assert later == plain + 1, (plain, later)
+    assert other == plain + cycles, (plain, other)
 
 
 @pytest.mark.parametrize("depth", [32, 40])

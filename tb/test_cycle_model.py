@@ -47,7 +47,7 @@ SWEEP = [
 #: reader; the model once let them overtake a LOAD and was up to 6.9 % high on int32 tiles)
 NARROW_BUILD = dict(rows=4, cols=4, depth=128, data_width=32, slots=1, requantizer="shared",
                     counter_width=32, result_storage="shared_port", operand_registers=False,
-                    clear_after_last=True, aligned_drain=True)
+                    clear_after_last=True, aligned_drain=True, broadcast_operands=True)
 #: and exactly as the board builds it: the descriptor check's span multiplied a bit a cycle
 #: (``span_multiplier="serial"``), which slows dispatch to one descriptor every 17 cycles.
 #: The RTL is then faster than with a one-cycle check (fewer descriptor fetches take the

@@ -229,3 +229,24 @@ def test_separate_control_gives_the_same_rows_at_the_same_cycles(rng, rows, cols
         got, cycles = run_tiles(array, tiles, rng)
         assert got == [row for tile in tiles for row in drained_rows(tile.c)]
         assert cycles == array.ideal_cycles(ks, fp16=dtype == "fp16")
+
+
+@pytest.mark.parametrize("rows, cols, options", [
+    (4, 4, {"paired_multipliers": True, "clear_after_last": True, "aligned_drain": True}),
+    (3, 5, {"lut_multipliers": 4}), (2, 3, {"datapaths": ("int8", "fp16")}),
+    (1, 1, {})])
+def test_broadcast_operands_give_the_same_rows_sooner(rng, rows, cols, options):
+    """``broadcast_operands`` (the iCEBreaker's 4x4 and its options first): tiles with
+    bubbles bit-exact, back-to-back tiles at the ideal cycle count, every tile's rows
+    ``rows + cols - 2`` cycles sooner; with ``aligned_drain`` no longer tile spacing."""
+    array = SystolicArray(rows, cols, broadcast_operands=True, **options)
+    flowing = SystolicArray(rows, cols, **options)
+    assert array.latency == flowing.latency - (rows + cols - 2)
+    assert array.tile_spacing == SystolicArray(rows, cols, **{**options,
+                                                               "aligned_drain": False}
+                                               ).tile_spacing
+    check_bubbled_tiles(array, rng, 3 * rows + 4)
+    ks = [1, *(int(k) for k in rng.integers(1, 3 * rows + 4, size=6)), 1, 2]
+    check_back_to_back_tiles(array, rng, ks)
+    with pytest.raises(TypeError, match="broadcast_operands"):
+        SystolicArray(rows, cols, broadcast_operands=1)

@@ -47,7 +47,9 @@ class GoldenTransport(Transport):
     (timing only: 2 cycles per COMPUTE),
     ``array_clock_ratio`` (as the ``rtl`` backend's: timing only), ``lut_multipliers`` (no
     effect), ``product_stages`` (timing only: every COMPUTE's results a cycle later with 2),
-    ``clear_after_last`` (timing only: every COMPUTE's results a cycle later);
+    ``clear_after_last`` (timing only: every COMPUTE's results a cycle later),
+    ``broadcast_operands`` (timing only: every COMPUTE's results ``rows + cols - 2`` cycles
+    sooner);
     ``memory_size`` bytes of host memory at address 0.
     """
 
@@ -57,7 +59,7 @@ class GoldenTransport(Transport):
                  slots=2, addr_width=32, memory_size=64 << 20, requantizer="parallel",
                  counter_width=64, fp32_adder_stages=1, array_clock_ratio=None,
                  lut_multipliers=0, product_stages=1, span_multiplier="dsp",
-                 operand_registers=True, clear_after_last=False):
+                 operand_registers=True, clear_after_last=False, broadcast_operands=False):
         from hw.accelerator import Accelerator
         twin = Accelerator(rows, cols, datapaths=datapaths, data_width=data_width, depth=depth,
                            slots=slots, addr_width=addr_width, requantizer=requantizer,
@@ -67,10 +69,12 @@ class GoldenTransport(Transport):
                            array_clock=array_clock_ratio is not None,
                            span_multiplier=span_multiplier,
                            operand_registers=operand_registers,
-                           clear_after_last=clear_after_last)   # the same checks
+                           clear_after_last=clear_after_last,
+                           broadcast_operands=broadcast_operands)   # the same checks
         self.check_steps = twin._check_steps()
         self.direct_operands = not operand_registers
         self.clear_after_last = clear_after_last
+        self.broadcast_operands = broadcast_operands
         self.fp32_adder_stages = fp32_adder_stages
         self.product_stages = product_stages
         self.array_clock_ratio = array_clock_ratio
@@ -95,7 +99,8 @@ class GoldenTransport(Transport):
             fp16="fp16" in self.datapaths, serial_requant=requantizer in SERIAL_REQUANTIZERS,
             shared_requant=requantizer == "shared", fp16_beat_cycles=fp32_adder_stages,
             array_clock=array_clock_ratio is not None, product_stages=product_stages,
-            direct_operands=not operand_registers, clear_after_last=clear_after_last)
+            direct_operands=not operand_registers, clear_after_last=clear_after_last,
+            broadcast_operands=broadcast_operands)
         self._regs["BUS_CONFIG"] = self.beat | addr_width << 8 | counter_width << 16 \
             | twin._check_steps() << 24
         self._regs["BUFFER_CONFIG"] = depth | (rows * slots) << 16

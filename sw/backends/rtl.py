@@ -20,7 +20,7 @@ class RtlTransport(Transport):
     ``datapaths``, ``data_width``, ``depth``, ``slots``, ``timeout``, ``requantizer``,
     ``counter_width``, ``fp32_adder_stages``, ``lut_multipliers``, ``product_stages``,
     ``span_multiplier``, ``result_storage``, ``operand_registers``, ``clear_after_last``,
-    ``aligned_drain``), plus
+    ``aligned_drain``, ``broadcast_operands``), plus
     ``array_clock_ratio`` (the array's clock frequency over the system clock's, which runs
     at 100 MHz in simulation; ``None``: one clock for everything, else
     ``array_clock=True``), ``memory_size``
@@ -34,7 +34,8 @@ class RtlTransport(Transport):
                  fp32_adder_stages=1, array_clock_ratio=None, lut_multipliers=0,
                  product_stages=1, memory_size=4 << 20, seed=0, waves=False,
                  start_timeout=900, span_multiplier="dsp", result_storage="ram",
-                 operand_registers=True, clear_after_last=False, aligned_drain=False):
+                 operand_registers=True, clear_after_last=False, aligned_drain=False,
+                 broadcast_operands=False):
         from hw.accelerator import Accelerator
         from sim.simulation_server import SimulationServer
         from sim.toolchain import BUILD_DIR
@@ -47,7 +48,8 @@ class RtlTransport(Transport):
                           array_clock=array_clock_ratio is not None,
                           span_multiplier=span_multiplier, result_storage=result_storage,
                           operand_registers=operand_registers,
-                          clear_after_last=clear_after_last, aligned_drain=aligned_drain)
+                          clear_after_last=clear_after_last, aligned_drain=aligned_drain,
+                          broadcast_operands=broadcast_operands)
         env = {"LOOM_RTL_MEMORY": str(memory_size)}
         if array_clock_ratio is not None:
             if not 0.1 <= array_clock_ratio <= 10:
@@ -68,7 +70,7 @@ class RtlTransport(Transport):
             tag += f"_p{product_stages}"
         if array_clock_ratio is not None:
             tag += "_clk2"        # the Verilog differs; the period is the run's
-        # (short: the simulation server's socket path lives under the build directory)
+        # (short suffixes: one build directory per distinct Verilog)
         if span_multiplier != "dsp":
             tag += f"_{span_multiplier[:3]}"
         if result_storage != "ram":
@@ -79,6 +81,8 @@ class RtlTransport(Transport):
             tag += "_clr"
         if aligned_drain:
             tag += "_aln"
+        if broadcast_operands:
+            tag += "_bc"
         self.build_dir = BUILD_DIR / "sim" / f"rtl_{tag}"
         self._server = SimulationServer(
             top, toplevel=_TOPLEVEL, test_module="sw.backends.rtl_server",
