@@ -177,6 +177,12 @@ class HostBridge(wiring.Component):
         self._poll = Signal()             # start a poll (a CSR read of `status_offset`)
         self._polling = Signal(name="polling")   # the READ under way is a poll
 
+        # ``_timer`` reaching each limit, as registers: a wide compare is off the paths of the
+        # decisions it ends
+        self._byte_expired = self._timer_at(m, self.byte_timeout - 1)
+        self._poll_due = self._timer_at(m, self.poll_interval)
+        self._bus_expired = self._timer_at(m, self.bus_timeout)
+
         self._addr_high = self._addr[12:].any()      # past the CSR space
         # the next word's number, and whether it is the request's last
         self._next_word = Signal(9)
@@ -194,6 +200,14 @@ class HostBridge(wiring.Component):
         self._datapath(m, fsm)
         m.d.comb += self.busy.eq(~fsm.ongoing("HUNT") & ~self._polling)
         return m
+
+    def _timer_at(self, m, n):
+        """``_timer == n`` (``n >= 1``) from a register: the timer counts up by one while
+        ``_timing`` and is 0 otherwise, so it is ``n`` exactly when it was ``n - 1`` and
+        counting the cycle before."""
+        at = Signal(name=f"timer_at_{n}")
+        m.d.sync += at.eq(self._timing & (self._timer == n - 1))
+        return at
 
     def _datapath(self, m, fsm):
         """The registers, each updated in one place from the state machine's requests."""
@@ -294,7 +308,7 @@ class HostBridge(wiring.Component):
         """In a frame: on a byte, accept it and return 1; after ``byte_timeout`` cycles
         without one, answer TRUNCATED."""
         m.d.comb += [self.rx.ready.eq(1), self._timing.eq(~self.rx.valid)]
-        with m.If(~self.rx.valid & (self._timer == self.byte_timeout - 1)):
+        with m.If(~self.rx.valid & self._byte_expired):
             self._answer(m, TRUNCATED)
         return self.rx.valid
 
@@ -306,7 +320,7 @@ class HostBridge(wiring.Component):
                              self._set_status.eq(1), self._status_code.eq(OK)]
                 m.next = "HEADER"
             if self.status_offset is not None:
-                with m.Elif(self._timer == self.poll_interval):
+                with m.Elif(self._poll_due):
                     m.d.comb += self._poll.eq(1)        # a CSR read of the status
                     m.next = "READ"
                 with m.Else():
@@ -372,7 +386,7 @@ class HostBridge(wiring.Component):
         with m.If(sent & rvalid):
             m.d.comb += [done.eq(1), error.eq(rresp != RESP_OKAY)]
             m.d.sync += sent.eq(0)
-        with m.Elif(self._timer == self.bus_timeout):
+        with m.Elif(self._bus_expired):
             m.d.comb += [done.eq(1), error.eq(1)]
             m.d.sync += sent.eq(0)
         return done, error
@@ -398,7 +412,7 @@ class HostBridge(wiring.Component):
         with m.If(aw_sent & w_sent & bvalid):
             m.d.comb += [done.eq(1), error.eq(bresp != RESP_OKAY)]
             m.d.sync += [aw_sent.eq(0), w_sent.eq(0)]
-        with m.Elif(self._timer == self.bus_timeout):
+        with m.Elif(self._bus_expired):
             m.d.comb += [done.eq(1), error.eq(1)]
             m.d.sync += [aw_sent.eq(0), w_sent.eq(0)]
         return done, error
