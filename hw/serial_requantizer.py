@@ -84,14 +84,16 @@ class SerialRequantizer(wiring.Component):
                     m.d.sync += [
                         x.eq(wrapped), high.eq(1 << 30), low.eq(self.multiplier),
                         step.eq(0),
-                        saturate.eq((wrapped == _INT32_MIN) &
-                                    (self.multiplier == _INT32_MIN)),
                         shift.eq(self.shift), zero_point.eq(self.zero_point),
                         relu.eq(self.relu), half.eq(0), sticky.eq(0),
                     ]
                     m.next = "MULTIPLY"
             with m.State("MULTIPLY"):
                 m.d.sync += step.eq(step + 1)
+                with m.If(step == 0):
+                    # from the registers (``low`` is still the multiplier): the compares
+                    # are off the take's adder path; used at step 31
+                    m.d.sync += saturate.eq((x == _INT32_MIN) & (low == _INT32_MIN))
                 with m.If(last):
                     # after the last step, total = floor((x * m + 2**30) / 2**31); ``low``
                     # cleared, so that the adder adds nothing in SHIFT
