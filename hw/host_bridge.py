@@ -150,6 +150,7 @@ class HostBridge(wiring.Component):
         self._is_mem, self._is_info = Signal(name="is_mem"), Signal(name="is_info")
         self._tag = Signal(8, name="tag")
         self._count = Signal(8, name="count")
+        self._count_less_1 = Signal(8, name="count_less_1")     # count - 1 (mod 256)
         # Received a byte at a time into the top byte, shifting down; advanced by 4 a byte
         # at a time the same way (STEP), so that its only adder is 8 bits wide.
         self._addr = Signal(32, name="addr")
@@ -187,7 +188,8 @@ class HostBridge(wiring.Component):
         # the next word's number, and whether it is the request's last
         self._next_word = Signal(9)
         m.d.comb += self._next_word.eq(self._words + 1)
-        self._last_word = self._next_word[:8] == self._count
+        # words + 1 == count (mod 256), without the adder in front of the compare
+        self._last_word = self._words == self._count_less_1
         # one of the CRC's bytes: the one to compare or send (the byte counter says which)
         self._crc_byte = Mux(self._byte[0], self._crc[8:], self._crc[:8])
 
@@ -243,9 +245,9 @@ class HostBridge(wiring.Component):
         with m.Elif(header_byte & (position == 1)):
             m.d.sync += self._tag.eq(rx.payload)
         with m.If(self._drop_count):
-            m.d.sync += self._count.eq(0)
+            m.d.sync += [self._count.eq(0), self._count_less_1.eq(0xFF)]
         with m.Elif(header_byte & (position == 2)):
-            m.d.sync += self._count.eq(rx.payload)
+            m.d.sync += [self._count.eq(rx.payload), self._count_less_1.eq(rx.payload - 1)]
 
         # a poll is a CSR read of `status_offset` in READ
         with m.If(self._poll):

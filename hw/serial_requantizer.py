@@ -10,6 +10,12 @@ __all__ = ["SerialRequantizer"]
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 
 
+def _beyond(bits, sign):
+    """Whether a word whose bits 9..31 are ``bits`` (23 bits) and whose sign is ``sign`` is
+    beyond +-511: those bits are not all copies of the sign."""
+    return bits != Mux(sign, (1 << 23) - 1, 0)
+
+
 class SerialRequantizer(wiring.Component):
     """:class:`~hw.requantizer.Requantizer`'s results, bit-serially, in about 200 LUT4 and
     no DSP: for parts whose multipliers all go to the array (the iCE40UP5K has 8).
@@ -64,10 +70,11 @@ class SerialRequantizer(wiring.Component):
         saturate = Signal()
         shift, zero_point, relu = Signal(5), Signal(signed(8)), Signal()
         half, sticky = Signal(), Signal()
+        beyond = Signal()           # the shifted word is beyond +-511 (see FINISH)
 
         # One adder: high + x, or high - x (= high + ~x + 1) on the multiply's last step;
         # high + 0 in SHIFT, where ``low`` is 0.
-        last = step == 31
+        last = Signal()         # the multiply's step 31, from a register (set at step 30)
         subtract = self._top_bit_subtracts() & last
         addend = Signal(signed(34))
         m.d.comb += addend.eq(Mux(low[0], x ^ Mux(subtract, -1, 0), 0))
@@ -89,7 +96,7 @@ class SerialRequantizer(wiring.Component):
                     ]
                     m.next = "MULTIPLY"
             with m.State("MULTIPLY"):
-                m.d.sync += step.eq(step + 1)
+                m.d.sync += [step.eq(step + 1), last.eq(step == 30)]
                 with m.If(step == 0):
                     # from the registers (``low`` is still the multiplier): the compares
                     # are off the take's adder path; used at step 31
@@ -103,6 +110,10 @@ class SerialRequantizer(wiring.Component):
                     m.d.sync += [high.eq(total >> 1), low.eq(Cat(low[1:], total[0]))]
             with m.State("SHIFT"):       # step counts on from 0: 31 cycles, then finish
                 m.d.sync += step.eq(step + 1)
+                # whether the word after this cycle's shift is beyond +-511 (FINISH's clamp),
+                # from this cycle's bits: the compare is off FINISH's path
+                m.d.sync += beyond.eq(Mux(shift != 0, _beyond(high[10:33], high[32]),
+                                          _beyond(high[9:32], high[31])))
                 with m.If(shift != 0):
                     # ``total`` is ``high`` here (``low`` is 0): the multiply's shift path
                     m.d.sync += [high.eq(total >> 1), half.eq(high[0]), sticky.eq(sticky | half),
@@ -113,7 +124,6 @@ class SerialRequantizer(wiring.Component):
                 # Words beyond +-511 clamp the same whatever zero point (int8) is added:
                 # saturate to 10 bits first, so the add and compares are 11 bits wide.
                 sign = high[31]
-                beyond = high[9:32] != Mux(sign, (1 << 23) - 1, 0)
                 near = Signal(signed(10))
                 m.d.comb += near.eq(Mux(beyond, Mux(sign, -512, 511), high[:10]))
                 round_up = half & (~sign | sticky) & ~beyond
