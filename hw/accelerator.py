@@ -1,5 +1,5 @@
 """The Loom accelerator: the systolic array wrapped as an AXI peripheral with DMA."""
-from amaranth.hdl import Module, ResetInserter, Signal
+from amaranth.hdl import Module, Mux, ResetInserter, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -322,12 +322,18 @@ class Accelerator(wiring.Component):
         if not macs_derived:
             counters["perf_macs"] = compute.beats
             scale["perf_macs"] = macs
+        clear = csr.control[0] | soft_reset
         for name, event in counters.items():
             # counter_width bits, zero-extended to the 64-bit register (the constant high
-            # bits cost nothing)
+            # bits cost nothing). The event is registered first (a clear drops it, as it
+            # drops an event of its own cycle): counted a cycle later, the same counts, and
+            # the handshakes that make the events stay off the counters' carry chains.
+            held = Signal(len(event), name=f"{name}_event")
+            m.d.sync += held.eq(Mux(clear, 0, event))
+            event = held
             count = Signal(self.counter_width, name=name)
             m.d.comb += getattr(csr, name).eq(count)
-            with m.If(csr.control[0] | soft_reset):
+            with m.If(clear):
                 m.d.sync += count.eq(0)
             with m.Elif(event != 0):
                 # events are 0/1, except the beats of a compute unit in its own clock

@@ -185,6 +185,7 @@ class HostBridge(wiring.Component):
         self._bus_expired = self._timer_at(m, self.bus_timeout)
 
         self._addr_high = self._addr[12:].any()      # past the CSR space
+        self._refused = self._refusal(m)
         # the next word's number, and whether it is the request's last
         self._next_word = Signal(9)
         m.d.comb += self._next_word.eq(self._words + 1)
@@ -353,16 +354,24 @@ class HostBridge(wiring.Component):
                 with m.Else():
                     self._check(m, crc_bad=crc_bad | mismatch)
 
-    def _check(self, m, crc_bad):
-        """The request is complete: refuse it, or execute it."""
+    def _refusal(self, m):
+        """Whether the request in the registers is a BAD_COMMAND, as a register: the
+        command, count and address are complete when the CRC starts, two bytes before the
+        check uses this, so the compares stay off the check's path."""
         count, addr = self._count, self._addr
         # INFO words addr / 4 .. addr / 4 + count - 1 must exist
         info_fits = ((addr[5:12] == 0) & ~self._addr_high & (count <= len(self.info)) &
                      (addr[2:5] + count[:3] <= len(self.info)))
+        refused = Signal(name="refused")
+        m.d.sync += refused.eq(~self._known | (count == 0) | (count > self.max_words) |
+                               (addr[:2] != 0) | (self._is_info & ~info_fits))
+        return refused
+
+    def _check(self, m, crc_bad):
+        """The request is complete: refuse it, or execute it."""
         with m.If(crc_bad):
             self._answer(m, BAD_CRC)
-        with m.Elif(~self._known | (count == 0) | (count > self.max_words) |
-                    (addr[:2] != 0) | (self._is_info & ~info_fits)):
+        with m.Elif(self._refused):
             self._answer(m, BAD_COMMAND)
         with m.Elif(self._is_info):          # the words are in the buffer already
             self._answer(m, OK, data=True)
