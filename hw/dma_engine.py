@@ -56,17 +56,23 @@ class DmaEngine(wiring.Component):
         return self.beat_bytes.bit_length() - 1
 
     def _burst(self, m, addr, beats_left):
-        """Beats of the next burst from ``addr``: the rest of the row, at most ``max_burst``,
-        and never past the next 4 KiB boundary."""
-        to_page = Signal(range(PAGE // self.beat_bytes + 1))
-        length = Signal(range(max(self.max_burst, PAGE // self.beat_bytes) + 1))
-        burst = Signal(range(self.max_burst + 1))
+        """The next burst from ``addr``: its beats (the rest of the row, ``beats_left``, at
+        most ``max_burst`` and never past the next 4 KiB boundary) and whether they are the
+        rest of the row."""
+        page_beats = PAGE // self.beat_bytes
+        to_page = Signal(range(page_beats + 1))
+        longest = Signal(range(min(self.max_burst, page_beats) + 1))   # from addr
         m.d.comb += [
-            to_page.eq((PAGE - addr[:12]) >> self._shift),
-            length.eq(Mux(beats_left < to_page, beats_left, to_page)),
-            burst.eq(Mux(length < self.max_burst, length, self.max_burst)),
+            to_page.eq(page_beats - addr[self._shift:12]),
+            longest.eq(Mux(to_page < self.max_burst, to_page, self.max_burst)),
         ]
-        return burst
+        # beats_left <= longest, the compare only as wide as `longest`
+        high, low = beats_left[len(longest):], beats_left[:len(longest)]
+        row_end = Signal()
+        m.d.comb += row_end.eq((high == 0) & (low <= longest))
+        burst = Signal.like(longest)
+        m.d.comb += burst.eq(Mux(row_end, low, longest))
+        return burst, row_end
 
     def _watchdog(self, m, active, progress):
         """Set the sticky ``timeout`` after ``timeout`` cycles of ``active`` without

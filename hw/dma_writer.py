@@ -71,22 +71,24 @@ class DmaWriter(DmaEngine):
                 aw_beats.eq(p.row_beats),
             ]
 
-        burst = self._burst(m, addr, aw_beats)
+        burst, row_end = self._burst(m, addr, aw_beats)
 
-        # Lengths of bursts whose address went out and whose data has not all been sent.
-        m.submodules.lengths = lengths = SyncFIFO(width=len(burst), depth=self.max_outstanding)
+        # AWLEN (beats - 1) of the bursts whose address went out and whose data has not all
+        # been sent.
+        awlen = bus.awlen[:max(1, (self.max_burst - 1).bit_length())]
+        m.submodules.lengths = lengths = SyncFIFO(width=len(awlen), depth=self.max_outstanding)
         issuing = active & (aw_rows != 0)
         m.d.comb += [
             bus.awvalid.eq(issuing & (awaiting < self.max_outstanding) & lengths.w_rdy),
             bus.awaddr.eq(addr), bus.awlen.eq(burst - 1), bus.awsize.eq(shift),
             bus.awburst.eq(BURST_INCR), bus.awid.eq(0), bus.awlock.eq(0),
             bus.awcache.eq(0b0011), bus.awprot.eq(0),
-            lengths.w_data.eq(burst),
+            lengths.w_data.eq(awlen),
         ]
         aw_done = bus.awvalid & bus.awready
         m.d.comb += lengths.w_en.eq(aw_done)
         with m.If(aw_done):
-            with m.If(aw_beats == burst):
+            with m.If(row_end):
                 m.d.sync += [aw_rows.eq(aw_rows - 1), aw_beats.eq(row_beats),
                              row_addr.eq(row_addr + pitch), addr.eq(row_addr + pitch)]
             with m.Else():
@@ -94,8 +96,8 @@ class DmaWriter(DmaEngine):
                              addr.eq(addr + (burst << shift))]
 
         # W: beats of the oldest open burst.
-        sent = Signal(range(self.max_burst + 1))
-        last_beat = sent == lengths.r_data - 1
+        sent = Signal(range(self.max_burst))
+        last_beat = sent == lengths.r_data
         m.d.comb += [
             bus.wvalid.eq(self.data.valid & lengths.r_rdy),
             bus.wdata.eq(self.data.payload),
