@@ -117,7 +117,9 @@ class LoomSystem(wiring.Component):
                                        clear_after_last=config.clear_after_last,
                                        aligned_drain=config.aligned_drain,
                                        broadcast_operands=config.broadcast_operands,
-                                       array_clock=config.array_clock_hz != 0)
+                                       array_clock=config.array_clock_hz != 0,
+                                       # the host RAM serves one burst at a time
+                                       dma_outstanding=1)
         super().__init__()
 
     def elaborate(self, platform):

@@ -46,6 +46,10 @@ class Accelerator(wiring.Component):
         AXI4 address width (32).
     timeout : int
         DMA watchdog in cycles.
+    dma_outstanding : int
+        Bursts each DMA engine keeps in flight, 1 to 16 (``max_outstanding`` of
+        :class:`~hw.dma_reader.DmaReader`); 1 costs nothing behind a memory that serves one
+        burst at a time, and leaves the writer's burst-length FIFO one entry.
     requantizer : str
         ``"parallel"``: a pipelined requantiser per column (a row per cycle, DSP multipliers);
         ``"serial"``: a bit-serial one per column (66 cycles a row, no DSPs; for
@@ -124,7 +128,8 @@ class Accelerator(wiring.Component):
                  lut_multipliers=0, paired_multipliers=False, counter_width=64,
                  span_multiplier="dsp", result_storage="ram", fp32_adder_stages=1,
                  product_stages=1, operand_registers=True, clear_after_last=False,
-                 aligned_drain=False, broadcast_operands=False, array_clock=False):
+                 aligned_drain=False, broadcast_operands=False, array_clock=False,
+                 dma_outstanding=4):
         datapaths = check_datapaths(datapaths)
         lane_bits = operand_shape(datapaths).width
         for name, bits in (("an A word (rows lanes)", rows * lane_bits),
@@ -145,6 +150,10 @@ class Accelerator(wiring.Component):
         if span_multiplier == "serial" and data_width != 32:
             raise ValueError(f"span_multiplier='serial' needs a bus of 4 bytes (32 bits; one "
                              f"descriptor checked at a time), not {data_width} bits")
+        if (not isinstance(dma_outstanding, int) or isinstance(dma_outstanding, bool)
+                or not 1 <= dma_outstanding <= 16):
+            raise ValueError(f"dma_outstanding must be an integer from 1 to 16, not "
+                             f"{dma_outstanding!r}")
         if not isinstance(array_clock, bool):
             raise TypeError(f"array_clock must be True or False, not {array_clock!r}")
         self.counter_width = counter_width
@@ -171,7 +180,7 @@ class Accelerator(wiring.Component):
                                fp16_output="fp16" in datapaths,
                                param_lanes=requantizer == "shared" and cols * 32 >= data_width)
         self.requantizer = requantizer
-        self.timeout = timeout
+        self.timeout, self.dma_outstanding = timeout, dma_outstanding
         super().__init__({
             "csr": In(AxiLiteSignature(addr_width=12)),
             "mem": Out(AxiSignature(addr_width=addr_width, data_width=data_width)),
@@ -194,9 +203,9 @@ class Accelerator(wiring.Component):
                         datapaths=self.datapaths, lane_bytes=self.lane_bits // 8,
                         span_multiplier=self.span_multiplier)
         reader = DmaReader(data_width=self.data_width, addr_width=self.addr_width,
-                           timeout=self.timeout)
+                           max_outstanding=self.dma_outstanding, timeout=self.timeout)
         writer = DmaWriter(data_width=self.data_width, addr_width=self.addr_width,
-                           timeout=self.timeout)
+                           max_outstanding=self.dma_outstanding, timeout=self.timeout)
         loader = LoadUnit(beat_width=self.data_width, addr_width=self.addr_width,
                           slots=2 * self.slots, targets={
                               "a": self.rows * self.lane_bits,

@@ -1,5 +1,5 @@
 """What the AXI4 DMA reader and writer share: parameters, commands, bursts, watchdog."""
-from amaranth.hdl import Mux, Signal
+from amaranth.hdl import Cat, Const, Mux, Signal
 from amaranth.lib import data, wiring
 
 __all__ = ["PAGE", "dma_command_layout", "DmaEngine"]
@@ -55,18 +55,51 @@ class DmaEngine(wiring.Component):
         """log2 of the beat size in bytes (AXI ``size``)."""
         return self.beat_bytes.bit_length() - 1
 
+    def _requests(self, m, start, done):
+        """The address side of a command, shared by both engines: with ``start`` it takes
+        ``cmd.payload``; each ``done`` (an address handshake) moves on by one burst. Returns
+        the burst's byte address and beats, and whether bursts are left to request.
+
+        Addresses and the pitch are kept in beats: a command's are multiples of the beat.
+        A row's bursts run from ``row_addr`` (where the row starts) up; the row after starts
+        ``pitch`` further on."""
+        aw = self.addr_width - self._shift
+        pitch, row_addr, addr = Signal(aw), Signal(aw), Signal(aw)
+        row_beats = Signal(16)
+        rows = Signal(16)             # rows still to request, including the current one
+        beats = Signal(16)            # beats of the current row still to request
+        p = self.cmd.payload
+        with m.If(start):
+            m.d.sync += [pitch.eq(p.pitch[self._shift:]), row_beats.eq(p.row_beats),
+                         row_addr.eq(p.addr[self._shift:]), addr.eq(p.addr[self._shift:]),
+                         rows.eq(p.rows), beats.eq(p.row_beats)]
+        burst, row_end = self._burst(m, addr, beats)
+        with m.If(done):
+            with m.If(row_end):                      # the row is fully requested
+                m.d.sync += [rows.eq(rows - 1), beats.eq(row_beats),
+                             row_addr.eq(row_addr + pitch), addr.eq(row_addr + pitch)]
+            with m.Else():
+                m.d.sync += [beats.eq(beats - burst), addr.eq(addr + burst)]
+        return Cat(Const(0, self._shift), addr), burst, rows != 0
+
     def _burst(self, m, addr, beats_left):
-        """Beats of the next burst from ``addr``: the rest of the row, at most ``max_burst``,
-        and never past the next 4 KiB boundary."""
-        to_page = Signal(range(PAGE // self.beat_bytes + 1))
-        length = Signal(range(max(self.max_burst, PAGE // self.beat_bytes) + 1))
-        burst = Signal(range(self.max_burst + 1))
+        """The next burst from ``addr`` (in beats): its beats (the rest of the row,
+        ``beats_left``, at most ``max_burst`` and never past the next 4 KiB boundary) and
+        whether they are the rest of the row."""
+        page_beats = PAGE // self.beat_bytes
+        to_page = Signal(range(page_beats + 1))
+        longest = Signal(range(min(self.max_burst, page_beats) + 1))   # from addr
         m.d.comb += [
-            to_page.eq((PAGE - addr[:12]) >> self._shift),
-            length.eq(Mux(beats_left < to_page, beats_left, to_page)),
-            burst.eq(Mux(length < self.max_burst, length, self.max_burst)),
+            to_page.eq(page_beats - addr[:12 - self._shift]),
+            longest.eq(Mux(to_page < self.max_burst, to_page, self.max_burst)),
         ]
-        return burst
+        # beats_left <= longest, the compare only as wide as `longest`
+        high, low = beats_left[len(longest):], beats_left[:len(longest)]
+        row_end = Signal()
+        m.d.comb += row_end.eq((high == 0) & (low <= longest))
+        burst = Signal.like(longest)
+        m.d.comb += burst.eq(Mux(row_end, low, longest))
+        return burst, row_end
 
     def _watchdog(self, m, active, progress):
         """Set the sticky ``timeout`` after ``timeout`` cycles of ``active`` without

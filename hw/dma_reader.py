@@ -15,7 +15,8 @@ class DmaReader(DmaEngine):
     boundary. Up to ``max_outstanding`` bursts are in flight at once (addresses run ahead of
     data), all with ID 0 so data returns in order. ``rready`` follows the ``data`` stream's
     ``ready``: the consumer's backpressure reaches the bus, no beat is buffered or dropped.
-    One command runs at a time; the next is taken after its last beat.
+    One command runs at a time; the next is taken after its last beat: the ``rlast`` beat
+    of its last burst.
 
     Errors never hang it: a beat answered ``SLVERR``/``DECERR`` still counts (its data is
     whatever the bus returned) and sets the sticky ``error``; if neither an address nor a
@@ -60,50 +61,27 @@ class DmaReader(DmaEngine):
     def elaborate(self, platform):
         m = Module()
         bus, cmd = self.bus, self.cmd
-        shift = self.beat_bytes.bit_length() - 1
 
         active = Signal()
-        pitch = Signal(self.addr_width)
-        row_beats = Signal(16)
-        # Address side: where the next burst starts and what is left to request.
-        row_addr = Signal(self.addr_width)
-        addr = Signal(self.addr_width)
-        ar_rows = Signal(16)          # rows still to request, including the current one
-        ar_beats = Signal(16)         # beats of the current row still to request
-        # Data side: what is left to receive (data returns in order).
-        r_rows = Signal(16)
-        r_beats = Signal(16)
+        # Bursts requested and not yet complete (data returns in order).
         outstanding = Signal(range(self.max_outstanding + 1))
 
         m.d.comb += [cmd.ready.eq(~active), self.busy.eq(active)]
-        with m.If(cmd.valid & ~active):
-            p = cmd.payload
-            m.d.sync += [
-                active.eq(1), pitch.eq(p.pitch), row_beats.eq(p.row_beats),
-                row_addr.eq(p.addr), addr.eq(p.addr), ar_rows.eq(p.rows),
-                ar_beats.eq(p.row_beats), r_rows.eq(p.rows), r_beats.eq(p.row_beats),
-            ]
-
-        burst = self._burst(m, addr, ar_beats)
-
-        issuing = active & (ar_rows != 0)
+        start = cmd.valid & ~active
+        with m.If(start):
+            m.d.sync += active.eq(1)
+        ar_done = bus.arvalid & bus.arready
+        addr, burst, requesting = self._requests(m, start, ar_done)
         m.d.comb += [
-            bus.arvalid.eq(issuing & (outstanding < self.max_outstanding)),
-            bus.araddr.eq(addr), bus.arlen.eq(burst - 1), bus.arsize.eq(shift),
+            bus.arvalid.eq(active & requesting & (outstanding < self.max_outstanding)),
+            bus.araddr.eq(addr), bus.arlen.eq(burst - 1), bus.arsize.eq(self._shift),
             bus.arburst.eq(BURST_INCR), bus.arid.eq(0), bus.arlock.eq(0),
             bus.arcache.eq(0b0011), bus.arprot.eq(0),
         ]
-        ar_done = bus.arvalid & bus.arready
-        with m.If(ar_done):
-            with m.If(ar_beats == burst):            # the row is fully requested
-                m.d.sync += [ar_rows.eq(ar_rows - 1), ar_beats.eq(row_beats),
-                             row_addr.eq(row_addr + pitch), addr.eq(row_addr + pitch)]
-            with m.Else():
-                m.d.sync += [ar_beats.eq(ar_beats - burst),
-                             addr.eq(addr + (burst << shift))]
 
-        # Data: straight from R to the stream; the stream's ready is rready.
-        final = (r_rows == 1) & (r_beats == 1)
+        # Data: straight from R to the stream; the stream's ready is rready. The command's
+        # final beat ends the last burst outstanding once every burst has been requested.
+        final = ~requesting & (outstanding == 1) & bus.rlast
         m.d.comb += [
             self.data.valid.eq(bus.rvalid & active),
             self.data.payload.data.eq(bus.rdata),
@@ -114,10 +92,6 @@ class DmaReader(DmaEngine):
         with m.If(r_done):
             with m.If(bus.rresp != RESP_OKAY):
                 m.d.sync += self.error.eq(1)
-            with m.If(r_beats == 1):
-                m.d.sync += [r_rows.eq(r_rows - 1), r_beats.eq(row_beats)]
-            with m.Else():
-                m.d.sync += r_beats.eq(r_beats - 1)
             with m.If(final):
                 m.d.sync += active.eq(0)
         m.d.sync += outstanding.eq(outstanding + ar_done - (r_done & bus.rlast))

@@ -51,51 +51,33 @@ class DmaWriter(DmaEngine):
     def elaborate(self, platform):
         m = Module()
         bus, cmd = self.bus, self.cmd
-        shift = self.beat_bytes.bit_length() - 1
 
         active = Signal()
-        pitch = Signal(self.addr_width)
-        row_beats = Signal(16)
-        row_addr = Signal(self.addr_width)
-        addr = Signal(self.addr_width)
-        aw_rows = Signal(16)
-        aw_beats = Signal(16)
         awaiting = Signal(range(self.max_outstanding + 1))   # bursts without a response yet
 
         m.d.comb += [cmd.ready.eq(~active), self.busy.eq(active)]
-        with m.If(cmd.valid & ~active):
-            p = cmd.payload
-            m.d.sync += [
-                active.eq(1), pitch.eq(p.pitch), row_beats.eq(p.row_beats),
-                row_addr.eq(p.addr), addr.eq(p.addr), aw_rows.eq(p.rows),
-                aw_beats.eq(p.row_beats),
-            ]
+        start = cmd.valid & ~active
+        with m.If(start):
+            m.d.sync += active.eq(1)
+        aw_done = bus.awvalid & bus.awready
+        addr, burst, requesting = self._requests(m, start, aw_done)
 
-        burst = self._burst(m, addr, aw_beats)
-
-        # Lengths of bursts whose address went out and whose data has not all been sent.
-        m.submodules.lengths = lengths = SyncFIFO(width=len(burst), depth=self.max_outstanding)
-        issuing = active & (aw_rows != 0)
+        # AWLEN (beats - 1) of the bursts whose address went out and whose data has not all
+        # been sent.
+        awlen = bus.awlen[:max(1, (self.max_burst - 1).bit_length())]
+        m.submodules.lengths = lengths = SyncFIFO(width=len(awlen), depth=self.max_outstanding)
         m.d.comb += [
-            bus.awvalid.eq(issuing & (awaiting < self.max_outstanding) & lengths.w_rdy),
-            bus.awaddr.eq(addr), bus.awlen.eq(burst - 1), bus.awsize.eq(shift),
+            bus.awvalid.eq(active & requesting & (awaiting < self.max_outstanding)
+                           & lengths.w_rdy),
+            bus.awaddr.eq(addr), bus.awlen.eq(burst - 1), bus.awsize.eq(self._shift),
             bus.awburst.eq(BURST_INCR), bus.awid.eq(0), bus.awlock.eq(0),
             bus.awcache.eq(0b0011), bus.awprot.eq(0),
-            lengths.w_data.eq(burst),
+            lengths.w_data.eq(awlen), lengths.w_en.eq(aw_done),
         ]
-        aw_done = bus.awvalid & bus.awready
-        m.d.comb += lengths.w_en.eq(aw_done)
-        with m.If(aw_done):
-            with m.If(aw_beats == burst):
-                m.d.sync += [aw_rows.eq(aw_rows - 1), aw_beats.eq(row_beats),
-                             row_addr.eq(row_addr + pitch), addr.eq(row_addr + pitch)]
-            with m.Else():
-                m.d.sync += [aw_beats.eq(aw_beats - burst),
-                             addr.eq(addr + (burst << shift))]
 
         # W: beats of the oldest open burst.
-        sent = Signal(range(self.max_burst + 1))
-        last_beat = sent == lengths.r_data - 1
+        sent = Signal(range(self.max_burst))
+        last_beat = sent == lengths.r_data
         m.d.comb += [
             bus.wvalid.eq(self.data.valid & lengths.r_rdy),
             bus.wdata.eq(self.data.payload),
@@ -114,7 +96,7 @@ class DmaWriter(DmaEngine):
         with m.If(b_done & (bus.bresp != RESP_OKAY)):
             m.d.sync += self.error.eq(1)
         m.d.sync += awaiting.eq(awaiting + aw_done - b_done)
-        with m.If(active & (aw_rows == 0) & (awaiting == 0)):
+        with m.If(active & ~requesting & (awaiting == 0)):
             m.d.sync += active.eq(0)
 
         self._watchdog(m, active, aw_done | w_done | b_done)

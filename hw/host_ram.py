@@ -16,16 +16,20 @@ SPRAM_BYTES = 32 * 1024
 class HostRam(wiring.Component):
     """``size`` bytes at byte address ``base`` with two ports.
 
-    ``bus`` (AXI4, ``data_width`` bits, INCR bursts of full-width beats; ``size``/``burst``
-    are not looked at) serves one burst at a time, one beat per cycle: a read's first beat
-    comes two cycles after AR, a write's response one cycle after the last W. ``lite``
-    (AXI4-Lite, 32-bit) takes a read, or a write once both AW and W are valid, one at a
-    time. Between bursts the two ports (and reads and writes of ``bus``) take turns, so
-    neither starves. Beats outside ``[base, base + size)`` answer DECERR and change nothing.
+    ``bus`` (AXI4, ``data_width`` bits, INCR bursts of full-width beats that stay inside
+    their 4 KiB page as AXI requires; ``size``/``burst`` are not looked at) serves one burst
+    at a time, one beat per cycle: a read's first beat comes two cycles after AR, a write's
+    response one cycle after the last W. ``lite`` (AXI4-Lite, 32-bit) takes a read, or a
+    write once both AW and W are valid, one at a time. Between bursts the two ports (and
+    reads and writes of ``bus``) take turns, so neither starves. Beats outside
+    ``[base, base + size)`` answer DECERR and change nothing.
 
     Storage: ``primitive="memory"`` infers block RAM (``amaranth.lib.memory``: EBR on
     ECP5 and iCE40); ``"spram"`` instances iCE40UP5K SB_SPRAM256KA blocks (16 K x 16 each,
-    ``data_width / 16`` side by side, ``size`` / (that many x 32 KiB) deep), not simulable.
+    ``data_width / 16`` side by side, ``size`` / (that many x 32 KiB) deep), not simulable
+    (a testbench may stand a model in for :meth:`_spram`).
+    Either holds its read data until the next access, and nothing touches the storage while
+    a read beat waits for ``rready``: read data comes straight from it, unregistered.
 
     Parameters
     ----------
@@ -87,26 +91,33 @@ class HostRam(wiring.Component):
         lanes = self.data_width // 16
         banks = self.size // (SPRAM_BYTES * lanes)
         bank = line[14:] if banks > 1 else Const(0, 1)
-        bank_q = Signal.like(bank)
-        m.d.sync += bank_q.eq(bank)
+        bank_q = Signal.like(bank)               # the bank whose output holds the data
+        with m.If(enable):
+            m.d.sync += bank_q.eq(bank)
         outputs = []
         for b in range(banks):
             words = []
             for lane in range(lanes):
-                out = Signal(16)
                 mask = write_mask[2 * lane:2 * lane + 2]
-                m.submodules[f"spram_{b}_{lane}"] = Instance(
-                    "SB_SPRAM256KA",
-                    i_ADDRESS=line[:14], i_DATAIN=write_data[16 * lane:16 * lane + 16],
-                    i_MASKWREN=Cat(mask[0], mask[0], mask[1], mask[1]),
-                    i_WREN=write_mask.any(), i_CHIPSELECT=enable & (bank == b),
-                    i_CLOCK=ClockSignal("sync"),
-                    i_STANDBY=0, i_SLEEP=0, i_POWEROFF=1, o_DATAOUT=out)
-                words.append(out)
+                words.append(self._spram(
+                    m, f"spram_{b}_{lane}", address=line[:14],
+                    data_in=write_data[16 * lane:16 * lane + 16],
+                    mask=Cat(mask[0], mask[0], mask[1], mask[1]), write=write_mask.any(),
+                    select=enable & (bank == b)))
             outputs.append(Cat(*words))
         m.d.comb += read_data.eq(Mux(bank_q, outputs[-1], outputs[0]) if banks > 1
                                  else outputs[0])
         return read_data
+
+    def _spram(self, m, name, *, address, data_in, mask, write, select):
+        """One SB_SPRAM256KA (14-bit ``address``, 16-bit ``data_in``, a ``mask`` bit per
+        nibble); returns its 16-bit output, which changes only on a ``select``-ed read."""
+        out = Signal(16)
+        m.submodules[name] = Instance(
+            "SB_SPRAM256KA", i_ADDRESS=address, i_DATAIN=data_in, i_MASKWREN=mask,
+            i_WREN=write, i_CHIPSELECT=select, i_CLOCK=ClockSignal("sync"),
+            i_STANDBY=0, i_SLEEP=0, i_POWEROFF=1, o_DATAOUT=out)
+        return out
 
     # -- ports ---------------------------------------------------------------------------
 
@@ -127,18 +138,17 @@ class HostRam(wiring.Component):
 
         bus, lite = self.bus, self.lite
         addr = Signal(self.addr_width)            # current beat's byte address
+        # the next beat's: only the beat-in-page bits count, a burst stays in its page
+        page = min(12, self.addr_width)
+        next_beat = addr[shift:page].eq(addr[shift:page] + 1)
         beats = Signal(9)                         # beats still to issue
         ident = Signal.like(bus.arid)
         error = Signal()                          # some beat of a write burst was outside
         prefer_read = Signal()                    # turn-taking between bursts
         prefer_lite = Signal()
 
-        # AXI read output stage: `fresh` data straight from the storage, else `held`.
-        fresh, held = Signal(), Signal(self.data_width)
-        m.d.sync += fresh.eq(0)
-        with m.If(fresh):
-            m.d.sync += held.eq(read_data)
-        m.d.comb += [bus.rdata.eq(Mux(fresh, read_data, held)), bus.rid.eq(ident)]
+        # The storage's output holds a read beat until it is taken (nothing else reads)
+        m.d.comb += [bus.rdata.eq(read_data), bus.rid.eq(ident)]
         with m.If(bus.rvalid & bus.rready):
             m.d.sync += bus.rvalid.eq(0)
 
@@ -182,13 +192,6 @@ class HostRam(wiring.Component):
                 m.d.comb += [lite.rvalid.eq(1), lite.rdata.eq(lite_data)]
                 with m.If(lite.rready):
                     m.next = "IDLE"
-                with m.Else():
-                    m.next = "LITE_R_HOLD"
-            with m.State("LITE_R_HOLD"):        # the storage output may not hold: use held
-                m.d.comb += [lite.rvalid.eq(1), lite.rdata.eq(held.word_select(lane, 32)
-                                                              if lane_bits > 0 else held)]
-                with m.If(lite.rready):
-                    m.next = "IDLE"
             with m.State("LITE_B"):
                 m.d.comb += lite.bvalid.eq(1)
                 with m.If(lite.bready):
@@ -197,9 +200,9 @@ class HostRam(wiring.Component):
                 issue = (beats != 0) & (~bus.rvalid | bus.rready)
                 with m.If(issue):
                     m.d.comb += [line.eq(addr[shift:]), enable.eq(in_range(addr))]
-                    m.d.sync += [fresh.eq(1), bus.rvalid.eq(1), bus.rlast.eq(beats == 1),
+                    m.d.sync += [bus.rvalid.eq(1), bus.rlast.eq(beats == 1),
                                  bus.rresp.eq(Mux(in_range(addr), RESP_OKAY, RESP_DECERR)),
-                                 addr.eq(addr + self.beat_bytes), beats.eq(beats - 1)]
+                                 next_beat, beats.eq(beats - 1)]
                 with m.If(bus.rvalid & bus.rready & bus.rlast):
                     m.next = "IDLE"
             with m.State("WRITE"):
@@ -207,7 +210,7 @@ class HostRam(wiring.Component):
                              enable.eq(bus.wvalid & in_range(addr)),
                              write_mask.eq(bus.wstrb), write_data.eq(bus.wdata)]
                 with m.If(bus.wvalid):
-                    m.d.sync += addr.eq(addr + self.beat_bytes)
+                    m.d.sync += next_beat
                     with m.If(~in_range(addr)):
                         m.d.sync += error.eq(1)
                     with m.If(bus.wlast):
@@ -217,9 +220,6 @@ class HostRam(wiring.Component):
                              bus.bresp.eq(Mux(error, RESP_DECERR, RESP_OKAY))]
                 with m.If(bus.bready):
                     m.next = "IDLE"
-        # Lite read data for LITE_R_HOLD: capture the storage output the cycle it is fresh.
-        with m.If(lite.arvalid & lite.arready):
-            m.d.sync += fresh.eq(1)
         return m
 
     def _lite_write(self, m, lite, line, enable, write_mask, write_data, in_range, shift,

@@ -18,6 +18,7 @@ from tb.payload import pack
 SEED = int(os.environ.get("LOOM_SEED", "0"))
 DATA_WIDTH = int(os.environ.get("LOOM_DATA_WIDTH", "128"))
 TIMEOUT = int(os.environ.get("LOOM_TIMEOUT", "256"))
+MAX_OUTSTANDING = int(os.environ.get("LOOM_MAX_OUTSTANDING", "4"))
 BEAT = DATA_WIDTH // 8
 MEMORY = 1 << 20
 
@@ -51,6 +52,7 @@ class TB:
         self.layout = dma_command_layout((len(dut.cmd__payload) - 32) // 2)
         self.pending = []        # beats waiting to be offered on the data stream
         self.bursts = []
+        self.max_outstanding = 0     # most bursts seen awaiting their write response
 
     async def reset(self):
         self.dut.cmd__valid.value = 0
@@ -77,11 +79,16 @@ class TB:
 
     async def _monitor(self):
         dut = self.dut
+        outstanding = 0
         while True:
             await FallingEdge(dut.clk)
             if dut.bus__awvalid.value and dut.bus__awready.value:
                 self.bursts.append((dut.bus__awaddr.value.to_unsigned(),
                                     dut.bus__awlen.value.to_unsigned() + 1))
+                outstanding += 1
+            if dut.bus__bvalid.value and dut.bus__bready.value:
+                outstanding -= 1
+            self.max_outstanding = max(self.max_outstanding, outstanding)
 
     async def write(self, addr, pitch, rows, row_beats, apply=True):
         """Issue one command with random data; update the expected image if ``apply``."""
@@ -136,6 +143,7 @@ async def run_commands(tb, count):
     tb.check_memory()
     for addr, length in tb.bursts:
         assert 1 <= length <= 256 and (addr % 4096) + length * BEAT <= 4096, (addr, length)
+    assert tb.max_outstanding <= MAX_OUTSTANDING, f"{tb.max_outstanding} bursts in flight"
     assert not tb.dut.error.value and not tb.dut.timeout.value
 
 
@@ -144,6 +152,8 @@ async def strided_writes_without_backpressure(dut):
     tb = TB(dut)
     await tb.reset()
     await run_commands(tb, 20)
+    if MAX_OUTSTANDING > 1:
+        assert tb.max_outstanding > 1, "addresses never ran ahead of the responses"
 
 
 @cocotb.test()

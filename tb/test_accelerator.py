@@ -203,6 +203,7 @@ def test_sequencer_check_codes_match_the_golden_rules(build):
     ({"product_stages": 3}, "product_stages must be 1 or 2"),
     ({"product_stages": 2, "datapaths": ("int8", "fp16")}, "int8-only"),
     ({"product_stages": 2, "paired_multipliers": True}, "external"),
+    ({"dma_outstanding": 0}, "dma_outstanding must be an integer from 1 to 16"),
 ])
 def test_small_part_options_are_checked(kwargs, message):
     with pytest.raises(ValueError, match=message):

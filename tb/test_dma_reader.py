@@ -17,6 +17,19 @@ def test_dma_reader(data_width):
     assert len(result.passed) == 4, result.passed
 
 
+def test_one_burst_outstanding():
+    """``max_outstanding=1`` (the board's, behind a RAM that serves one burst at a time):
+    the same transfers with never a second burst in flight, though the host memory would
+    take one."""
+    seed = int(os.environ["LOOM_SEED"])
+    reader = DmaReader(data_width=32, max_outstanding=1, timeout=256)
+    result = run_cocotb(reader, "dma_reader", "tb.dma_reader_tb", "dma_reader_32_one_outstanding",
+                        seed, env={"LOOM_DATA_WIDTH": "32", "LOOM_TIMEOUT": "256",
+                                   "LOOM_MAX_OUTSTANDING": "1"})
+    assert result.failed == {}, f"seed {seed}: {result.failed}"
+    assert len(result.passed) == 4, result.passed
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"data_width": 16}, "data_width"),
     ({"addr_width": 11}, "addr_width must be an integer from 12"),
