@@ -58,11 +58,18 @@ class DmaEngine(wiring.Component):
     def _requests(self, m, start, done):
         """The address side of a command, shared by both engines: with ``start`` it takes
         ``cmd.payload``; each ``done`` (an address handshake) moves on by one burst. Returns
-        the burst's byte address and beats, and whether bursts are left to request.
+        the burst's byte address and beats, whether bursts are left to request, and whether
+        the next one may be requested now.
 
         Addresses and the pitch are kept in beats: a command's are multiples of the beat.
         A row's bursts run from ``row_addr`` (where the row starts) up; the row after starts
-        ``pitch`` further on."""
+        ``pitch`` further on.
+
+        With one burst in flight (``max_outstanding == 1``, the boards) the next burst's
+        length is worked out in the cycle after the address moves and held in registers,
+        so the page and row compares stay off the handshake's paths (they were the UP5K's
+        critical path). That burst may be requested a cycle later, while the one in flight
+        still has data or a response to come, so no cycle is lost."""
         aw = self.addr_width - self._shift
         pitch, row_addr, addr = Signal(aw), Signal(aw), Signal(aw)
         row_beats = Signal(16)
@@ -73,14 +80,28 @@ class DmaEngine(wiring.Component):
             m.d.sync += [pitch.eq(p.pitch[self._shift:]), row_beats.eq(p.row_beats),
                          row_addr.eq(p.addr[self._shift:]), addr.eq(p.addr[self._shift:]),
                          rows.eq(p.rows), beats.eq(p.row_beats)]
-        burst, row_end = self._burst(m, addr, beats)
+        if self.max_outstanding == 1:
+            next_burst, next_row_end = self._burst(m, Mux(start, p.addr[self._shift:], addr),
+                                                   Mux(start, p.row_beats, beats))
+            burst, row_end = Signal.like(next_burst), Signal()
+            settled = Signal()          # ``burst`` and ``row_end`` describe addr and beats
+            more = Signal()             # rows != 0
+            m.d.sync += [burst.eq(next_burst), row_end.eq(next_row_end),
+                         settled.eq(start | ~done)]
+            with m.If(start):
+                m.d.sync += more.eq(p.rows != 0)
+            with m.Elif(done & row_end):
+                m.d.sync += more.eq(rows != 1)
+        else:
+            burst, row_end = self._burst(m, addr, beats)
+            settled, more = 1, rows != 0
         with m.If(done):
             with m.If(row_end):                      # the row is fully requested
                 m.d.sync += [rows.eq(rows - 1), beats.eq(row_beats),
                              row_addr.eq(row_addr + pitch), addr.eq(row_addr + pitch)]
             with m.Else():
                 m.d.sync += [beats.eq(beats - burst), addr.eq(addr + burst)]
-        return Cat(Const(0, self._shift), addr), burst, rows != 0
+        return Cat(Const(0, self._shift), addr), burst, more, more & settled
 
     def _burst(self, m, addr, beats_left):
         """The next burst from ``addr`` (in beats): its beats (the rest of the row,
@@ -103,11 +124,15 @@ class DmaEngine(wiring.Component):
 
     def _watchdog(self, m, active, progress):
         """Set the sticky ``timeout`` after ``timeout`` cycles of ``active`` without
-        ``progress``."""
+        ``progress``. The restart condition is registered (the handshakes that make
+        ``progress`` stay off the counter's paths) and the limit one lower: the same
+        cycle."""
         idle = Signal(range(self.timeout_cycles + 1))
-        with m.If(~active | progress):
+        quiet = Signal()
+        m.d.sync += quiet.eq(~active | progress)
+        with m.If(quiet):
             m.d.sync += idle.eq(0)
-        with m.Elif(idle == self.timeout_cycles):
+        with m.Elif(idle == self.timeout_cycles - 1):
             m.d.sync += self.timeout.eq(1)
         with m.Else():
             m.d.sync += idle.eq(idle + 1)

@@ -71,9 +71,9 @@ class DmaReader(DmaEngine):
         with m.If(start):
             m.d.sync += active.eq(1)
         ar_done = bus.arvalid & bus.arready
-        addr, burst, requesting = self._requests(m, start, ar_done)
+        addr, burst, requesting, issue = self._requests(m, start, ar_done)
         m.d.comb += [
-            bus.arvalid.eq(active & requesting & (outstanding < self.max_outstanding)),
+            bus.arvalid.eq(active & issue & (outstanding < self.max_outstanding)),
             bus.araddr.eq(addr), bus.arlen.eq(burst - 1), bus.arsize.eq(self._shift),
             bus.arburst.eq(BURST_INCR), bus.arid.eq(0), bus.arlock.eq(0),
             bus.arcache.eq(0b0011), bus.arprot.eq(0),

@@ -60,14 +60,14 @@ class DmaWriter(DmaEngine):
         with m.If(start):
             m.d.sync += active.eq(1)
         aw_done = bus.awvalid & bus.awready
-        addr, burst, requesting = self._requests(m, start, aw_done)
+        addr, burst, requesting, issue = self._requests(m, start, aw_done)
 
         # AWLEN (beats - 1) of the bursts whose address went out and whose data has not all
         # been sent.
         awlen = bus.awlen[:max(1, (self.max_burst - 1).bit_length())]
         m.submodules.lengths = lengths = SyncFIFO(width=len(awlen), depth=self.max_outstanding)
         m.d.comb += [
-            bus.awvalid.eq(active & requesting & (awaiting < self.max_outstanding)
+            bus.awvalid.eq(active & issue & (awaiting < self.max_outstanding)
                            & lengths.w_rdy),
             bus.awaddr.eq(addr), bus.awlen.eq(burst - 1), bus.awsize.eq(self._shift),
             bus.awburst.eq(BURST_INCR), bus.awid.eq(0), bus.awlock.eq(0),

@@ -268,9 +268,11 @@ def handshake_trace(outstanding, seed, commands):
                                                writer.data.ready & writer.data.valid)
             word += w
             rb, wb = reader.bus, writer.bus
-            trace.append(tuple(ctx.get(x) for x in (
-                rb.arvalid & rb.arready, rb.araddr, rb.arlen, r,
-                wb.awvalid & wb.awready, wb.awaddr, wb.awlen, w, wb.bvalid)))
+            # an address and length count only in their handshake's cycle
+            ar, aw = ctx.get(rb.arvalid & rb.arready), ctx.get(wb.awvalid & wb.awready)
+            trace.append((ar, ar and ctx.get(rb.araddr), ar and ctx.get(rb.arlen), r,
+                          aw, aw and ctx.get(wb.awaddr), aw and ctx.get(wb.awlen), w,
+                          ctx.get(wb.bvalid)))
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
