@@ -3,6 +3,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .bit_ops import at_least
 from .block_ram import BlockRamFifo
 from .csr_map import ERROR_CODES
 from .dma_reader import dma_command_layout
@@ -127,11 +128,11 @@ class Sequencer(wiring.Component):
         # (``_table_code``), so its count fits addr_width - 4 bits
         to_fetch = Signal(self.addr_width - 4)
         in_flight = Signal(range(_QUEUE_DEPTH + 1))   # fetched or being fetched, not popped
-        batch = Mux(to_fetch < _FETCH_BATCH, to_fetch, _FETCH_BATCH)
+        batch = Mux(at_least(to_fetch, _FETCH_BATCH), _FETCH_BATCH, to_fetch)
         fetch = self.fetch_cmd
         m.d.comb += [
             fetch.valid.eq(running & (to_fetch != 0) &
-                           (in_flight + _FETCH_BATCH <= _QUEUE_DEPTH)),
+                           ~at_least(in_flight, _QUEUE_DEPTH - _FETCH_BATCH + 1)),
             fetch.payload.addr.eq(next_addr), fetch.payload.pitch.eq(DESCRIPTOR_BYTES),
             fetch.payload.rows.eq(batch),
             fetch.payload.row_beats.eq(DESCRIPTOR_BYTES // self.beat_bytes),
@@ -245,9 +246,9 @@ class Sequencer(wiring.Component):
         aw = self.addr_width
         window_base = Signal(range((1 << aw) + 1))
         window_limit = Signal(range((1 << aw) + 1))
-        m.d.sync += [window_base.eq(Mux(self.window_base > (1 << aw), 1 << aw,
+        m.d.sync += [window_base.eq(Mux(at_least(self.window_base, (1 << aw) + 1), 1 << aw,
                                         self.window_base)),
-                     window_limit.eq(Mux(self.window_limit > (1 << aw), 1 << aw,
+                     window_limit.eq(Mux(at_least(self.window_limit, (1 << aw) + 1), 1 << aw,
                                          self.window_limit))]
         return window_base, window_limit
 
@@ -391,24 +392,24 @@ class Sequencer(wiring.Component):
                         with m.Case(target):
                             self._region_case(
                                 m, addr, pitch, count, row_bytes,
-                                count > (3 if params else self.depth),
-                                load_slot >= (self.param_slots if params else self.slots),
+                                at_least(count, (3 if params else self.depth) + 1),
+                                at_least(load_slot, self.param_slots if params else self.slots),
                                 *window)
                     with m.Default():
                         m.d.comb += code.eq(ERROR["BAD_SIZE"])
             with m.Case(Opcode.COMPUTE.value):
                 k = _field(d, Opcode.COMPUTE, "k")
                 fp16 = _field(d, Opcode.COMPUTE, "fp16")
-                slots_bad = ((_field(d, Opcode.COMPUTE, "a_slot") >= self.slots) |
-                             (_field(d, Opcode.COMPUTE, "b_slot") >= self.slots) |
-                             (_field(d, Opcode.COMPUTE, "acc_slot") >= self.slots))
+                slots_bad = (at_least(_field(d, Opcode.COMPUTE, "a_slot"), self.slots) |
+                             at_least(_field(d, Opcode.COMPUTE, "b_slot"), self.slots) |
+                             at_least(_field(d, Opcode.COMPUTE, "acc_slot"), self.slots))
                 mode_bad = (fp16 & ("fp16" not in self.datapaths)) | \
                     (~fp16 & ("int8" not in self.datapaths))
-                with m.If((k == 0) | (k > self.depth) | slots_bad | mode_bad):
+                with m.If((k == 0) | at_least(k, self.depth + 1) | slots_bad | mode_bad):
                     m.d.comb += code.eq(ERROR["BAD_SIZE"])
             with m.Case(Opcode.STORE.value):
-                slot_bad = ((_field(d, Opcode.STORE, "slot") >= self.slots) |
-                            (_field(d, Opcode.STORE, "param_slot") >= self.param_slots))
+                slot_bad = (at_least(_field(d, Opcode.STORE, "slot"), self.slots) |
+                            at_least(_field(d, Opcode.STORE, "param_slot"), self.param_slots))
                 with m.Switch(_field(d, Opcode.STORE, "mode")):
                     # FP16 (binary16 output) only where there is an fp16 datapath.
                     modes = ((StoreMode.RAW32, 4), (StoreMode.INT8, 1),
@@ -512,7 +513,7 @@ class Sequencer(wiring.Component):
         """
         beat = self.beat_bytes
         mask = beat - 1
-        beat_pitch = ((pitch & mask) == 0) & ((rows <= 1) | (pitch >= row_bytes))
+        beat_pitch = ((pitch & mask) == 0) & (~at_least(rows, 2) | at_least(pitch, row_bytes))
         if row_bytes >= beat:
             pitch_ok, beyond, add_span, tail = beat_pitch, addr_big | span_big, 1, row_bytes
         else:
