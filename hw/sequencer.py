@@ -337,21 +337,28 @@ class Sequencer(wiring.Component):
 
         # Stage 1: the span, multiplied between registers.
         pitch = _field(s0_desc, Opcode.LOAD, "pitch")
-        if self.span_multiplier == "dsp":
+        addr_big = (_field(s0_desc, Opcode.LOAD, "addr") >> aw) != 0
+        if self.span_multiplier == "serial":
+            # The multiply's registers hold the span and the descriptor holds (one at a
+            # time) until the next descriptor starts: stage 1 keeps no copies (-18 DFF-only
+            # logic cells on the iCE40UP5K build).
+            s1_span, s1_span_big = self._serial_span(m, s0_rows_m1, pitch, advance0,
+                                                     span_ready)
+            s1_addr_big = addr_big
+        elif self.span_multiplier == "dsp":
             span = Signal(len(s0_rows_m1) + 32)
             m.d.comb += [span.eq(s0_rows_m1 * pitch), span_ready.eq(1)]
             span_big = (span >> aw) != 0
         elif self.span_multiplier == "lut":
             span, span_big = self._lut_span(m, s0_rows_m1, pitch)
             m.d.comb += span_ready.eq(1)
-        else:
-            span, span_big = self._serial_span(m, s0_rows_m1, pitch, advance0, span_ready)
         with m.If(advance1):
             if not one_at_a_time:
                 m.d.sync += s1_desc.eq(s0_desc)
-            m.d.sync += [s1_valid.eq(1), s1_span.eq(span[:aw]),
-                         s1_span_big.eq(span_big),
-                         s1_addr_big.eq((_field(s0_desc, Opcode.LOAD, "addr") >> aw) != 0)]
+            if self.span_multiplier != "serial":
+                m.d.sync += [s1_span.eq(span[:aw]), s1_span_big.eq(span_big),
+                             s1_addr_big.eq(addr_big)]
+            m.d.sync += s1_valid.eq(1)
         with m.Elif(advance2):
             m.d.sync += s1_valid.eq(0)
 
@@ -464,24 +471,29 @@ class Sequencer(wiring.Component):
         """``rows_m1 * pitch`` one bit of ``rows_m1`` a cycle, most significant first
         (``span_multiplier="serial"``): a shift and an add of the pitch's low ``addr_width``
         bits, from the cycle after ``start`` (stage 0 takes a descriptor; its ``rows_m1``
-        and pitch then hold until stage 1 takes it); ``ready`` (comb, driven here) in the
-        cycle of the last step, whose sum is the span. One descriptor is checked at a time
-        (32-bit buses), so nothing waits behind it. Returns (span, span is ``>=
-        2**addr_width``) as :meth:`_lut_span`."""
+        and pitch then hold until the next ``start``); ``ready`` (comb, driven here) in the
+        cycle of the last step. One descriptor is checked at a time (32-bit buses), so
+        nothing waits behind it.
+
+        Returns (span, span is ``>= 2**addr_width``) as :meth:`_lut_span`, valid from the
+        cycle after ``ready`` until the next ``start``: the total's register of
+        ``addr_width`` bits and whether a step carried past them (the total only grows,
+        so it is then big; its low bits stay exact modulo ``2**addr_width``)."""
         aw, steps = self.addr_width, len(rows_m1)
-        low = pitch[:aw]
-        total = Signal(aw + steps, name="span_total")
+        total = Signal(aw, name="span_total")
+        over = Signal(name="span_over")
         left = Signal(range(steps + 1), name="span_steps_left")
         bit = rows_m1.bit_select((left - 1).as_unsigned(), 1)
-        span = Signal(aw + steps, name="span_next")
-        m.d.comb += [span.eq((total << 1) + Mux(bit, low, 0)),
+        step = Signal(aw + 2, name="span_next")
+        m.d.comb += [step.eq((total << 1) + Mux(bit, pitch[:aw], 0)),
                      ready.eq(left == 1)]
         with m.If(start):
-            m.d.sync += [total.eq(0), left.eq(steps)]
+            m.d.sync += [total.eq(0), over.eq(0), left.eq(steps)]
         with m.Elif(left != 0):
-            m.d.sync += [total.eq(span), left.eq(left - 1)]
-        big = ((span >> aw) != 0) | (((pitch >> aw) != 0) & (rows_m1 != 0))
-        return span, big
+            m.d.sync += [total.eq(step[:aw]), over.eq(over | (step[aw:] != 0)),
+                         left.eq(left - 1)]
+        big = over | (((pitch >> aw) != 0) & (rows_m1 != 0))
+        return total, big
 
     def _region_signals(self, m):
         """The facts :meth:`_region_case` sets for :meth:`_region_code` (all 0 elsewhere)."""
