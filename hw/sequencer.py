@@ -6,6 +6,7 @@ from amaranth.lib.wiring import In, Out
 from .bit_ops import at_least
 from .block_ram import BlockRamFifo
 from .csr_map import ERROR_CODES
+from .descriptor_gather import DescriptorGather
 from .dma_reader import dma_command_layout
 from .isa import COMMON_FIELDS, DESCRIPTOR_BYTES, FIELDS, Opcode
 from .store_unit import StoreMode
@@ -117,7 +118,13 @@ class Sequencer(wiring.Component):
         # (one more word than the beats: the RAM's part is then a power of two)
         m.submodules.descriptors = queue = BlockRamFifo(width=8 * self.beat_bytes,
                                                         depth=_QUEUE_DEPTH * beats + 1)
-        m.submodules.gather = gather = BeatsToWords(8 * self.beat_bytes, beats)
+        if beats >= 8:
+            # one descriptor checked at a time in the gather's register (_check_stages):
+            # only the bits the check and the unit queues read
+            gather = DescriptorGather(8 * self.beat_bytes, self._kept_fields())
+        else:
+            gather = BeatsToWords(8 * self.beat_bytes, beats)
+        m.submodules.gather = gather
         fetched = self.fetch_data
         # (a descriptor is always `beats` beats: the stream's `last` is not needed)
         m.d.comb += [queue.w_data.eq(fetched.payload.data), queue.w_en.eq(fetched.valid),
@@ -230,6 +237,23 @@ class Sequencer(wiring.Component):
             m.d.sync += [self.error.eq(1), self.error_code.eq(self.unit_error_code)]
         return m
 
+    def _kept_fields(self):
+        """What the check and the unit queues read of a descriptor, as
+        :class:`DescriptorGather` keeps it: word 0 as it is; ``count`` / ``k`` in the bits of
+        ``max(depth, 3)`` (the largest a check lets through), ``pitch`` and ``addr`` in
+        ``addr_width`` bits, each with a flag for its higher bits (a check compares
+        nothing above those with a constant larger than ``2**bits``; a unit is only given
+        values the check passed)."""
+        fields = {op: {f.name: f for f in FIELDS[op]} for op in FIELDS}
+        count = fields[Opcode.LOAD]["count"]
+        assert (count.bit, count.width) == (fields[Opcode.COMPUTE]["k"].bit,
+                                            fields[Opcode.COMPUTE]["k"].width)
+        assert max(*self._load_row_bytes(), 4 * self.cols) <= 1 << self.addr_width
+        pitch, addr = fields[Opcode.LOAD]["pitch"], fields[Opcode.LOAD]["addr"]
+        return ((0, 32, 32), (count.bit, count.width, max(self.depth, 3).bit_length()),
+                (pitch.bit, pitch.width, self.addr_width),
+                (addr.bit, addr.width, self.addr_width))
+
     def _decode(self, m, d, opcode, port):
         """The unit command word: the port's payload fields (same names as the ISA's), then
         the four dependency flags."""
@@ -287,8 +311,9 @@ class Sequencer(wiring.Component):
         word is the checked descriptor, popped when dispatch takes it (or a restart drops
         it), so the gather collects the next one only then (-3 x ~256 flip-flops on the
         iCE40UP5K build, where flip-flops loaded from other flip-flops each take a logic
-        cell of their own). A descriptor then takes eight beats plus the three check cycles,
-        a 32-bit bus's descriptor fetch being that slow anyway.
+        cell of their own). The gather keeps only the bits the check and the unit queues
+        read (:meth:`_kept_fields`: ~75 of 256). A descriptor then takes eight beats plus
+        the three check cycles, a 32-bit bus's descriptor fetch being that slow anyway.
 
         Returns the checked descriptor, its valid, its error code (``_check``) and how many
         descriptors were dropped this cycle.
