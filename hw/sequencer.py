@@ -239,20 +239,34 @@ class Sequencer(wiring.Component):
 
     def _kept_fields(self):
         """What the check and the unit queues read of a descriptor, as
-        :class:`DescriptorGather` keeps it: word 0 as it is; ``count`` / ``k`` in the bits of
-        ``max(depth, 3)`` (the largest a check lets through), ``pitch`` and ``addr`` in
-        ``addr_width`` bits, each with a flag for its higher bits (a check compares
-        nothing above those with a constant larger than ``2**bits``; a unit is only given
-        values the check passed)."""
-        fields = {op: {f.name: f for f in FIELDS[op]} for op in FIELDS}
-        count = fields[Opcode.LOAD]["count"]
-        assert (count.bit, count.width) == (fields[Opcode.COMPUTE]["k"].bit,
-                                            fields[Opcode.COMPUTE]["k"].width)
+        :class:`DescriptorGather` keeps it: each field in the low bits a check compares
+        (with constants up to ``2**bits``) or a unit is given (only values the check
+        passed), plus a flag for its higher bits. The opcode in the bits of the largest
+        (every check compares it for equality), slots in those of ``max(slots,
+        param_slots) - 1``, ``count`` / ``k`` in those of ``max(depth, 3)`` (the largest a
+        check lets through), ``pitch`` and ``addr`` in ``addr_width`` bits; the rest
+        whole. Fields that overlap another's bits in another opcode are kept whole; bits
+        no field names (reserved) are dropped."""
+        slot_bits = max(1, (max(self.slots, self.param_slots) - 1).bit_length())
+        needs = {"opcode": max(op.value for op in Opcode).bit_length(),
+                 "count": max(self.depth, 3).bit_length(), "k": max(self.depth, 3).bit_length(),
+                 "pitch": self.addr_width, "addr": self.addr_width}
         assert max(*self._load_row_bytes(), 4 * self.cols) <= 1 << self.addr_width
-        pitch, addr = fields[Opcode.LOAD]["pitch"], fields[Opcode.LOAD]["addr"]
-        return ((0, 32, 32), (count.bit, count.width, max(self.depth, 3).bit_length()),
-                (pitch.bit, pitch.width, self.addr_width),
-                (addr.bit, addr.width, self.addr_width))
+        shapes = {}        # (bit, width) -> low bits kept
+        for field in (*COMMON_FIELDS, *(f for fields in FIELDS.values() for f in fields)):
+            low = slot_bits if field.name.endswith("slot") else needs.get(field.name,
+                                                                          field.width)
+            key = (field.bit, field.width)
+            shapes[key] = max(shapes.get(key, 0), low)
+        kept = []
+        for bit, width in sorted(shapes):
+            if kept and bit < kept[-1][0] + kept[-1][1]:     # overlaps: one whole range
+                start = kept[-1][0]
+                end = max(start + kept[-1][1], bit + width)
+                kept[-1] = (start, end - start, end - start)
+            else:
+                kept.append((bit, width, shapes[bit, width]))
+        return tuple(kept)
 
     def _decode(self, m, d, opcode, port):
         """The unit command word: the port's payload fields (same names as the ISA's), then
