@@ -164,8 +164,9 @@ class Sequencer(wiring.Component):
         for name, count in tokens.items():
             with m.If(restart):
                 m.d.sync += count.eq(0)
-            with m.Else():
-                m.d.sync += count.eq(count + gives[name] - takes[name])
+            with m.Elif(gives[name] != takes[name]):
+                # one adder of +1 or -1 (2**8 - 1), not one for the give and one for the take
+                m.d.sync += count.eq(count + Mux(gives[name], 1, 0xFF))
         # (unit, its port, busy input, token to wait from prev, from next, give prev, next)
         chains = (("load", self.load_cmd, self.load_busy, None, "c2l", None, "l2c"),
                   ("compute", self.compute_cmd, self.compute_busy, "l2c", "s2c", "c2l", "c2s"),
