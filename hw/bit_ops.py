@@ -1,7 +1,33 @@
-"""Bit-level building blocks of the floating-point units: leading zeros, sticky shifts."""
-from amaranth.hdl import Const, Mux, Signal
+"""Bit-level building blocks: leading zeros, sticky shifts, comparisons with a constant."""
+from amaranth.hdl import Const, Mux, Signal, Value
 
-__all__ = ["leading_zeros", "shift_right_sticky"]
+__all__ = ["at_least", "leading_zeros", "shift_right_sticky"]
+
+
+def at_least(value, constant):
+    """``value >= constant`` for an unsigned ``value`` and an integer ``constant``, as gates.
+
+    Synthesis maps every comparison to an adder's carry chain, even one with a constant:
+    on the iCE40 that is a logic cell per bit (a 32-bit ``pitch >= 16`` takes 30). Written
+    as a chain from the least significant bit up (``value[:i + 1] >= constant[:i + 1]`` is
+    ``value[i] & ...`` where the constant has a 1, ``value[i] | ...`` where it has a 0),
+    it becomes a few LUTs: the constant's trailing zeros drop out, its leading zeros make
+    an OR of the high bits. Returns a 1-bit value."""
+    value = Value.cast(value)
+    if constant <= 0:
+        return Const(1)
+    if constant >= 1 << len(value):
+        return Const(0)
+    result = Const(1)
+    for i in range(len(value)):
+        if (constant >> i) & 1:
+            result = value[i] & result
+        elif (constant >> i) == 0:
+            result = value[i:].any() | result
+            break
+        else:
+            result = value[i] | result
+    return result
 
 
 def leading_zeros(m, value, name="lz"):

@@ -1,10 +1,12 @@
 """Descriptor fetch, checking, dispatch and the dependency tokens between the units."""
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .bit_ops import at_least
 from .block_ram import BlockRamFifo
 from .csr_map import ERROR_CODES
+from .descriptor_gather import DescriptorGather
 from .dma_reader import dma_command_layout
 from .isa import COMMON_FIELDS, DESCRIPTOR_BYTES, FIELDS, Opcode
 from .store_unit import StoreMode
@@ -28,6 +30,27 @@ def span_steps(depth, rows):
 ERROR = {name: code for code, (name, _) in ERROR_CODES.items()}
 _FETCH_BATCH = 4          # descriptors per fetch DMA command
 _QUEUE_DEPTH = 8          # descriptors buffered, and commands per unit queue
+
+
+def _less(a, b_inverted):
+    """``a < b`` (unsigned) given ``b`` with every bit inverted: ``a + ~b + 1`` carries out
+    exactly when ``a >= b``. Synthesis builds ``a < b`` as that sum too, with a LUT
+    inverting each bit of ``b`` (on the iCE40 the carry chain's inputs cannot take it):
+    given ``~b`` from a register, the inverters are the register's own LUTs."""
+    width = max(len(a), len(b_inverted))
+    return ~(a + _ones_above(b_inverted, width) + 1)[width]
+
+
+def _greater(a, b_inverted):
+    """``a > b`` (unsigned) given ``~b``, as :func:`_less`: ``a + ~b`` carries out."""
+    width = max(len(a), len(b_inverted))
+    return (a + _ones_above(b_inverted, width))[width]
+
+
+def _ones_above(inverted, width):
+    """An inverted value widened to ``width`` bits: the zeros above it inverted too."""
+    extra = width - len(inverted)
+    return Cat(inverted, Const((1 << extra) - 1, extra)) if extra else inverted
 
 
 def _field(descriptor, opcode, name):
@@ -116,7 +139,13 @@ class Sequencer(wiring.Component):
         # (one more word than the beats: the RAM's part is then a power of two)
         m.submodules.descriptors = queue = BlockRamFifo(width=8 * self.beat_bytes,
                                                         depth=_QUEUE_DEPTH * beats + 1)
-        m.submodules.gather = gather = BeatsToWords(8 * self.beat_bytes, beats)
+        if beats >= 8:
+            # one descriptor checked at a time in the gather's register (_check_stages):
+            # only the bits the check and the unit queues read
+            gather = DescriptorGather(8 * self.beat_bytes, self._kept_fields())
+        else:
+            gather = BeatsToWords(8 * self.beat_bytes, beats)
+        m.submodules.gather = gather
         fetched = self.fetch_data
         # (a descriptor is always `beats` beats: the stream's `last` is not needed)
         m.d.comb += [queue.w_data.eq(fetched.payload.data), queue.w_en.eq(fetched.valid),
@@ -127,11 +156,11 @@ class Sequencer(wiring.Component):
         # (``_table_code``), so its count fits addr_width - 4 bits
         to_fetch = Signal(self.addr_width - 4)
         in_flight = Signal(range(_QUEUE_DEPTH + 1))   # fetched or being fetched, not popped
-        batch = Mux(to_fetch < _FETCH_BATCH, to_fetch, _FETCH_BATCH)
+        batch = Mux(at_least(to_fetch, _FETCH_BATCH), _FETCH_BATCH, to_fetch)
         fetch = self.fetch_cmd
         m.d.comb += [
             fetch.valid.eq(running & (to_fetch != 0) &
-                           (in_flight + _FETCH_BATCH <= _QUEUE_DEPTH)),
+                           ~at_least(in_flight, _QUEUE_DEPTH - _FETCH_BATCH + 1)),
             fetch.payload.addr.eq(next_addr), fetch.payload.pitch.eq(DESCRIPTOR_BYTES),
             fetch.payload.rows.eq(batch),
             fetch.payload.row_beats.eq(DESCRIPTOR_BYTES // self.beat_bytes),
@@ -156,8 +185,9 @@ class Sequencer(wiring.Component):
         for name, count in tokens.items():
             with m.If(restart):
                 m.d.sync += count.eq(0)
-            with m.Else():
-                m.d.sync += count.eq(count + gives[name] - takes[name])
+            with m.Elif(gives[name] != takes[name]):
+                # one adder of +1 or -1 (2**8 - 1), not one for the give and one for the take
+                m.d.sync += count.eq(count + Mux(gives[name], 1, 0xFF))
         # (unit, its port, busy input, token to wait from prev, from next, give prev, next)
         chains = (("load", self.load_cmd, self.load_busy, None, "c2l", None, "l2c"),
                   ("compute", self.compute_cmd, self.compute_busy, "l2c", "s2c", "c2l", "c2s"),
@@ -171,10 +201,10 @@ class Sequencer(wiring.Component):
 
         # --- check (three register stages), then dispatch ------------------------------------
         consume = Signal()       # dispatch takes the checked descriptor
-        window_base, window_limit = self._clamped_window(m)
+        base_inverted, limit_inverted = self._clamped_window(m)
         d, head_valid, check_code, dropped = self._check_stages(m, gather.o, consume, restart,
-                                                                window_base, window_limit)
-        table_code = self._table_code(m, window_base, window_limit)
+                                                                base_inverted, limit_inverted)
+        table_code = self._table_code(m, base_inverted, limit_inverted)
         opcode = d[:8]
         m.d.comb += popped.eq(consume + dropped)
         with m.FSM():
@@ -229,6 +259,37 @@ class Sequencer(wiring.Component):
             m.d.sync += [self.error.eq(1), self.error_code.eq(self.unit_error_code)]
         return m
 
+    def _kept_fields(self):
+        """What the check and the unit queues read of a descriptor, as
+        :class:`DescriptorGather` keeps it: each field in the low bits a check compares
+        (with constants up to ``2**bits``) or a unit is given (only values the check
+        passed), plus a flag for its higher bits. The opcode in the bits of the largest
+        (every check compares it for equality), slots in those of ``max(slots,
+        param_slots) - 1``, ``count`` / ``k`` in those of ``max(depth, 3)`` (the largest a
+        check lets through), ``pitch`` and ``addr`` in ``addr_width`` bits; the rest
+        whole. Fields that overlap another's bits in another opcode are kept whole; bits
+        no field names (reserved) are dropped."""
+        slot_bits = max(1, (max(self.slots, self.param_slots) - 1).bit_length())
+        needs = {"opcode": max(op.value for op in Opcode).bit_length(),
+                 "count": max(self.depth, 3).bit_length(), "k": max(self.depth, 3).bit_length(),
+                 "pitch": self.addr_width, "addr": self.addr_width}
+        assert max(*self._load_row_bytes(), 4 * self.cols) <= 1 << self.addr_width
+        shapes = {}        # (bit, width) -> low bits kept
+        for field in (*COMMON_FIELDS, *(f for fields in FIELDS.values() for f in fields)):
+            low = slot_bits if field.name.endswith("slot") else needs.get(field.name,
+                                                                          field.width)
+            key = (field.bit, field.width)
+            shapes[key] = max(shapes.get(key, 0), low)
+        kept = []
+        for bit, width in sorted(shapes):
+            if kept and bit < kept[-1][0] + kept[-1][1]:     # overlaps: one whole range
+                start = kept[-1][0]
+                end = max(start + kept[-1][1], bit + width)
+                kept[-1] = (start, end - start, end - start)
+            else:
+                kept.append((bit, width, shapes[bit, width]))
+        return tuple(kept)
+
     def _decode(self, m, d, opcode, port):
         """The unit command word: the port's payload fields (same names as the ISA's), then
         the four dependency flags."""
@@ -241,17 +302,19 @@ class Sequencer(wiring.Component):
 
     def _clamped_window(self, m):
         """The DMA window as the checks compare it: registered, clamped to ``2**addr_width``
-        (addresses are below it)."""
+        (addresses are below it), every bit inverted for :func:`_less` and :func:`_greater`
+        (the four comparisons with it need no inverters: -63 logic cells on the
+        iCE40UP5K build)."""
         aw = self.addr_width
-        window_base = Signal(range((1 << aw) + 1))
-        window_limit = Signal(range((1 << aw) + 1))
-        m.d.sync += [window_base.eq(Mux(self.window_base > (1 << aw), 1 << aw,
-                                        self.window_base)),
-                     window_limit.eq(Mux(self.window_limit > (1 << aw), 1 << aw,
-                                         self.window_limit))]
-        return window_base, window_limit
+        base_inverted = Signal(aw + 1, name="window_base_inverted")
+        limit_inverted = Signal(aw + 1, name="window_limit_inverted")
+        m.d.sync += [base_inverted.eq(~Mux(at_least(self.window_base, (1 << aw) + 1), 1 << aw,
+                                           self.window_base)),
+                     limit_inverted.eq(~Mux(at_least(self.window_limit, (1 << aw) + 1), 1 << aw,
+                                            self.window_limit))]
+        return base_inverted, limit_inverted
 
-    def _table_code(self, m, window_base, window_limit):
+    def _table_code(self, m, base_inverted, limit_inverted):
         """The descriptor table's error code (0 if it may be fetched), from the registers: a
         32-byte aligned start, ``[desc_addr, desc_addr + 32 * desc_count)`` inside the
         clamped window (``desc_count != 0``). A count of ``2**(addr_width - 4)`` or more
@@ -265,11 +328,11 @@ class Sequencer(wiring.Component):
         code = Signal(8, name="table_code")
         with m.If(self.desc_addr[:5] != 0):
             m.d.comb += code.eq(ERROR["MISALIGNED"])
-        with m.Elif(beyond | (low < window_base) | (end > window_limit)):
+        with m.Elif(beyond | _less(low, base_inverted) | _greater(end, limit_inverted)):
             m.d.comb += code.eq(ERROR["OUT_OF_WINDOW"])
         return code
 
-    def _check_stages(self, m, descriptors, consume, restart, window_base, window_limit):
+    def _check_stages(self, m, descriptors, consume, restart, base_inverted, limit_inverted):
         """The descriptor check as three register stages between the queue and dispatch.
 
         Stage 0 registers the descriptor with ``rows - 1`` (LOAD: rows = ``count``; STORE:
@@ -286,8 +349,9 @@ class Sequencer(wiring.Component):
         word is the checked descriptor, popped when dispatch takes it (or a restart drops
         it), so the gather collects the next one only then (-3 x ~256 flip-flops on the
         iCE40UP5K build, where flip-flops loaded from other flip-flops each take a logic
-        cell of their own). A descriptor then takes eight beats plus the three check cycles,
-        a 32-bit bus's descriptor fetch being that slow anyway.
+        cell of their own). The gather keeps only the bits the check and the unit queues
+        read (:meth:`_kept_fields`: ~75 of 256). A descriptor then takes eight beats plus
+        the three check cycles, a 32-bit bus's descriptor fetch being that slow anyway.
 
         Returns the checked descriptor, its valid, its error code (``_check``) and how many
         descriptors were dropped this cycle.
@@ -336,27 +400,34 @@ class Sequencer(wiring.Component):
 
         # Stage 1: the span, multiplied between registers.
         pitch = _field(s0_desc, Opcode.LOAD, "pitch")
-        if self.span_multiplier == "dsp":
+        addr_big = (_field(s0_desc, Opcode.LOAD, "addr") >> aw) != 0
+        if self.span_multiplier == "serial":
+            # The multiply's registers hold the span and the descriptor holds (one at a
+            # time) until the next descriptor starts: stage 1 keeps no copies (-18 DFF-only
+            # logic cells on the iCE40UP5K build).
+            s1_span, s1_span_big = self._serial_span(m, s0_rows_m1, pitch, advance0,
+                                                     span_ready)
+            s1_addr_big = addr_big
+        elif self.span_multiplier == "dsp":
             span = Signal(len(s0_rows_m1) + 32)
             m.d.comb += [span.eq(s0_rows_m1 * pitch), span_ready.eq(1)]
             span_big = (span >> aw) != 0
         elif self.span_multiplier == "lut":
             span, span_big = self._lut_span(m, s0_rows_m1, pitch)
             m.d.comb += span_ready.eq(1)
-        else:
-            span, span_big = self._serial_span(m, s0_rows_m1, pitch, advance0, span_ready)
         with m.If(advance1):
             if not one_at_a_time:
                 m.d.sync += s1_desc.eq(s0_desc)
-            m.d.sync += [s1_valid.eq(1), s1_span.eq(span[:aw]),
-                         s1_span_big.eq(span_big),
-                         s1_addr_big.eq((_field(s0_desc, Opcode.LOAD, "addr") >> aw) != 0)]
+            if self.span_multiplier != "serial":
+                m.d.sync += [s1_span.eq(span[:aw]), s1_span_big.eq(span_big),
+                             s1_addr_big.eq(addr_big)]
+            m.d.sync += s1_valid.eq(1)
         with m.Elif(advance2):
             m.d.sync += s1_valid.eq(0)
 
         # Stage 2
         code = self._check(m, s1_desc, s1_desc[:8], s1_span, s1_span_big, s1_addr_big,
-                           window_base, window_limit)
+                           base_inverted, limit_inverted)
         with m.If(advance2):
             if not one_at_a_time:
                 m.d.sync += s2_desc.eq(s1_desc)
@@ -370,9 +441,9 @@ class Sequencer(wiring.Component):
             m.d.comb += dropped.eq(s0_valid + s1_valid + s2_valid)
         return s2_desc, s2_valid, s2_code, dropped
 
-    def _check(self, m, d, opcode, span, span_big, addr_big, window_base, window_limit):
+    def _check(self, m, d, opcode, span, span_big, addr_big, base_inverted, limit_inverted):
         """Error code of descriptor ``d`` (0 if it may run), given stage 1's span and flags
-        and the clamped window."""
+        and the clamped window (inverted)."""
         code = Signal(8)
         # The LOAD and STORE cases only set the region's facts (_region_case); the footprint's
         # end and the window compares are built once, after the switch (one adder chain and
@@ -391,24 +462,24 @@ class Sequencer(wiring.Component):
                         with m.Case(target):
                             self._region_case(
                                 m, addr, pitch, count, row_bytes,
-                                count > (3 if params else self.depth),
-                                load_slot >= (self.param_slots if params else self.slots),
+                                at_least(count, (3 if params else self.depth) + 1),
+                                at_least(load_slot, self.param_slots if params else self.slots),
                                 *window)
                     with m.Default():
                         m.d.comb += code.eq(ERROR["BAD_SIZE"])
             with m.Case(Opcode.COMPUTE.value):
                 k = _field(d, Opcode.COMPUTE, "k")
                 fp16 = _field(d, Opcode.COMPUTE, "fp16")
-                slots_bad = ((_field(d, Opcode.COMPUTE, "a_slot") >= self.slots) |
-                             (_field(d, Opcode.COMPUTE, "b_slot") >= self.slots) |
-                             (_field(d, Opcode.COMPUTE, "acc_slot") >= self.slots))
+                slots_bad = (at_least(_field(d, Opcode.COMPUTE, "a_slot"), self.slots) |
+                             at_least(_field(d, Opcode.COMPUTE, "b_slot"), self.slots) |
+                             at_least(_field(d, Opcode.COMPUTE, "acc_slot"), self.slots))
                 mode_bad = (fp16 & ("fp16" not in self.datapaths)) | \
                     (~fp16 & ("int8" not in self.datapaths))
-                with m.If((k == 0) | (k > self.depth) | slots_bad | mode_bad):
+                with m.If((k == 0) | at_least(k, self.depth + 1) | slots_bad | mode_bad):
                     m.d.comb += code.eq(ERROR["BAD_SIZE"])
             with m.Case(Opcode.STORE.value):
-                slot_bad = ((_field(d, Opcode.STORE, "slot") >= self.slots) |
-                            (_field(d, Opcode.STORE, "param_slot") >= self.param_slots))
+                slot_bad = (at_least(_field(d, Opcode.STORE, "slot"), self.slots) |
+                            at_least(_field(d, Opcode.STORE, "param_slot"), self.param_slots))
                 with m.Switch(_field(d, Opcode.STORE, "mode")):
                     # FP16 (binary16 output) only where there is an fp16 datapath.
                     modes = ((StoreMode.RAW32, 4), (StoreMode.INT8, 1),
@@ -426,7 +497,7 @@ class Sequencer(wiring.Component):
             with m.Default():
                 m.d.comb += code.eq(ERROR["BAD_OPCODE"])
         self._region_code(m, code, _field(d, Opcode.LOAD, "addr"), span, region,
-                          window_base, window_limit)
+                          base_inverted, limit_inverted)
         return code
 
     def _load_row_bytes(self):
@@ -463,24 +534,29 @@ class Sequencer(wiring.Component):
         """``rows_m1 * pitch`` one bit of ``rows_m1`` a cycle, most significant first
         (``span_multiplier="serial"``): a shift and an add of the pitch's low ``addr_width``
         bits, from the cycle after ``start`` (stage 0 takes a descriptor; its ``rows_m1``
-        and pitch then hold until stage 1 takes it); ``ready`` (comb, driven here) in the
-        cycle of the last step, whose sum is the span. One descriptor is checked at a time
-        (32-bit buses), so nothing waits behind it. Returns (span, span is ``>=
-        2**addr_width``) as :meth:`_lut_span`."""
+        and pitch then hold until the next ``start``); ``ready`` (comb, driven here) in the
+        cycle of the last step. One descriptor is checked at a time (32-bit buses), so
+        nothing waits behind it.
+
+        Returns (span, span is ``>= 2**addr_width``) as :meth:`_lut_span`, valid from the
+        cycle after ``ready`` until the next ``start``: the total's register of
+        ``addr_width`` bits and whether a step carried past them (the total only grows,
+        so it is then big; its low bits stay exact modulo ``2**addr_width``)."""
         aw, steps = self.addr_width, len(rows_m1)
-        low = pitch[:aw]
-        total = Signal(aw + steps, name="span_total")
+        total = Signal(aw, name="span_total")
+        over = Signal(name="span_over")
         left = Signal(range(steps + 1), name="span_steps_left")
         bit = rows_m1.bit_select((left - 1).as_unsigned(), 1)
-        span = Signal(aw + steps, name="span_next")
-        m.d.comb += [span.eq((total << 1) + Mux(bit, low, 0)),
+        step = Signal(aw + 2, name="span_next")
+        m.d.comb += [step.eq((total << 1) + Mux(bit, pitch[:aw], 0)),
                      ready.eq(left == 1)]
         with m.If(start):
-            m.d.sync += [total.eq(0), left.eq(steps)]
+            m.d.sync += [total.eq(0), over.eq(0), left.eq(steps)]
         with m.Elif(left != 0):
-            m.d.sync += [total.eq(span), left.eq(left - 1)]
-        big = ((span >> aw) != 0) | (((pitch >> aw) != 0) & (rows_m1 != 0))
-        return span, big
+            m.d.sync += [total.eq(step[:aw]), over.eq(over | (step[aw:] != 0)),
+                         left.eq(left - 1)]
+        big = over | (((pitch >> aw) != 0) & (rows_m1 != 0))
+        return total, big
 
     def _region_signals(self, m):
         """The facts :meth:`_region_case` sets for :meth:`_region_code` (all 0 elsewhere)."""
@@ -512,7 +588,7 @@ class Sequencer(wiring.Component):
         """
         beat = self.beat_bytes
         mask = beat - 1
-        beat_pitch = ((pitch & mask) == 0) & ((rows <= 1) | (pitch >= row_bytes))
+        beat_pitch = ((pitch & mask) == 0) & (~at_least(rows, 2) | at_least(pitch, row_bytes))
         if row_bytes >= beat:
             pitch_ok, beyond, add_span, tail = beat_pitch, addr_big | span_big, 1, row_bytes
         else:
@@ -532,7 +608,7 @@ class Sequencer(wiring.Component):
                      region["pitch_bad"].eq(~pitch_ok), region["beyond"].eq(beyond),
                      region["add_span"].eq(add_span), region["tail"].eq(tail)]
 
-    def _region_code(self, m, code, addr, span, region, window_base, window_limit):
+    def _region_code(self, m, code, addr, span, region, base_inverted, limit_inverted):
         """The error code of a LOAD or STORE whose case set ``region``: sizes, then
         alignment, then the footprint ``[addr, last)`` against the window (clamped to
         ``2**addr_width``, so ``last > limit`` also catches ``last > 2**addr_width``)."""
@@ -545,7 +621,8 @@ class Sequencer(wiring.Component):
                 m.d.comb += code.eq(ERROR["BAD_SIZE"])
             with m.Elif(((addr & (self.beat_bytes - 1)) != 0) | region["pitch_bad"]):
                 m.d.comb += code.eq(ERROR["MISALIGNED"])
-            with m.Elif(region["beyond"] | (low < window_base) | (last > window_limit)):
+            with m.Elif(region["beyond"] | _less(low, base_inverted) |
+                        _greater(last, limit_inverted)):
                 m.d.comb += code.eq(ERROR["OUT_OF_WINDOW"])
 
     def _unit_front(self, m, fifo, port, busy, tokens, takes, gives, wait_prev, wait_next,

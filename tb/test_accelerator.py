@@ -69,8 +69,9 @@ CHECK_BUILDS = {"bus64_int8": (8, ("int8",), 1, {}),
 
 def _check_cases(golden, rng, n):
     """``n`` (descriptor bytes, window base, window limit), mostly LOADs and STOREs with
-    edge values: addresses and spans beyond 2**32, footprints ending exactly at the window
-    limit or at 2**32, windows above 2**32, rows 0 or too many, bad alignment."""
+    edge values: addresses and spans beyond 2**32 (or 2**addr_width), footprints ending
+    exactly at the window limit or at 2**32, windows above 2**32, rows 0 or too many, bad
+    alignment."""
     from hw.isa import DESCRIPTOR_BYTES, FIELDS, Opcode, encode
     beat, top = golden.beat, 1 << golden.addr_width
     pick = lambda *values: int(values[rng.integers(len(values))])  # noqa: E731
@@ -96,11 +97,14 @@ def _check_cases(golden, rng, n):
             else:
                 fields["mode"] = pick(0, 1, 2, 3)
                 row = golden.cols * {0: 4, 1: 1, 2: 2}.get(fields["mode"], 4)
+            rows = fields["count"] if opcode == Opcode.LOAD else golden.rows
+            # the least pitch of whole beats whose span reaches 2**addr_width: its span's
+            # low bits are small, so only the carry past them makes it OUT_OF_WINDOW
+            wrap = beat * -(-top // (beat * max(rows - 1, 1))) % (1 << 32)
             fields["pitch"] = pick(0, beat, row, 2 * beat, 0x1000, 0x0400_0000, 1 << 31,
                                    (1 << 31) - beat, (1 << 32) - 2 * beat, (1 << 32) // 3,
                                    top - beat, (1 << 32) - 1, rng.integers(1 << 32),
-                                   beat * rng.integers(1 << 8))
-            rows = fields["count"] if opcode == Opcode.LOAD else golden.rows
+                                   beat * rng.integers(1 << 8), wrap, wrap)
             span = golden._footprint(0, fields["pitch"], rows, row, opcode == Opcode.LOAD)
             # footprints ending at 2**32 or a beat either side of it
             edge = [(top - (span or 0) + beat * n) % (1 << 64) for n in (-1, 0, 0, 1)]
