@@ -34,3 +34,10 @@ def seed(request):
 @pytest.fixture
 def rng(seed):
     return np.random.default_rng(seed)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Tests marked ``first`` (long single-core jobs: a bitstream build) run before the
+    rest, so that with ``-n 2`` the other worker runs everything else alongside instead of
+    the long one starting last and running alone."""
+    items.sort(key=lambda item: item.get_closest_marker("first") is None)
