@@ -2,6 +2,8 @@
 from amaranth.hdl import Cat, Const, Mux, Signal
 from amaranth.lib import data, wiring
 
+from .bit_ops import at_least
+
 __all__ = ["PAGE", "dma_command_layout", "DmaEngine"]
 
 #: AXI: no burst may cross a 4 KiB boundary.
@@ -65,11 +67,18 @@ class DmaEngine(wiring.Component):
         A row's bursts run from ``row_addr`` (where the row starts) up; the row after starts
         ``pitch`` further on.
 
+        A command's first burst is requested two cycles after ``start`` at the earliest,
+        not one: its length is worked out from the registers ``start`` loads, never from
+        ``cmd.payload``, so the logic that arbitrates and drives ``cmd`` (the sequencer's
+        fetch against LOAD on the reader) stays off the page and row compares. That was the
+        UP5K's critical path, 47 ns. The cycle model counts the cycle
+        (``Timing.dma_setup``).
+
         With one burst in flight (``max_outstanding == 1``, the boards) the next burst's
         length is worked out in the cycle after the address moves and held in registers,
-        so the page and row compares stay off the handshake's paths (they were the UP5K's
-        critical path). That burst may be requested a cycle later, while the one in flight
-        still has data or a response to come, so no cycle is lost."""
+        so the page and row compares stay off the handshake's paths too. That burst may be
+        requested a cycle later, while the one in flight still has data or a response to
+        come, so no cycle is lost."""
         aw = self.addr_width - self._shift
         pitch, row_addr, addr = Signal(aw), Signal(aw), Signal(aw)
         row_beats = Signal(16)
@@ -80,21 +89,21 @@ class DmaEngine(wiring.Component):
             m.d.sync += [pitch.eq(p.pitch[self._shift:]), row_beats.eq(p.row_beats),
                          row_addr.eq(p.addr[self._shift:]), addr.eq(p.addr[self._shift:]),
                          rows.eq(p.rows), beats.eq(p.row_beats)]
+        settled = Signal()              # ``burst`` and ``row_end`` describe addr and beats
         if self.max_outstanding == 1:
-            next_burst, next_row_end = self._burst(m, Mux(start, p.addr[self._shift:], addr),
-                                                   Mux(start, p.row_beats, beats))
+            next_burst, next_row_end = self._burst(m, addr, beats)
             burst, row_end = Signal.like(next_burst), Signal()
-            settled = Signal()          # ``burst`` and ``row_end`` describe addr and beats
             more = Signal()             # rows != 0
             m.d.sync += [burst.eq(next_burst), row_end.eq(next_row_end),
-                         settled.eq(start | ~done)]
+                         settled.eq(~start & ~done)]
             with m.If(start):
                 m.d.sync += more.eq(p.rows != 0)
             with m.Elif(done & row_end):
                 m.d.sync += more.eq(rows != 1)
         else:
             burst, row_end = self._burst(m, addr, beats)
-            settled, more = 1, rows != 0
+            more = rows != 0
+            m.d.sync += settled.eq(~start)
         with m.If(done):
             with m.If(row_end):                      # the row is fully requested
                 m.d.sync += [rows.eq(rows - 1), beats.eq(row_beats),
@@ -106,20 +115,29 @@ class DmaEngine(wiring.Component):
     def _burst(self, m, addr, beats_left):
         """The next burst from ``addr`` (in beats): its beats (the rest of the row,
         ``beats_left``, at most ``max_burst`` and never past the next 4 KiB boundary) and
-        whether they are the rest of the row."""
+        whether they are the rest of the row.
+
+        The page's limit and the row's end are worked out side by side, each with one adder
+        and compares against constants, not one after the other (subtract, compare, then
+        compare with the difference: three carry chains in a row were the UP5K's critical
+        path once the command came from registers)."""
         page_beats = PAGE // self.beat_bytes
+        offset = addr[:12 - self._shift]             # beats into the 4 KiB page
+        cap = min(self.max_burst, page_beats)
         to_page = Signal(range(page_beats + 1))
-        longest = Signal(range(min(self.max_burst, page_beats) + 1))   # from addr
-        m.d.comb += [
-            to_page.eq(page_beats - addr[:12 - self._shift]),
-            longest.eq(Mux(to_page < self.max_burst, to_page, self.max_burst)),
-        ]
-        # beats_left <= longest, the compare only as wide as `longest`
-        high, low = beats_left[len(longest):], beats_left[:len(longest)]
+        m.d.comb += to_page.eq(page_beats - offset)
+        # to_page < max_burst, i.e. offset > page_beats - max_burst: the page ends first
+        page_first = at_least(offset, page_beats - self.max_burst + 1)
+        longest = Signal(range(cap + 1))             # from addr
+        m.d.comb += longest.eq(Mux(page_first, to_page, cap))
+        # beats_left <= longest: within a burst, and offset + beats_left within the page
+        reach = Signal(max(len(offset), len(beats_left)) + 1)
+        m.d.comb += reach.eq(offset + beats_left)
         row_end = Signal()
-        m.d.comb += row_end.eq((high == 0) & (low <= longest))
+        m.d.comb += row_end.eq(~at_least(beats_left, self.max_burst + 1)
+                               & ~at_least(reach, page_beats + 1))
         burst = Signal.like(longest)
-        m.d.comb += burst.eq(Mux(row_end, low, longest))
+        m.d.comb += burst.eq(Mux(row_end, beats_left[:len(longest)], longest))
         return burst, row_end
 
     def _watchdog(self, m, active, progress):

@@ -102,11 +102,13 @@ class Timing:
     ``dispatch``: a descriptor's last fetched beat to its entry in its unit's queue (8:
     three of them are the Sequencer's register stages of the descriptor check, added to
     clock the ECP5 build higher; 5 before);
-    ``load_issue``: LOAD taken to its DMA read granted; ``load_end``: last beat read to the
-    LOAD's tokens given (``wide_word`` more when a buffer word takes several beats or a
-    beat several words: ``BeatsToWords`` registers the word or the beat); ``params``: extra
-    cycles of a LOAD of requantisation parameters (0 measured: its words take the other
-    LOADs' path); ``fetch_gap``: reader cycles lost
+    ``load_issue``: LOAD taken to its DMA read granted; ``dma_setup``: cycles a DMA
+    command's first address comes later than the cycle after the engine takes it (1: the
+    engine works the first burst out from registers, ``hw/dma_engine.py``); ``load_end``:
+    last beat read to the LOAD's tokens given (``wide_word`` more when a buffer word takes
+    several beats or a beat several words: ``BeatsToWords`` registers the word or the
+    beat); ``params``: extra cycles of a LOAD of requantisation parameters (0 measured: its
+    words take the other LOADs' path); ``fetch_gap``: reader cycles lost
     after a descriptor fetch (0 measured); ``compute``: cycles of a COMPUTE besides ``k``
     and the array's ``2 * rows + cols + product_stages - 2`` (7: two of them the register
     slice before the array and the result buffer's RAM data register, added for the ECP5
@@ -136,6 +138,7 @@ class Timing:
     start: int = 1
     dispatch: int = 8
     load_issue: int = 1
+    dma_setup: int = 1
     load_end: int = 2
     compute: int = 7
     store_start: int = 2
@@ -206,10 +209,11 @@ def _bursts(addr, pitch, rows, row_beats, beat):
     return out
 
 
-def _read_time(grant, bursts, rate, latency):
+def _read_time(grant, bursts, rate, latency, setup):
     """Times each burst's last data beat is in, for a read of ``bursts`` granted at ``grant``:
-    addresses a cycle apart, at most 4 outstanding, data at ``rate`` cycles a beat."""
-    ar = grant
+    the first address ``setup + 1`` cycles later, the rest a cycle apart, at most 4
+    outstanding, data at ``rate`` cycles a beat."""
+    ar = grant + setup
     ends = []
     data_end = grant
     for i, n in enumerate(bursts):
@@ -220,10 +224,11 @@ def _read_time(grant, bursts, rate, latency):
     return ends
 
 
-def _write_time(start, data_ready, bursts, rate, latency):
-    """Time the last write response of ``bursts`` is back: AW a cycle apart with at most 4
-    bursts awaiting responses, W beats at ``rate`` cycles each from ``data_ready`` on."""
-    aw = start
+def _write_time(start, data_ready, bursts, rate, latency, setup):
+    """Time the last write response of ``bursts`` is back: the first AW ``setup + 1`` cycles
+    after ``start``, the rest a cycle apart with at most 4 bursts awaiting responses, W
+    beats at ``rate`` cycles each from ``data_ready`` on."""
+    aw = start + setup
     data_end = data_ready
     responses = []
     for i, n in enumerate(bursts):
@@ -334,7 +339,7 @@ def _serial_store_end(first, data_ready, cfg, f, t_):
         ready = [data_ready + ((b + 1) * per_beat - 1) * period + 1
                  for b in range(rows * s // beat)]
     bursts, _, _ = _store_shape(cfg, f)
-    aw, w, responses, beat_index = first, 0, [], 0
+    aw, w, responses, beat_index = first + t_.dma_setup, 0, [], 0
     for i, n in enumerate(bursts):
         aw = max(aw + 1, responses[i - _OUTSTANDING] if i >= _OUTSTANDING else 0)
         for _ in range(n):
@@ -413,7 +418,8 @@ def predict(descriptors, config, timing=AXIRAM):
                 if t >= t_.start and next_fetch < n and \
                         seen + _FETCH_BATCH <= _QUEUE_DEPTH:
                     batch = min(_FETCH_BATCH, n - next_fetch)
-                    ends = _read_time(t, fetch_bursts * batch, 1, t_.read_latency)
+                    ends = _read_time(t, fetch_bursts * batch, 1, t_.read_latency,
+                                       t_.dma_setup)
                     per = len(fetch_bursts)
                     for j in range(batch):
                         # each descriptor is usable once its last beat is in
@@ -429,7 +435,8 @@ def predict(descriptors, config, timing=AXIRAM):
                     bursts, rate, beats, tail = _load_shape(cfg, f)
                     # the last word is in when the final beat's ``tail`` words have left
                     # (``_read_time`` counts ``rate`` cycles for every beat)
-                    end = _read_time(t, bursts, rate, t_.read_latency)[-1] - (rate - tail)
+                    end = _read_time(t, bursts, rate, t_.read_latency,
+                                     t_.dma_setup)[-1] - (rate - tail)
                     stats["read"] += beats
                     # the reader takes its next command the cycle after its last beat, which
                     # (AxiRam answering an address two cycles later) is ``end + 1`` at one
@@ -535,7 +542,7 @@ def predict(descriptors, config, timing=AXIRAM):
                         # a packed beat is complete with its last row, rate - 1 rows later,
                         # and leaves the packer (WordsToBeats registers it) a cycle after
                         end = _write_time(first, first + data + rate - 1 + (rate > 1), bursts,
-                                          rate, t_.write_latency) + t_.store_end \
+                                          rate, t_.write_latency, t_.dma_setup) + t_.store_end \
                             - cfg.direct_store * t_.direct_raw
                     running[u] = (end, f)
                     stats["write"] += beats
