@@ -381,50 +381,60 @@ class HostBridge(wiring.Component):
 
     # -- executing ---------------------------------------------------------------------------
 
+    def _ended(self, m, response, response_error):
+        """``(done, error)`` as registers, a cycle after the ``response`` handshake (with
+        ``response_error``) or the bus timeout: the state machine's decisions and the
+        registers they load stay off the subordinate's handshake paths (the UP5K's clock).
+        ``done`` is high for one cycle; the access issues nothing more meanwhile."""
+        done, error = Signal(name="access_done"), Signal(name="access_error")
+        # (updated only in the access's state, which ``done`` leaves: it clears itself)
+        m.d.sync += done.eq((response | self._bus_expired) & ~done)
+        with m.If(response):
+            m.d.sync += error.eq(response_error)
+        with m.Elif(self._bus_expired):
+            m.d.sync += error.eq(1)
+        m.d.comb += self._timing.eq(~done)
+        return done, error
+
     def _read_access(self, m, select_mem):
         """One AXI4-Lite read at ``_addr`` on ``mem`` (``select_mem``) or ``csr``; returns
-        (done, error) for the cycle the access ends (the data is on the port's ``rdata``)."""
-        done, error = Signal(), Signal()
+        (response, ok, done, error): ``response`` high in the cycle the read data is taken
+        (it is on the port's ``rdata`` then, a cycle before ``done``), ``ok`` whether its
+        response is OKAY."""
         sent = Signal()
-        m.d.comb += self._timing.eq(~done)
-        for port, selected in ((self.mem, select_mem), (self.csr, ~select_mem)):
-            m.d.comb += [port.arvalid.eq(selected & ~sent), port.rready.eq(selected & sent)]
-        arready = Mux(select_mem, self.mem.arready, self.csr.arready)
         rvalid = Mux(select_mem, self.mem.rvalid, self.csr.rvalid)
         rresp = Mux(select_mem, self.mem.rresp, self.csr.rresp)
-        with m.If(~sent & arready):
+        response = sent & rvalid
+        done, error = self._ended(m, response, rresp != RESP_OKAY)
+        idle = ~sent & ~done
+        for port, selected in ((self.mem, select_mem), (self.csr, ~select_mem)):
+            m.d.comb += [port.arvalid.eq(selected & idle), port.rready.eq(selected & sent)]
+        arready = Mux(select_mem, self.mem.arready, self.csr.arready)
+        with m.If(idle & arready):
             m.d.sync += sent.eq(1)
-        with m.If(sent & rvalid):
-            m.d.comb += [done.eq(1), error.eq(rresp != RESP_OKAY)]
+        with m.If(response | self._bus_expired):
             m.d.sync += sent.eq(0)
-        with m.Elif(self._bus_expired):
-            m.d.comb += [done.eq(1), error.eq(1)]
-            m.d.sync += sent.eq(0)
-        return done, error
+        return response, rresp == RESP_OKAY, done, error
 
     def _write_access(self, m, select_mem):
         """One AXI4-Lite write of the buffer word read at ``_words`` to ``_addr``; returns
-        (done, error)."""
-        done, error = Signal(), Signal()
+        (done, error), registered (:meth:`_ended`)."""
         aw_sent, w_sent = Signal(), Signal()
-        m.d.comb += self._timing.eq(~done)
+        bvalid = Mux(select_mem, self.mem.bvalid, self.csr.bvalid)
+        bresp = Mux(select_mem, self.mem.bresp, self.csr.bresp)
+        response = aw_sent & w_sent & bvalid
+        done, error = self._ended(m, response, bresp != RESP_OKAY)
         for port, selected in ((self.mem, select_mem), (self.csr, ~select_mem)):
-            m.d.comb += [port.awvalid.eq(selected & ~aw_sent),
-                         port.wvalid.eq(selected & ~w_sent),
+            m.d.comb += [port.awvalid.eq(selected & ~aw_sent & ~done),
+                         port.wvalid.eq(selected & ~w_sent & ~done),
                          port.bready.eq(selected & aw_sent & w_sent)]
         awready = Mux(select_mem, self.mem.awready, self.csr.awready)
         wready = Mux(select_mem, self.mem.wready, self.csr.wready)
-        bvalid = Mux(select_mem, self.mem.bvalid, self.csr.bvalid)
-        bresp = Mux(select_mem, self.mem.bresp, self.csr.bresp)
-        with m.If(~aw_sent & awready):
+        with m.If(~aw_sent & ~done & awready):
             m.d.sync += aw_sent.eq(1)
-        with m.If(~w_sent & wready):
+        with m.If(~w_sent & ~done & wready):
             m.d.sync += w_sent.eq(1)
-        with m.If(aw_sent & w_sent & bvalid):
-            m.d.comb += [done.eq(1), error.eq(bresp != RESP_OKAY)]
-            m.d.sync += [aw_sent.eq(0), w_sent.eq(0)]
-        with m.Elif(self._bus_expired):
-            m.d.comb += [done.eq(1), error.eq(1)]
+        with m.If(response | self._bus_expired):
             m.d.sync += [aw_sent.eq(0), w_sent.eq(0)]
         return done, error
 
@@ -444,16 +454,20 @@ class HostBridge(wiring.Component):
             with m.Else():
                 m.d.comb += self._advance.eq(1)
         with m.State("READ"):
-            done, error = self._read_access(m, select_mem=self._is_mem)
+            response, ok, done, error = self._read_access(m, select_mem=self._is_mem)
+            # the data is kept in the cycle it is taken (``done`` comes a cycle later)
+            with m.If(response):
+                with m.If(self._polling):
+                    with m.If(ok):
+                        m.d.sync += self.status.eq(self.csr.rdata)
+                with m.Else():
+                    m.d.comb += self._load_word.eq(1)
             with m.If(done):
                 with m.If(self._polling):
-                    with m.If(~error):
-                        m.d.sync += self.status.eq(self.csr.rdata)
                     m.next = "HUNT"
                 with m.Elif(error):
                     self._answer(m, BUS_ERROR)
                 with m.Else():
-                    m.d.comb += self._load_word.eq(1)
                     m.next = "STEP"
         with m.State("WRITE"):
             done, error = self._write_access(m, select_mem=self._is_mem)

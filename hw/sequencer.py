@@ -148,8 +148,13 @@ class Sequencer(wiring.Component):
         m.submodules.gather = gather
         fetched = self.fetch_data
         # (a descriptor is always `beats` beats: the stream's `last` is not needed)
+        # A fetched beat always finds room: a batch is fetched only when ``in_flight`` (the
+        # descriptors fetched or being fetched and not yet popped, whose beats are all the
+        # queue can hold) leaves room for it. So the beats are taken unconditionally, which
+        # keeps the queue's level off the read data's handshake: ``rready`` reaches the
+        # host RAM's read enables (the SPRAM chip selects on the iCEBreaker).
         m.d.comb += [queue.w_data.eq(fetched.payload.data), queue.w_en.eq(fetched.valid),
-                     fetched.ready.eq(queue.w_rdy), gather.i.valid.eq(queue.r_rdy),
+                     fetched.ready.eq(1), gather.i.valid.eq(queue.r_rdy),
                      gather.i.payload.data.eq(queue.r_data), queue.r_en.eq(gather.i.ready)]
         next_addr = Signal(self.addr_width)
         # descriptors still to fetch: a table of 2**(addr_width - 4) or more never starts
@@ -373,7 +378,14 @@ class Sequencer(wiring.Component):
         if one_at_a_time:
             # the gather's word is held until dispatch takes it (or a restart drops it)
             s0_desc = s1_desc = s2_desc = d
-        advance2 = s1_valid & (~s2_valid | consume)
+        if one_at_a_time:
+            # stage 2 in two cycles: its first half is registered (``front_valid``) while
+            # stage 1 still holds the descriptor
+            front_valid = Signal()
+            advance_front = s1_valid & ~front_valid & ~s2_valid
+            advance2 = front_valid & ~s2_valid
+        else:
+            advance2 = s1_valid & (~s2_valid | consume)
         span_ready = Signal()        # stage 1's span is ready (serial: after its last step)
         advance1 = s0_valid & span_ready & (~s1_valid | advance2)
         if one_at_a_time:
@@ -425,9 +437,15 @@ class Sequencer(wiring.Component):
         with m.Elif(advance2):
             m.d.sync += s1_valid.eq(0)
 
-        # Stage 2
+        # Stage 2 (one at a time: in two cycles, see _check)
+        if one_at_a_time:
+            with m.If(advance_front):
+                m.d.sync += front_valid.eq(1)
+            with m.Elif(advance2 | restart):
+                m.d.sync += front_valid.eq(0)
         code = self._check(m, s1_desc, s1_desc[:8], s1_span, s1_span_big, s1_addr_big,
-                           base_inverted, limit_inverted)
+                           base_inverted, limit_inverted,
+                           split=advance_front if one_at_a_time else None)
         with m.If(advance2):
             if not one_at_a_time:
                 m.d.sync += s2_desc.eq(s1_desc)
@@ -441,9 +459,15 @@ class Sequencer(wiring.Component):
             m.d.comb += dropped.eq(s0_valid + s1_valid + s2_valid)
         return s2_desc, s2_valid, s2_code, dropped
 
-    def _check(self, m, d, opcode, span, span_big, addr_big, base_inverted, limit_inverted):
+    def _check(self, m, d, opcode, span, span_big, addr_big, base_inverted, limit_inverted,
+               split=None):
         """Error code of descriptor ``d`` (0 if it may run), given stage 1's span and flags
-        and the clamped window (inverted)."""
+        and the clamped window (inverted).
+
+        With ``split`` (an enable; one descriptor at a time, whose fields and span hold
+        still meanwhile), the opcode's own checks and the region's facts are registered
+        when ``split`` is high and the footprint's sum and window compares work from those
+        registers in the next cycle: half the logic levels each (the UP5K's clock)."""
         code = Signal(8)
         # The LOAD and STORE cases only set the region's facts (_region_case); the footprint's
         # end and the window compares are built once, after the switch (one adder chain and
@@ -496,6 +520,16 @@ class Sequencer(wiring.Component):
                 pass
             with m.Default():
                 m.d.comb += code.eq(ERROR["BAD_OPCODE"])
+        if split is not None:
+            front, code = code, Signal(8)
+            front_q = Signal(8, name="check_front")
+            region_q = {name: Signal.like(fact, name=f"{fact.name}_q")
+                        for name, fact in region.items()}
+            with m.If(split):
+                m.d.sync += [front_q.eq(front),
+                             *(region_q[name].eq(fact) for name, fact in region.items())]
+            m.d.comb += code.eq(front_q)
+            region = region_q
         self._region_code(m, code, _field(d, Opcode.LOAD, "addr"), span, region,
                           base_inverted, limit_inverted)
         return code

@@ -101,7 +101,8 @@ class Timing:
     the cycle that checks the descriptor table) to the first fetch request (1: that check);
     ``dispatch``: a descriptor's last fetched beat to its entry in its unit's queue (8:
     three of them are the Sequencer's register stages of the descriptor check, added to
-    clock the ECP5 build higher; 5 before);
+    clock the ECP5 build higher; 5 before; one more on a 32-bit bus, whose sequencer checks
+    one descriptor at a time and splits the last stage in two);
     ``load_issue``: LOAD taken to its DMA read granted; ``dma_setup``: cycles a DMA
     command's first address comes later than the cycle after the engine takes it (1: the
     engine works the first burst out from registers, ``hw/dma_engine.py``); ``load_end``:
@@ -261,12 +262,14 @@ class _Config:
                              and self.cols >= self.beat)
         #: cycles from one dispatch to the next: on a bus that takes 8 beats a descriptor the
         #: sequencer checks one descriptor at a time in the register that gathers it (the
-        #: next one's 8 beats enter it from the dispatch on, then three check stages)
+        #: next one's 8 beats enter it from the dispatch on, then the check stages: four,
+        #: its last one in two cycles, ``split_check``)
         beats = DESCRIPTOR_BYTES // self.beat
+        self.split_check = int(beats >= 8)
         #: (a serial span multiply adds its steps but one: BUS_CONFIG.check_steps; with it
         #: the model is up to 3.5 % high on the 32-bit sweep, see tb/test_cycle_model.py)
         steps = getattr(config, "check_steps", 0)
-        self.dispatch_gap = beats + 3 + max(steps - 1, 0) if beats >= 8 else 1
+        self.dispatch_gap = beats + 4 + max(steps - 1, 0) if beats >= 8 else 1
         self.fp16_only = bool(getattr(config, "fp16", False)) and not getattr(config, "int8",
                                                                               True)
         #: cycles per fp16 beat; pipelined adders also delay every tile's results (fp16:
@@ -423,7 +426,8 @@ def predict(descriptors, config, timing=AXIRAM):
                     per = len(fetch_bursts)
                     for j in range(batch):
                         # each descriptor is usable once its last beat is in
-                        arrival[next_fetch + j] = ends[(j + 1) * per - 1] + t_.dispatch
+                        arrival[next_fetch + j] = (ends[(j + 1) * per - 1] + t_.dispatch
+                                                   + cfg.split_check)
                     end = ends[-1]
                     stats["fetch"] += end - t
                     next_fetch += batch
