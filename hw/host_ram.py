@@ -19,8 +19,10 @@ class HostRam(wiring.Component):
     ``bus`` (AXI4, ``data_width`` bits, INCR bursts of full-width beats that stay inside
     their 4 KiB page as AXI requires; ``size``/``burst`` are not looked at) serves one burst
     at a time, one beat per cycle: a read's first beat comes two cycles after AR, a write's
-    response one cycle after the last W. ``lite`` (AXI4-Lite, 32-bit) takes a read, or a
-    write once both AW and W are valid, one at a time. Between bursts the two ports (and
+    response one cycle after the last W. Each burst or ``lite`` access is taken (its ready
+    raised) the cycle after the port is chosen for it, from a state register. ``lite``
+    (AXI4-Lite, 32-bit) takes a read, or a write once both AW and W are valid, one at a
+    time. Between bursts the two ports (and
     reads and writes of ``bus``) take turns, so neither starves. Beats outside
     ``[base, base + size)`` answer DECERR and change nothing.
 
@@ -156,6 +158,12 @@ class HostRam(wiring.Component):
         lane_bits = shift - 2
         lite_data = read_data.word_select(lane, 32) if lane_bits > 0 else read_data
 
+        # IDLE picks the next access and the state after it takes it: the readies come from
+        # the state register, so the masters' valids (and what decides them) stay off the
+        # paths of what a handshake loads, and the other way round (the UP5K's clock). A
+        # valid stays high until its handshake (AXI), so nothing is lost; an access takes a
+        # cycle more. (A master that withdrew its request anyway, e.g. the host bridge after
+        # its bus timeout, is not waited for.)
         with m.FSM():
             with m.State("IDLE"):
                 lite_write = lite.awvalid & lite.wvalid
@@ -164,30 +172,46 @@ class HostRam(wiring.Component):
                 with m.If(lite_any & (prefer_lite | ~bus_any)):
                     m.d.sync += prefer_lite.eq(0)
                     with m.If(lite_write):
-                        self._lite_write(m, lite, line, enable, write_mask, write_data,
-                                         in_range, shift, lane_bits)
-                        m.next = "LITE_B"
+                        m.next = "TAKE_LITE_WRITE"
                     with m.Else():
-                        m.d.comb += [lite.arready.eq(1), line.eq(lite.araddr[shift:]),
-                                     enable.eq(in_range(lite.araddr))]
-                        if lane_bits > 0:
-                            m.d.sync += lane.eq(lite.araddr[2:shift])
-                        m.d.sync += lite.rresp.eq(Mux(in_range(lite.araddr), RESP_OKAY,
-                                                      RESP_DECERR))
-                        m.next = "LITE_R"
+                        m.next = "TAKE_LITE_READ"
                 with m.Elif(bus_any):
                     m.d.sync += prefer_lite.eq(1)
-                    take_read = bus.arvalid & (prefer_read | ~bus.awvalid)
-                    with m.If(take_read):
-                        m.d.comb += bus.arready.eq(1)
-                        m.d.sync += [addr.eq(bus.araddr), beats.eq(bus.arlen + 1),
-                                     ident.eq(bus.arid), prefer_read.eq(0)]
-                        m.next = "READ"
+                    with m.If(bus.arvalid & (prefer_read | ~bus.awvalid)):
+                        m.d.sync += prefer_read.eq(0)
+                        m.next = "TAKE_READ"
                     with m.Else():
-                        m.d.comb += bus.awready.eq(1)
-                        m.d.sync += [addr.eq(bus.awaddr), ident.eq(bus.awid), error.eq(0),
-                                     prefer_read.eq(1)]
-                        m.next = "WRITE"
+                        m.d.sync += prefer_read.eq(1)
+                        m.next = "TAKE_WRITE"
+            with m.State("TAKE_LITE_WRITE"):
+                m.next = "IDLE"
+                with m.If(lite.awvalid & lite.wvalid):
+                    self._lite_write(m, lite, line, enable, write_mask, write_data, in_range,
+                                     shift, lane_bits)
+                    m.next = "LITE_B"
+            with m.State("TAKE_LITE_READ"):
+                m.next = "IDLE"
+                with m.If(lite.arvalid):
+                    m.d.comb += [lite.arready.eq(1), line.eq(lite.araddr[shift:]),
+                                 enable.eq(in_range(lite.araddr))]
+                    if lane_bits > 0:
+                        m.d.sync += lane.eq(lite.araddr[2:shift])
+                    m.d.sync += lite.rresp.eq(Mux(in_range(lite.araddr), RESP_OKAY,
+                                                  RESP_DECERR))
+                    m.next = "LITE_R"
+            with m.State("TAKE_READ"):
+                m.next = "IDLE"
+                with m.If(bus.arvalid):
+                    m.d.comb += bus.arready.eq(1)
+                    m.d.sync += [addr.eq(bus.araddr), beats.eq(bus.arlen + 1),
+                                 ident.eq(bus.arid)]
+                    m.next = "READ"
+            with m.State("TAKE_WRITE"):
+                m.next = "IDLE"
+                with m.If(bus.awvalid):
+                    m.d.comb += bus.awready.eq(1)
+                    m.d.sync += [addr.eq(bus.awaddr), ident.eq(bus.awid), error.eq(0)]
+                    m.next = "WRITE"
             with m.State("LITE_R"):
                 m.d.comb += [lite.rvalid.eq(1), lite.rdata.eq(lite_data)]
                 with m.If(lite.rready):

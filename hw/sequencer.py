@@ -207,10 +207,9 @@ class Sequencer(wiring.Component):
         # --- check (three register stages), then dispatch ------------------------------------
         consume = Signal()       # dispatch takes the checked descriptor
         base_inverted, limit_inverted = self._clamped_window(m)
-        d, head_valid, check_code, dropped = self._check_stages(m, gather.o, consume, restart,
-                                                                base_inverted, limit_inverted)
+        d, head_valid, check_code, kind, dropped = self._check_stages(
+            m, gather.o, consume, restart, base_inverted, limit_inverted)
         table_code = self._table_code(m, base_inverted, limit_inverted)
-        opcode = d[:8]
         m.d.comb += popped.eq(consume + dropped)
         with m.FSM():
             with m.State("IDLE"):
@@ -236,16 +235,16 @@ class Sequencer(wiring.Component):
                     with m.If(check_code != 0):
                         m.d.sync += [self.error.eq(1), self.error_code.eq(check_code)]
                         m.next = "ABORT"
-                    with m.Elif((opcode == Opcode.FENCE.value) | (opcode == Opcode.END.value)):
+                    with m.Elif(kind[Opcode.FENCE] | kind[Opcode.END]):
                         with m.If(all_idle):
                             m.d.comb += consume.eq(1)
-                            with m.If(opcode == Opcode.END.value):
+                            with m.If(kind[Opcode.END]):
                                 m.d.sync += [self.done.eq(1), running.eq(0)]
                                 m.next = "IDLE"
                     with m.Else():
                         for unit, op in (("load", Opcode.LOAD), ("compute", Opcode.COMPUTE),
                                          ("store", Opcode.STORE)):
-                            with m.If(opcode == op.value):
+                            with m.If(kind[op]):
                                 fifo = queues[unit]
                                 m.d.comb += [fifo.w_en.eq(fifo.w_rdy),
                                              consume.eq(fifo.w_rdy)]
@@ -358,8 +357,8 @@ class Sequencer(wiring.Component):
         read (:meth:`_kept_fields`: ~75 of 256). A descriptor then takes eight beats plus
         the three check cycles, a 32-bit bus's descriptor fetch being that slow anyway.
 
-        Returns the checked descriptor, its valid, its error code (``_check``) and how many
-        descriptors were dropped this cycle.
+        Returns the checked descriptor, its valid, its error code (``_check``), its opcode
+        as a flag per :class:`Opcode` and how many descriptors were dropped this cycle.
         """
         aw = self.addr_width
         width = 8 * DESCRIPTOR_BYTES
@@ -452,12 +451,16 @@ class Sequencer(wiring.Component):
             m.d.sync += [s2_valid.eq(1), s2_code.eq(code)]
         with m.Elif(consume):
             m.d.sync += s2_valid.eq(0)
+        # the checked descriptor's opcode, decoded into registers for dispatch
+        kind = {op: Signal(name=f"s2_is_{op.name.lower()}") for op in Opcode}
+        with m.If(advance2):
+            m.d.sync += [flag.eq(s1_desc[:8] == op.value) for op, flag in kind.items()]
 
         dropped = Signal(2)
         with m.If(restart):
             m.d.sync += [s0_valid.eq(0), s1_valid.eq(0), s2_valid.eq(0)]
             m.d.comb += dropped.eq(s0_valid + s1_valid + s2_valid)
-        return s2_desc, s2_valid, s2_code, dropped
+        return s2_desc, s2_valid, s2_code, kind, dropped
 
     def _check(self, m, d, opcode, span, span_big, addr_big, base_inverted, limit_inverted,
                split=None):
@@ -579,16 +582,18 @@ class Sequencer(wiring.Component):
         aw, steps = self.addr_width, len(rows_m1)
         total = Signal(aw, name="span_total")
         over = Signal(name="span_over")
-        left = Signal(range(steps + 1), name="span_steps_left")
-        bit = rows_m1.bit_select((left - 1).as_unsigned(), 1)
+        # the bit of rows_m1 this step uses, one-hot (an AND-OR of two logic levels, not a
+        # counter's decrement and a multiplexer in front of the adder); 0 when done
+        select = Signal(steps, name="span_select")
+        bit = (rows_m1 & select).any()
         step = Signal(aw + 2, name="span_next")
         m.d.comb += [step.eq((total << 1) + Mux(bit, pitch[:aw], 0)),
-                     ready.eq(left == 1)]
+                     ready.eq(select[0])]
         with m.If(start):
-            m.d.sync += [total.eq(0), over.eq(0), left.eq(steps)]
-        with m.Elif(left != 0):
+            m.d.sync += [total.eq(0), over.eq(0), select.eq(1 << (steps - 1))]
+        with m.Elif(select.any()):
             m.d.sync += [total.eq(step[:aw]), over.eq(over | (step[aw:] != 0)),
-                         left.eq(left - 1)]
+                         select.eq(select >> 1)]
         big = over | (((pitch >> aw) != 0) & (rows_m1 != 0))
         return total, big
 
