@@ -131,8 +131,10 @@ class DmaEngine(wiring.Component):
         longest = Signal(range(cap + 1))             # from addr
         m.d.comb += longest.eq(Mux(page_first, to_page, cap))
         # beats_left <= longest: within a burst, and offset + beats_left within the page
-        reach = Signal(max(len(offset), len(beats_left)) + 1)
-        m.d.comb += reach.eq(offset + beats_left)
+        # (that sum only matters when the first holds, so it takes beats_left's low bits)
+        low = beats_left[:min(len(beats_left), self.max_burst.bit_length())]
+        reach = Signal(max(len(offset), len(low)) + 1)
+        m.d.comb += reach.eq(offset + low)
         row_end = Signal()
         m.d.comb += row_end.eq(~at_least(beats_left, self.max_burst + 1)
                                & ~at_least(reach, page_beats + 1))

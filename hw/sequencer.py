@@ -162,9 +162,10 @@ class Sequencer(wiring.Component):
         to_fetch = Signal(self.addr_width - 4)
         in_flight = Signal(range(_QUEUE_DEPTH + 1))   # fetched or being fetched, not popped
         batch = Mux(at_least(to_fetch, _FETCH_BATCH), _FETCH_BATCH, to_fetch)
+        fetch_more = Signal()       # to_fetch != 0, a register: off the reader's start path
         fetch = self.fetch_cmd
         m.d.comb += [
-            fetch.valid.eq(running & (to_fetch != 0) &
+            fetch.valid.eq(running & fetch_more &
                            ~at_least(in_flight, _QUEUE_DEPTH - _FETCH_BATCH + 1)),
             fetch.payload.addr.eq(next_addr), fetch.payload.pitch.eq(DESCRIPTOR_BYTES),
             fetch.payload.rows.eq(batch),
@@ -174,6 +175,7 @@ class Sequencer(wiring.Component):
         m.d.sync += in_flight.eq(in_flight + Mux(fetch.valid & fetch.ready, batch, 0) - popped)
         with m.If(fetch.valid & fetch.ready):
             m.d.sync += [to_fetch.eq(to_fetch - batch),
+                         fetch_more.eq(at_least(to_fetch, _FETCH_BATCH + 1)),
                          next_addr.eq(next_addr + batch * DESCRIPTOR_BYTES)]
 
         # --- unit queues and tokens ----------------------------------------------------------
@@ -217,7 +219,8 @@ class Sequencer(wiring.Component):
                     m.d.comb += restart.eq(1)
                     m.d.sync += [self.done.eq(0), self.error.eq(0),
                                  self.error_code.eq(0), next_addr.eq(self.desc_addr),
-                                 to_fetch.eq(self.desc_count[:len(to_fetch)])]
+                                 to_fetch.eq(self.desc_count[:len(to_fetch)]),
+                                 fetch_more.eq(self.desc_count[:len(to_fetch)] != 0)]
                     with m.If(self.desc_count == 0):
                         m.d.sync += self.done.eq(1)
                     with m.Else():
