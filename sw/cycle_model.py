@@ -63,7 +63,11 @@ outputs (2.5 % on 64 bits): the model let a descriptor fetch take the reader ahe
 LOAD that had just started (see Dispatch), a fetch's time (8 beats a descriptor at 32
 bits) per tile in long programs. ``start``, ``end`` and ``params`` (then 2, 2, 2) had
 been fitted around that and around a reader hand-off one cycle early; they are 1, 1 and 0
-as measured.
+as measured. Its reader-bound shapes (64x16x8, 128x32x8) were then still up to 2.1 % high:
+the room a dispatch leaves is seen by the fetch a cycle later, but the event loop did not
+wake up for it, so when nothing else happened in that cycle the fetch waited for the next
+event (the next dispatch, 12 cycles on, or a LOAD's end): 11 cycles of reader lost, by the
+fetch and by the LOAD behind it, several times a program.
 """
 import math
 from dataclasses import dataclass, field, replace
@@ -128,7 +132,7 @@ class Timing:
     ``direct_raw``, ``direct_int8``: in builds whose store streams beats straight from the
     result buffer (``StoreUnit.direct``: no post-processing register and FIFO), cycles a
     RAW32 STORE ends sooner and an INT8 STORE's first row reaches the writer sooner (a fit:
-    exact on five of the 32-bit sweep's six shapes, +1 % on the reader-bound one).
+    exact on the 32-bit sweep's six shapes).
     Builds whose array has its own clock (``ARRAY_CONFIG.array_clock``): ``array_ratio``
     is its frequency over the system clock's (the board's choice, not in a register); a
     COMPUTE then takes ``crossing`` system cycles plus its array-side cycles (as above,
@@ -553,8 +557,9 @@ def predict(descriptors, config, timing=AXIRAM):
                     stats["store_busy"] += end - t
         if done is not None:
             break
-        # next event
-        cands = [reader_free, t_.start, last_pop + cfg.dispatch_gap]
+        # next event (``last_pop + 1``: the fetch sees the room a dispatch left a cycle
+        # later, an event of its own when nothing else happens then)
+        cands = [reader_free, t_.start, last_pop + 1, last_pop + cfg.dispatch_gap]
         if head < n:
             cands.append(arrival[head])
         if load_req is not None:
