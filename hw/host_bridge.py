@@ -78,9 +78,9 @@ class HostBridge(wiring.Component):
     None. ``busy`` is high while a frame is being received, executed or answered.
 
     Latency: the reply starts a few cycles after the last CRC byte plus the bus accesses
-    (a CSR access takes about 4 cycles; each word adds 5 while the address advances, and
-    a written word 4 more to read it from the buffer); the bridge handles one request at a
-    time.
+    (a CSR access takes about 6 cycles: its end is registered; each word adds 6 while the
+    address advances and is checked, and a written word 4 more to read it from the buffer);
+    the bridge handles one request at a time.
 
     The buffer is one byte-wide block RAM (4 x ``max_words`` bytes) that also holds the
     INFO words, so INFO replies are read from it like read data; a 32-bit register carries
@@ -184,7 +184,10 @@ class HostBridge(wiring.Component):
         self._poll_due = self._timer_at(m, self.poll_interval)
         self._bus_expired = self._timer_at(m, self.bus_timeout)
 
-        self._addr_high = self._addr[12:].any()      # past the CSR space
+        # past the CSR space, as a register: the address is complete (received, or stepped)
+        # a cycle before EXECUTE uses this
+        self._addr_high = Signal(name="addr_high")
+        m.d.sync += self._addr_high.eq(self._addr[12:].any())
         self._refused = self._refusal(m)
         # the next word's number, and whether it is the request's last
         self._next_word = Signal(9)
@@ -441,7 +444,9 @@ class HostBridge(wiring.Component):
     def _execute(self, m):
         csr_out_of_range = ~self._is_mem & self._addr_high
 
-        with m.State("EXECUTE"):
+        with m.State("EXECUTE"):          # a cycle for `_addr_high` to follow the address
+            m.next = "ACCESS"
+        with m.State("ACCESS"):
             with m.If(csr_out_of_range):
                 self._answer(m, BUS_ERROR)
             with m.Elif(self._writes):
