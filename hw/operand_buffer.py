@@ -84,7 +84,9 @@ class OperandBuffer(wiring.Component):
         local = m.d[self.read_domain]
         base = Signal(range(self.slots * self.depth + 1))
         index = Signal(range(self.depth + 1))
-        count = Signal(range(self.depth + 1))
+        # the command's last index (count - 1), held so that the compare in front of
+        # ``active`` has no subtraction
+        last_index = Signal(range(self.depth + 1))
         active = Signal()          # words still to read
         out_valid = Signal()
         out_last = Signal()
@@ -112,13 +114,14 @@ class OperandBuffer(wiring.Component):
             self.words.payload.last.eq(out_last),
         ]
         with m.If(advance):
-            local += [ram_valid.eq(active), ram_last.eq(active & (index == count - 1))]
+            local += [ram_valid.eq(active), ram_last.eq(active & (index == last_index))]
             with m.If(active):
                 local += index.eq(index + 1)
-                with m.If(index == count - 1):
+                with m.If(index == last_index):
                     local += active.eq(0)
         with m.If(self.read.valid & self.read.ready):
             local += [
                 base.eq(self.read.payload.slot * self.depth), index.eq(0),
-                count.eq(self.read.payload.count), active.eq(self.read.payload.count != 0),
+                last_index.eq(self.read.payload.count - 1),
+                active.eq(self.read.payload.count != 0),
             ]

@@ -189,19 +189,23 @@ class Sequencer(wiring.Component):
         takes = {name: Signal(name=f"take_{name}") for name in tokens}
         gives = {name: Signal(name=f"give_{name}") for name in tokens}
         restart = Signal()       # a new job starts with no tokens left from the last one
+        # whether each count is non-zero, kept in a register beside it: the units' fronts
+        # test it with no 8-bit compare in front of their command's valid
+        available = {name: Signal(name=f"tokens_{name}_available") for name in tokens}
         for name, count in tokens.items():
             with m.If(restart):
-                m.d.sync += count.eq(0)
+                m.d.sync += [count.eq(0), available[name].eq(0)]
             with m.Elif(gives[name] != takes[name]):
                 # one adder of +1 or -1 (2**8 - 1), not one for the give and one for the take
-                m.d.sync += count.eq(count + Mux(gives[name], 1, 0xFF))
+                m.d.sync += [count.eq(count + Mux(gives[name], 1, 0xFF)),
+                             available[name].eq(gives[name] | at_least(count, 2))]
         # (unit, its port, busy input, token to wait from prev, from next, give prev, next)
         chains = (("load", self.load_cmd, self.load_busy, None, "c2l", None, "l2c"),
                   ("compute", self.compute_cmd, self.compute_busy, "l2c", "s2c", "c2l", "c2s"),
                   ("store", self.store_cmd, self.store_busy, "c2s", None, "s2c", None))
         idle_units = []
         for unit, port, busy, wait_prev, wait_next, give_prev, give_next in chains:
-            idle_units.append(self._unit_front(m, queues[unit], port, busy, tokens, takes,
+            idle_units.append(self._unit_front(m, queues[unit], port, busy, available, takes,
                                                gives, wait_prev, wait_next, give_prev,
                                                give_next, unit))
         all_idle = Cat(*idle_units).all()
@@ -667,18 +671,19 @@ class Sequencer(wiring.Component):
                         _greater(last, limit_inverted)):
                 m.d.comb += code.eq(ERROR["OUT_OF_WINDOW"])
 
-    def _unit_front(self, m, fifo, port, busy, tokens, takes, gives, wait_prev, wait_next,
+    def _unit_front(self, m, fifo, port, busy, available, takes, gives, wait_prev, wait_next,
                     give_prev, give_next, unit):
-        """Pop a command, take its tokens, issue it, wait until done, give its tokens.
-        Returns this unit's "idle and queue empty" signal."""
+        """Pop a command, take its tokens (``available``: a flag per count, non-zero), issue
+        it, wait until done, give its tokens. Returns this unit's "idle and queue empty"
+        signal."""
         width = len(port.payload.as_value())
         flags = fifo.r_data[width:]
         wp, wn, sp, sn = flags[0], flags[1], flags[2], flags[3]
         have = Signal(name=f"{unit}_tokens_ok")
         need_prev = wp if wait_prev else 0
         need_next = wn if wait_next else 0
-        m.d.comb += have.eq(((~need_prev) | (tokens[wait_prev] != 0 if wait_prev else 1)) &
-                            ((~need_next) | (tokens[wait_next] != 0 if wait_next else 1)))
+        m.d.comb += have.eq(((~need_prev) | (available[wait_prev] if wait_prev else 1)) &
+                            ((~need_next) | (available[wait_next] if wait_next else 1)))
         signal = Signal(2, name=f"{unit}_signal")   # tokens to give when the command ends
         idle = Signal(name=f"{unit}_idle")
         with m.FSM(name=f"{unit}_front"):

@@ -35,15 +35,21 @@ class UartTx(wiring.Component):
         timer = Signal(range(self.divisor))
         shift = Signal(9)                   # data bits then the stop bit, after the start bit
         bits = Signal(range(11))            # bits still to send, the current one included
-        last_cycle = (bits == 0) | ((bits == 1) & (timer == 0))
-        m.d.comb += self.data.ready.eq(last_cycle)
-        with m.If(self.data.valid & self.data.ready):
+        # ready: idle, or in the last cycle of the stop bit ((bits == 0) | (bits == 1) &
+        # (timer == 0)), worked out a cycle ahead into a register so that the sender's
+        # decisions do not wait for the timer's compare
+        ready = Signal(init=1)
+        m.d.comb += self.data.ready.eq(ready)
+        with m.If(self.data.valid & ready):
             m.d.sync += [self.tx.eq(0), shift.eq(Cat(self.data.payload, Const(1, 1))),
-                         bits.eq(10), timer.eq(self.divisor - 1)]
+                         bits.eq(10), timer.eq(self.divisor - 1), ready.eq(0)]
         with m.Elif(bits != 0):
             with m.If(timer == 0):
                 m.d.sync += [self.tx.eq(shift[0]), shift.eq(Cat(shift[1:], Const(1, 1))),
-                             bits.eq(bits - 1), timer.eq(self.divisor - 1)]
+                             bits.eq(bits - 1), timer.eq(self.divisor - 1),
+                             ready.eq(bits == 1)]
             with m.Else():
-                m.d.sync += timer.eq(timer - 1)
+                m.d.sync += [timer.eq(timer - 1), ready.eq((bits == 1) & (timer == 1))]
+        with m.Else():
+            m.d.sync += ready.eq(1)
         return m
