@@ -67,18 +67,21 @@ class DmaEngine(wiring.Component):
         A row's bursts run from ``row_addr`` (where the row starts) up; the row after starts
         ``pitch`` further on.
 
-        A command's first burst is requested two cycles after ``start`` at the earliest,
+        A command's first burst is requested three cycles after ``start`` at the earliest,
         not one: its length is worked out from the registers ``start`` loads, never from
         ``cmd.payload``, so the logic that arbitrates and drives ``cmd`` (the sequencer's
         fetch against LOAD on the reader) stays off the page and row compares. That was the
-        UP5K's critical path, 47 ns. The cycle model counts the cycle
+        UP5K's critical path, 47 ns. The cycle model counts the cycles
         (``Timing.dma_setup``).
 
         With one burst in flight (``max_outstanding == 1``, the boards) the next burst's
-        length is worked out in the cycle after the address moves and held in registers,
-        so the page and row compares stay off the handshake's paths too. That burst may be
-        requested a cycle later, while the one in flight still has data or a response to
-        come, so no cycle is lost."""
+        length is worked out over the two cycles after the address moves (:meth:`_burst`,
+        a register stage between its compares and its choice) and held in registers, so
+        the page and row compares stay off the handshake's paths too. That burst may be
+        requested two cycles later, while the one in flight still has data or a response
+        to come, so no cycle is lost. With more bursts in flight the length is worked out
+        as the address moves, and the first burst waits as long, so that both kinds of
+        engine request the same bursts in the same cycles."""
         aw = self.addr_width - self._shift
         pitch, row_addr, addr = Signal(aw), Signal(aw), Signal(aw)
         row_beats = Signal(16)
@@ -90,12 +93,13 @@ class DmaEngine(wiring.Component):
                          row_addr.eq(p.addr[self._shift:]), addr.eq(p.addr[self._shift:]),
                          rows.eq(p.rows), beats.eq(p.row_beats)]
         settled = Signal()              # ``burst`` and ``row_end`` describe addr and beats
+        half = Signal()                 # the first of the two cycles that takes
         if self.max_outstanding == 1:
-            next_burst, next_row_end = self._burst(m, addr, beats)
+            next_burst, next_row_end = self._burst(m, addr, beats, registered=True)
             burst, row_end = Signal.like(next_burst), Signal()
             more = Signal()             # rows != 0
             m.d.sync += [burst.eq(next_burst), row_end.eq(next_row_end),
-                         settled.eq(~start & ~done)]
+                         half.eq(~start & ~done), settled.eq(half & ~start & ~done)]
             with m.If(start):
                 m.d.sync += more.eq(p.rows != 0)
             with m.Elif(done & row_end):
@@ -103,7 +107,7 @@ class DmaEngine(wiring.Component):
         else:
             burst, row_end = self._burst(m, addr, beats)
             more = rows != 0
-            m.d.sync += settled.eq(~start)
+            m.d.sync += [half.eq(~start), settled.eq(half & ~start)]
         with m.If(done):
             with m.If(row_end):                      # the row is fully requested
                 m.d.sync += [rows.eq(rows - 1), beats.eq(row_beats),
@@ -112,10 +116,11 @@ class DmaEngine(wiring.Component):
                 m.d.sync += [beats.eq(beats - burst), addr.eq(addr + burst)]
         return Cat(Const(0, self._shift), addr), burst, more, more & settled
 
-    def _burst(self, m, addr, beats_left):
+    def _burst(self, m, addr, beats_left, registered=False):
         """The next burst from ``addr`` (in beats): its beats (the rest of the row,
         ``beats_left``, at most ``max_burst`` and never past the next 4 KiB boundary) and
-        whether they are the rest of the row.
+        whether they are the rest of the row. ``registered``: the compares go through a
+        register before the choice (the result a cycle later).
 
         The page's limit and the row's end are worked out side by side, each with one adder
         and compares against constants, not one after the other (subtract, compare, then
@@ -127,20 +132,27 @@ class DmaEngine(wiring.Component):
         to_page = Signal(range(page_beats + 1))
         m.d.comb += to_page.eq(page_beats - offset)
         # to_page < max_burst, i.e. offset > page_beats - max_burst: the page ends first
-        page_first = at_least(offset, page_beats - self.max_burst + 1)
-        longest = Signal(range(cap + 1))             # from addr
-        m.d.comb += longest.eq(Mux(page_first, to_page, cap))
+        page_first = Signal()
+        m.d.comb += page_first.eq(at_least(offset, page_beats - self.max_burst + 1))
         # beats_left <= longest: within a burst, and offset + beats_left within the page
         # (that sum only matters when the first holds, so it takes beats_left's low bits)
-        low = beats_left[:min(len(beats_left), self.max_burst.bit_length())]
-        reach = Signal(max(len(offset), len(low)) + 1)
-        m.d.comb += reach.eq(offset + low)
-        row_end = Signal()
-        m.d.comb += row_end.eq(~at_least(beats_left, self.max_burst + 1)
-                               & ~at_least(reach, page_beats + 1))
+        low = Signal(range(cap + 1))
+        m.d.comb += low.eq(beats_left)
+        reach = Signal(max(len(offset), self.max_burst.bit_length()) + 1)
+        m.d.comb += reach.eq(offset + beats_left[:self.max_burst.bit_length()])
+        fits = Signal()
+        m.d.comb += fits.eq(~at_least(beats_left, self.max_burst + 1)
+                            & ~at_least(reach, page_beats + 1))
+        if registered:
+            facts = (to_page, page_first, low, fits)
+            held = [Signal.like(fact, name=f"{fact.name}_q") for fact in facts]
+            m.d.sync += [q.eq(fact) for q, fact in zip(held, facts, strict=True)]
+            to_page, page_first, low, fits = held
+        longest = Signal(range(cap + 1))             # from addr
+        m.d.comb += longest.eq(Mux(page_first, to_page, cap))
         burst = Signal.like(longest)
-        m.d.comb += burst.eq(Mux(row_end, beats_left[:len(longest)], longest))
-        return burst, row_end
+        m.d.comb += burst.eq(Mux(fits, low, longest))
+        return burst, fits
 
     def _watchdog(self, m, active, progress):
         """Set the sticky ``timeout`` after ``timeout`` cycles of ``active`` without

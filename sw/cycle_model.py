@@ -118,12 +118,12 @@ class Timing:
     one descriptor at a time and splits the last stage in two, and ``check_steps - 1``
     more with a serial span multiply; the sequencer dispatches it a cycle before its entry);
     ``load_issue``: LOAD taken to its DMA read granted; ``dma_setup``: cycles a DMA
-    command's first address comes later than the cycle after the engine takes it (1: the
-    engine works the first burst out from registers, ``hw/dma_engine.py``); ``load_end``:
-    last beat read to the LOAD's tokens given (``wide_word`` more when a buffer word takes
-    several beats or a beat several words: ``BeatsToWords`` registers the word or the
-    beat); ``params``: extra cycles of a LOAD of requantisation parameters (0 measured: its
-    words take the other LOADs' path); ``fetch_gap``: reader cycles lost
+    command's first address comes later than the cycle after the engine takes it (2: the
+    engine works the first burst out from registers, over two cycles, ``hw/dma_engine.py``);
+    ``load_end``: last beat read to the LOAD's tokens given (``wide_word`` more when a
+    buffer word takes several beats or a beat several words: ``BeatsToWords`` registers the
+    word or the beat); ``params``: extra cycles of a LOAD of requantisation parameters (0
+    measured: its words take the other LOADs' path); ``fetch_gap``: reader cycles lost
     after a descriptor fetch (0 measured); ``compute``: cycles of a COMPUTE besides ``k``
     and the array's ``2 * rows + cols + product_stages - 2`` (7: two of them the register
     slice before the array and the result buffer's RAM data register, added for the ECP5
@@ -153,7 +153,7 @@ class Timing:
     start: int = 1
     dispatch: int = 8
     load_issue: int = 1
-    dma_setup: int = 1
+    dma_setup: int = 2
     load_end: int = 2
     compute: int = 7
     store_start: int = 2
