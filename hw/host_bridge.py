@@ -192,8 +192,11 @@ class HostBridge(wiring.Component):
         # the next word's number, and whether it is the request's last
         self._next_word = Signal(9)
         m.d.comb += self._next_word.eq(self._words + 1)
-        # words + 1 == count (mod 256), without the adder in front of the compare
-        self._last_word = self._words == self._count_less_1
+        # words + 1 == count (mod 256), without the adder in front of the compare, and a
+        # register: the states that ask (at a word's last byte, or when its access ends)
+        # come cycles after the word number or the count last changed
+        self._last_word = Signal(name="last_word")
+        m.d.sync += self._last_word.eq(self._words == self._count_less_1)
         # one of the CRC's bytes: the one to compare or send (the byte counter says which)
         self._crc_byte = Mux(self._byte[0], self._crc[8:], self._crc[:8])
 

@@ -213,7 +213,7 @@ class Sequencer(wiring.Component):
         # --- check (three register stages), then dispatch ------------------------------------
         consume = Signal()       # dispatch takes the checked descriptor
         base_inverted, limit_inverted = self._clamped_window(m)
-        d, head_valid, check_code, kind, dropped = self._check_stages(
+        d, head_valid, check_code, check_bad, kind, dropped = self._check_stages(
             m, gather.o, consume, restart, base_inverted, limit_inverted)
         table_code = self._table_code(m, base_inverted, limit_inverted)
         m.d.comb += popped.eq(consume + dropped)
@@ -239,7 +239,7 @@ class Sequencer(wiring.Component):
                     m.next = "DISPATCH"
             with m.State("DISPATCH"):
                 with m.If(head_valid):
-                    with m.If(check_code != 0):
+                    with m.If(check_bad):
                         m.d.sync += [self.error.eq(1), self.error_code.eq(check_code)]
                         m.next = "ABORT"
                     with m.Elif(kind[Opcode.FENCE] | kind[Opcode.END]):
@@ -364,8 +364,9 @@ class Sequencer(wiring.Component):
         read (:meth:`_kept_fields`: ~75 of 256). A descriptor then takes eight beats plus
         the three check cycles, a 32-bit bus's descriptor fetch being that slow anyway.
 
-        Returns the checked descriptor, its valid, its error code (``_check``), its opcode
-        as a flag per :class:`Opcode` and how many descriptors were dropped this cycle.
+        Returns the checked descriptor, its valid, its error code (``_check``) and whether
+        it is not 0, its opcode as a flag per :class:`Opcode` and how many descriptors were
+        dropped this cycle.
         """
         aw = self.addr_width
         width = 8 * DESCRIPTOR_BYTES
@@ -449,13 +450,14 @@ class Sequencer(wiring.Component):
                 m.d.sync += front_valid.eq(1)
             with m.Elif(advance2 | restart):
                 m.d.sync += front_valid.eq(0)
-        code = self._check(m, s1_desc, s1_desc[:8], s1_span, s1_span_big, s1_addr_big,
-                           base_inverted, limit_inverted,
-                           split=advance_front if one_at_a_time else None)
+        code, bad = self._check(m, s1_desc, s1_desc[:8], s1_span, s1_span_big, s1_addr_big,
+                                base_inverted, limit_inverted,
+                                split=advance_front if one_at_a_time else None)
+        s2_bad = Signal()            # s2_code != 0, registered beside it for dispatch
         with m.If(advance2):
             if not one_at_a_time:
                 m.d.sync += s2_desc.eq(s1_desc)
-            m.d.sync += [s2_valid.eq(1), s2_code.eq(code)]
+            m.d.sync += [s2_valid.eq(1), s2_code.eq(code), s2_bad.eq(bad)]
         with m.Elif(consume):
             m.d.sync += s2_valid.eq(0)
         # the checked descriptor's opcode, decoded into registers for dispatch
@@ -467,12 +469,12 @@ class Sequencer(wiring.Component):
         with m.If(restart):
             m.d.sync += [s0_valid.eq(0), s1_valid.eq(0), s2_valid.eq(0)]
             m.d.comb += dropped.eq(s0_valid + s1_valid + s2_valid)
-        return s2_desc, s2_valid, s2_code, kind, dropped
+        return s2_desc, s2_valid, s2_code, s2_bad, kind, dropped
 
     def _check(self, m, d, opcode, span, span_big, addr_big, base_inverted, limit_inverted,
                split=None):
-        """Error code of descriptor ``d`` (0 if it may run), given stage 1's span and flags
-        and the clamped window (inverted).
+        """Error code of descriptor ``d`` (0 if it may run) and whether it is not 0, given
+        stage 1's span and flags and the clamped window (inverted).
 
         With ``split`` (an enable; one descriptor at a time, whose fields and span hold
         still meanwhile), the opcode's own checks and the region's facts are registered
@@ -540,9 +542,12 @@ class Sequencer(wiring.Component):
                              *(region_q[name].eq(fact) for name, fact in region.items())]
             m.d.comb += code.eq(front_q)
             region = region_q
-        self._region_code(m, code, _field(d, Opcode.LOAD, "addr"), span, region,
-                          base_inverted, limit_inverted)
-        return code
+            front_bad = front_q != 0
+        else:
+            front_bad = code != 0     # the switch's codes alone
+        region_bad = self._region_code(m, code, _field(d, Opcode.LOAD, "addr"), span, region,
+                                       base_inverted, limit_inverted)
+        return code, front_bad | region_bad
 
     def _load_row_bytes(self):
         """Bytes of a host row (one buffer word) of targets A, B and PARAMS."""
@@ -662,14 +667,20 @@ class Sequencer(wiring.Component):
         # one past the last byte
         last = Signal(max(self.addr_width, len(region["tail"])) + 2, name="footprint_end")
         m.d.comb += last.eq(low + Mux(region["add_span"], span, 0) + region["tail"])
+        misaligned = ((addr & (self.beat_bytes - 1)) != 0) | region["pitch_bad"]
+        outside = region["beyond"] | _less(low, base_inverted) | _greater(last, limit_inverted)
         with m.If(region["active"]):
             with m.If(region["size_bad"]):
                 m.d.comb += code.eq(ERROR["BAD_SIZE"])
-            with m.Elif(((addr & (self.beat_bytes - 1)) != 0) | region["pitch_bad"]):
+            with m.Elif(misaligned):
                 m.d.comb += code.eq(ERROR["MISALIGNED"])
-            with m.Elif(region["beyond"] | _less(low, base_inverted) |
-                        _greater(last, limit_inverted)):
+            with m.Elif(outside):
                 m.d.comb += code.eq(ERROR["OUT_OF_WINDOW"])
+        # whether there is an error at all, from the same conditions side by side (not
+        # ``code != 0`` after its multiplexers)
+        bad = Signal(name="region_bad")
+        m.d.comb += bad.eq(region["active"] & (region["size_bad"] | misaligned | outside))
+        return bad
 
     def _unit_front(self, m, fifo, port, busy, available, takes, gives, wait_prev, wait_next,
                     give_prev, give_next, unit):
