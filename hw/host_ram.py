@@ -144,6 +144,11 @@ class HostRam(wiring.Component):
         page = min(12, self.addr_width)
         next_beat = addr[shift:page].eq(addr[shift:page] + 1)
         beats = Signal(9)                         # beats still to issue
+        issuing = Signal()                        # beats != 0, a register (the read enables)
+        # whether the burst's beats are inside the RAM: a burst stays in its 4 KiB page, so
+        # with a RAM of whole pages that is its address's, held (else worked out per beat)
+        inside = Signal()
+        burst_in_range = (lambda addr: inside) if self.size >= 4096 else in_range
         ident = Signal.like(bus.arid)
         error = Signal()                          # some beat of a write burst was outside
         prefer_read = Signal()                    # turn-taking between bursts
@@ -204,13 +209,15 @@ class HostRam(wiring.Component):
                 with m.If(bus.arvalid):
                     m.d.comb += bus.arready.eq(1)
                     m.d.sync += [addr.eq(bus.araddr), beats.eq(bus.arlen + 1),
-                                 ident.eq(bus.arid)]
+                                 issuing.eq(1), ident.eq(bus.arid),
+                                 inside.eq(in_range(bus.araddr))]
                     m.next = "READ"
             with m.State("TAKE_WRITE"):
                 m.next = "IDLE"
                 with m.If(bus.awvalid):
                     m.d.comb += bus.awready.eq(1)
-                    m.d.sync += [addr.eq(bus.awaddr), ident.eq(bus.awid), error.eq(0)]
+                    m.d.sync += [addr.eq(bus.awaddr), ident.eq(bus.awid), error.eq(0),
+                                 inside.eq(in_range(bus.awaddr))]
                     m.next = "WRITE"
             with m.State("LITE_R"):
                 m.d.comb += [lite.rvalid.eq(1), lite.rdata.eq(lite_data)]
@@ -221,21 +228,21 @@ class HostRam(wiring.Component):
                 with m.If(lite.bready):
                     m.next = "IDLE"
             with m.State("READ"):
-                issue = (beats != 0) & (~bus.rvalid | bus.rready)
+                issue = issuing & (~bus.rvalid | bus.rready)
                 with m.If(issue):
-                    m.d.comb += [line.eq(addr[shift:]), enable.eq(in_range(addr))]
+                    m.d.comb += [line.eq(addr[shift:]), enable.eq(burst_in_range(addr))]
                     m.d.sync += [bus.rvalid.eq(1), bus.rlast.eq(beats == 1),
-                                 bus.rresp.eq(Mux(in_range(addr), RESP_OKAY, RESP_DECERR)),
-                                 next_beat, beats.eq(beats - 1)]
+                                 bus.rresp.eq(Mux(burst_in_range(addr), RESP_OKAY, RESP_DECERR)),
+                                 next_beat, beats.eq(beats - 1), issuing.eq(beats != 1)]
                 with m.If(bus.rvalid & bus.rready & bus.rlast):
                     m.next = "IDLE"
             with m.State("WRITE"):
                 m.d.comb += [bus.wready.eq(1), line.eq(addr[shift:]),
-                             enable.eq(bus.wvalid & in_range(addr)),
+                             enable.eq(bus.wvalid & burst_in_range(addr)),
                              write_mask.eq(bus.wstrb), write_data.eq(bus.wdata)]
                 with m.If(bus.wvalid):
                     m.d.sync += next_beat
-                    with m.If(~in_range(addr)):
+                    with m.If(~burst_in_range(addr)):
                         m.d.sync += error.eq(1)
                     with m.If(bus.wlast):
                         m.next = "WRITE_B"
