@@ -351,14 +351,17 @@ class HostBridge(wiring.Component):
                     m.d.comb += self._restart.eq(1)
                     m.next = "CRC"
         with m.State("CRC"):
-            crc_bad = Signal()            # the first CRC byte did not match
+            crc_bad = Signal()            # a CRC byte did not match
             mismatch = self.rx.payload != self._crc_byte
             with m.If(self._frame_byte(m)):
                 m.d.comb += self._advance.eq(1)
                 with m.If(self._byte[0] == 0):
                     m.d.sync += crc_bad.eq(mismatch)
                 with m.Else():
-                    self._check(m, crc_bad=crc_bad | mismatch)
+                    m.d.sync += crc_bad.eq(crc_bad | mismatch)
+                    m.next = "CHECK"
+        with m.State("CHECK"):            # a cycle later: the decision is off the compare's path
+            self._check(m, crc_bad=crc_bad)
 
     def _refusal(self, m):
         """Whether the request in the registers is a BAD_COMMAND, as a register: the

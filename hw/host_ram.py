@@ -169,11 +169,16 @@ class HostRam(wiring.Component):
         # valid stays high until its handshake (AXI), so nothing is lost; an access takes a
         # cycle more. (A master that withdrew its request anyway, e.g. the host bridge after
         # its bus timeout, is not waited for.)
+        # IDLE chooses from the requests as they were a cycle before (registers): a valid that
+        # was high is still high unless its master withdrew it, which the TAKE states see.
+        lite_write, lite_read = Signal(), Signal()
+        bus_write, bus_read = Signal(), Signal()
+        m.d.sync += [lite_write.eq(lite.awvalid & lite.wvalid), lite_read.eq(lite.arvalid),
+                     bus_write.eq(bus.awvalid), bus_read.eq(bus.arvalid)]
         with m.FSM():
             with m.State("IDLE"):
-                lite_write = lite.awvalid & lite.wvalid
-                lite_any = lite_write | lite.arvalid
-                bus_any = bus.awvalid | bus.arvalid
+                lite_any = lite_write | lite_read
+                bus_any = bus_write | bus_read
                 with m.If(lite_any & (prefer_lite | ~bus_any)):
                     m.d.sync += prefer_lite.eq(0)
                     with m.If(lite_write):
@@ -182,7 +187,7 @@ class HostRam(wiring.Component):
                         m.next = "TAKE_LITE_READ"
                 with m.Elif(bus_any):
                     m.d.sync += prefer_lite.eq(1)
-                    with m.If(bus.arvalid & (prefer_read | ~bus.awvalid)):
+                    with m.If(bus_read & (prefer_read | ~bus_write)):
                         m.d.sync += prefer_read.eq(0)
                         m.next = "TAKE_READ"
                     with m.Else():
