@@ -177,6 +177,12 @@ class HostBridge(wiring.Component):
         self._step = Signal()             # `_addr` += 4: shift the next byte of the sum in
         self._poll = Signal()             # start a poll (a CSR read of `status_offset`)
         self._polling = Signal(name="polling")   # the READ under way is a poll
+        # The AXI4-Lite valids, as registers: set on entering READ or WRITE, cleared by
+        # their handshake or the bus timeout (so high only in those states), and driven
+        # outside the state machine (no state decoding in front of the subordinates).
+        self._ar_pending = Signal(name="ar_pending")
+        self._aw_pending = Signal(name="aw_pending")
+        self._w_pending = Signal(name="w_pending")
 
         # ``_timer`` reaching each limit, as registers: a wide compare is off the paths of the
         # decisions it ends
@@ -287,9 +293,12 @@ class HostBridge(wiring.Component):
         wdata = Cat(self._word[8:], self._rd.data)
 
         # addresses and write data need hold only while valid: driven in every state
-        for port in (self.mem, self.csr):
+        for port, selected in ((self.mem, self._is_mem), (self.csr, ~self._is_mem)):
             m.d.comb += [port.araddr.eq(self._addr), port.awaddr.eq(self._addr),
-                         port.wdata.eq(wdata), port.wstrb.eq(0xF)]
+                         port.wdata.eq(wdata), port.wstrb.eq(0xF),
+                         port.arvalid.eq(selected & self._ar_pending),
+                         port.awvalid.eq(selected & self._aw_pending),
+                         port.wvalid.eq(selected & self._w_pending)]
         # the buffer: write data from the UART (PAYLOAD), read data from `_word` (STEP)
         payload = fsm.ongoing("PAYLOAD")
         m.d.comb += [
@@ -331,6 +340,7 @@ class HostBridge(wiring.Component):
             if self.status_offset is not None:
                 with m.Elif(self._poll_due):
                     m.d.comb += self._poll.eq(1)        # a CSR read of the status
+                    m.d.sync += self._ar_pending.eq(1)
                     m.next = "READ"
                 with m.Else():
                     m.d.comb += self._timing.eq(1)
@@ -415,14 +425,13 @@ class HostBridge(wiring.Component):
         rresp = Mux(select_mem, self.mem.rresp, self.csr.rresp)
         response = sent & rvalid
         done, error = self._ended(m, response, rresp != RESP_OKAY)
-        idle = ~sent & ~done
         for port, selected in ((self.mem, select_mem), (self.csr, ~select_mem)):
-            m.d.comb += [port.arvalid.eq(selected & idle), port.rready.eq(selected & sent)]
+            m.d.comb += port.rready.eq(selected & sent)
         arready = Mux(select_mem, self.mem.arready, self.csr.arready)
-        with m.If(idle & arready):
-            m.d.sync += sent.eq(1)
+        with m.If(self._ar_pending & arready):
+            m.d.sync += [sent.eq(1), self._ar_pending.eq(0)]
         with m.If(response | self._bus_expired):
-            m.d.sync += sent.eq(0)
+            m.d.sync += [sent.eq(0), self._ar_pending.eq(0)]
         return response, rresp == RESP_OKAY, done, error
 
     def _write_access(self, m, select_mem):
@@ -434,17 +443,16 @@ class HostBridge(wiring.Component):
         response = aw_sent & w_sent & bvalid
         done, error = self._ended(m, response, bresp != RESP_OKAY)
         for port, selected in ((self.mem, select_mem), (self.csr, ~select_mem)):
-            m.d.comb += [port.awvalid.eq(selected & ~aw_sent & ~done),
-                         port.wvalid.eq(selected & ~w_sent & ~done),
-                         port.bready.eq(selected & aw_sent & w_sent)]
+            m.d.comb += port.bready.eq(selected & aw_sent & w_sent)
         awready = Mux(select_mem, self.mem.awready, self.csr.awready)
         wready = Mux(select_mem, self.mem.wready, self.csr.wready)
-        with m.If(~aw_sent & ~done & awready):
-            m.d.sync += aw_sent.eq(1)
-        with m.If(~w_sent & ~done & wready):
-            m.d.sync += w_sent.eq(1)
+        with m.If(self._aw_pending & awready):
+            m.d.sync += [aw_sent.eq(1), self._aw_pending.eq(0)]
+        with m.If(self._w_pending & wready):
+            m.d.sync += [w_sent.eq(1), self._w_pending.eq(0)]
         with m.If(response | self._bus_expired):
-            m.d.sync += [aw_sent.eq(0), w_sent.eq(0)]
+            m.d.sync += [aw_sent.eq(0), w_sent.eq(0), self._aw_pending.eq(0),
+                         self._w_pending.eq(0)]
         return done, error
 
     def _execute(self, m):
@@ -458,9 +466,11 @@ class HostBridge(wiring.Component):
             with m.Elif(self._writes):
                 m.next = "LOAD"
             with m.Else():
+                m.d.sync += self._ar_pending.eq(1)
                 m.next = "READ"
         with m.State("LOAD"):             # the word's bytes 0..3 are read, a cycle each
             with m.If(self._byte == 3):
+                m.d.sync += [self._aw_pending.eq(1), self._w_pending.eq(1)]
                 m.next = "WRITE"          # byte 3 stays on the read port
             with m.Else():
                 m.d.comb += self._advance.eq(1)
