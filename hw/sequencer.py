@@ -361,8 +361,9 @@ class Sequencer(wiring.Component):
         it), so the gather collects the next one only then (-3 x ~256 flip-flops on the
         iCE40UP5K build, where flip-flops loaded from other flip-flops each take a logic
         cell of their own). The gather keeps only the bits the check and the unit queues
-        read (:meth:`_kept_fields`: ~75 of 256). A descriptor then takes eight beats plus
-        the three check cycles, a 32-bit bus's descriptor fetch being that slow anyway.
+        read (:meth:`_kept_fields`: ~75 of 256). Stage 2 then takes two cycles (``_check``'s
+        ``split``). A descriptor takes eight beats plus the four check cycles, a 32-bit
+        bus's descriptor fetch being that slow anyway.
 
         Returns the checked descriptor, its valid, its error code (``_check``) and whether
         it is not 0, its opcode as a flag per :class:`Opcode` and how many descriptors were
