@@ -62,6 +62,9 @@ class SkidBuffer(wiring.Component):
         skid_next = Signal()                                # skid_valid a cycle later
         m.d.comb += [self.i.ready.eq(~skid_valid), self.o.payload.eq(out),
                      skid_next.eq(skid_valid)]
+        # The payload registers' enables do not wait for ``i.valid`` (a register loaded
+        # with an invalid payload is marked so): with a wide payload ``i.valid`` would be
+        # a wide fan-out, and in the compute unit it comes from both operand buffers.
         with m.If(~self.o.valid | self.o.ready):
             # o is free this cycle: refill it, from the skid register first
             with m.If(skid_valid):
@@ -70,9 +73,9 @@ class SkidBuffer(wiring.Component):
             with m.Else():
                 m.d.sync += out.eq(self.i.payload)
             m.d.sync += self.o.valid.eq(skid_valid | self.i.valid)
-        with m.Elif(self.i.valid & ~skid_valid):
+        with m.Elif(~skid_valid):
             m.d.sync += skid.eq(self.i.payload)
-            m.d.comb += skid_next.eq(1)
+            m.d.comb += skid_next.eq(self.i.valid)
         m.d.sync += skid_valid.eq(skid_next)
         if self.ready_copies:
             # copies of skid_valid (reset 0, as it is): i.ready is its complement
