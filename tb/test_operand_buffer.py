@@ -316,3 +316,23 @@ def test_the_ecp5_buffer_registers_its_words_inside_the_dp16kd_blocks():
     inside = cell_counts(buffer(), "operand_buffer_dp16kd_outreg", "ecp5", platform=platform)
     assert fabric["DP16KD"] == inside["DP16KD"] == 8, (fabric, inside)
     assert inside["TRELLIS_FF"] == fabric["TRELLIS_FF"] - 128, (fabric, inside)
+
+
+@pytest.mark.parametrize("depth, slots", [(3, 4), (5, 3)])
+def test_slots_of_a_depth_not_a_power_of_two_stay_apart(rng, depth, slots):
+    """(the parameter buffer's shape: ``slot * depth`` as a choice of constants)"""
+    buffer = OperandBuffer(width=16, depth=depth, slots=slots)
+    contents = {(s, i): int(rng.integers(0, 2**16)) for s in range(slots) for i in range(depth)}
+    writes = [(s, i, v) for (s, i), v in contents.items()]
+    rng.shuffle(writes)
+    reads = [(s, depth) for s in reversed(range(slots))] + [(1, 1), (slots - 1, 2)]
+    got = simulate(buffer, writes, reads, 0.7, rng)
+    assert got == [(contents[(s, i)], int(i == n - 1)) for s, n in reads for i in range(n)]
+
+
+def test_the_slot_base_of_a_depth_3_buffer_takes_no_multiplier_on_ecp5():
+    from fpga.synth_stats import cell_counts
+
+    cells = cell_counts(OperandBuffer(width=96, depth=3, slots=4), "operand_buffer_depth3",
+                        "ecp5")
+    assert "MULT18X18D" not in cells, cells
