@@ -184,23 +184,31 @@ class ComputeUnit(wiring.Component):
             dests.w_data.eq(Cat(cmd.payload.acc_slot, cmd.payload.accumulate, fp16)),
         ]
 
-        # Join the two word streams into operand beats (they run in lockstep), through a
-        # register slice: the array's admission (its ``ready``) then ends at the slice,
-        # and the buffers see a registered ``ready`` (a die-wide path in a 16x16 build).
+        # Join the two word streams into operand beats, through a register slice: the
+        # array's admission (its ``ready``) then ends at the slice, and the buffers see a
+        # registered ``ready`` (a die-wide path in a 16x16 build). The two streams run in
+        # lockstep (the same commands taken in the same cycle, the same ``ready``), so each
+        # buffer's ``ready`` is the slice's alone, not also the other buffer's ``valid``:
+        # that join was the two buffers' enables hanging off each other across the die
+        # (the 16x16 ECP5 system's array clock, 84.2 MHz). In a domain of its own each
+        # buffer takes a copy of the slice's ``ready`` of its own, placed next to it.
         if self.operand_registers:
             m.submodules.operand_slice = operand_slice = rename(
-                SkidBuffer(array.operands.payload.shape()))
+                SkidBuffer(array.operands.payload.shape(), ready_copies=2 if crossing else 0))
             wiring.connect(m, operand_slice.o, array.operands)
             ops = operand_slice.i
+            a_ready, b_ready = ((operand_slice.ready_copy[0], operand_slice.ready_copy[1])
+                                if crossing else (ops.ready, ops.ready))
         else:
             ops = array.operands
+            a_ready = b_ready = ops.ready
         m.d.comb += [
             ops.valid.eq(a_buf.words.valid & b_buf.words.valid),
             ops.payload.a.eq(a_buf.words.payload.data),
             ops.payload.b.eq(b_buf.words.payload.data),
             ops.payload.last.eq(a_buf.words.payload.last),
-            a_buf.words.ready.eq(ops.ready & b_buf.words.valid),
-            b_buf.words.ready.eq(ops.ready & a_buf.words.valid),
+            a_buf.words.ready.eq(a_ready),
+            b_buf.words.ready.eq(b_ready),
             modes.r_en.eq(ops.valid & ops.ready & ops.payload.last),
         ]
         if dual:

@@ -1,9 +1,11 @@
 """Double-buffered on-chip store of operand words, read out as a stream for the array."""
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Array, Const, Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .block_ram import block_ram
+from .ecp5_block_ram import Ecp5OutregRam
+from .platforms import is_ecp5
 
 __all__ = ["OperandBuffer"]
 
@@ -18,11 +20,14 @@ class OperandBuffer(wiring.Component):
     ``last``. The RAM's own read register is the output register: a stall holds the word,
     so no beat is lost or repeated and no skid buffer is needed.
 
-    With ``output_register=True`` a second register follows the RAM's (the block RAM's own
-    output register on ECP5, DP16KD ``OUTREG``): the RAM's slow clock-to-output then ends
-    in a register instead of in the logic the words feed (the array's operand inputs, on
-    the ECP5 critical path without it). Both registers hold on a stall; the first word
-    comes one cycle later.
+    With ``output_register=True`` a second register follows the RAM's: the RAM's slow
+    clock-to-output then ends in a register instead of in the logic the words feed (the
+    array's operand inputs, on the ECP5 critical path without it). Both registers hold on a
+    stall; the first word comes one cycle later. Elaborated for an ECP5 (up to 1,024 words)
+    that register is the DP16KD blocks' own output register (``OUTREG``,
+    :class:`~hw.ecp5_block_ram.Ecp5OutregRam`, instanced by hand: yosys maps block RAMs
+    without it and leaves the register in the fabric, where it was placed up to 23 tiles
+    from its block, after the block's 5.8 ns clock-to-output).
 
     ``read_domain``: the clock domain of the read side (``read``, ``words``, the RAM's read
     port); writes are in ``sync``. A block RAM with one port per clock is the crossing: a
@@ -65,17 +70,38 @@ class OperandBuffer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        words = self.slots * self.depth
+        if self.output_register and is_ecp5(platform) and words <= 1024:
+            # the output register inside the DP16KD blocks (yosys leaves it in the fabric,
+            # after the blocks' 5.8 ns clock-to-output: hw/ecp5_block_ram.py)
+            m.submodules.ram = ram = Ecp5OutregRam(width=self.width, depth=words,
+                                                   read_domain=self.read_domain)
+            m.d.comb += [ram.w_addr.eq(self._slot_base(self.write.slot) + self.write.index),
+                         ram.w_data.eq(self.write.data), ram.w_en.eq(self.write.valid)]
+            self._read_path(m, _OutregReadPort(ram))
+            return m
         # block_ram: a read of the slot being written is the sequencer's mistake (above),
         # and a read while no read command runs is never used
-        m.submodules.ram = ram = block_ram(shape=self.width, depth=self.slots * self.depth)
+        m.submodules.ram = ram = block_ram(shape=self.width, depth=words)
         self._write_path(m, ram, platform)
         self._read_path(m, ram.read_port(domain=self.read_domain))
         return m
 
+    def _slot_base(self, slot):
+        """The address of ``slot``'s first word, ``slot * depth``: a shift when ``depth`` is
+        a power of two, else a choice among the ``slots`` constants. (yosys builds the
+        product with a non-power-of-two ``depth`` from a MULT18X18D: the parameter buffer's
+        write address, ``depth`` 3, ran through one and was the 16x16 ECP5 system clock's
+        critical path, 18.1 ns.)"""
+        if self.depth & (self.depth - 1) == 0:
+            return slot * self.depth
+        return Array(Const(n * self.depth, range(self.slots * self.depth))
+                     for n in range(self.slots))[slot]
+
     def _write_path(self, m, ram, platform):
         wr = ram.write_port()
         m.d.comb += [
-            wr.addr.eq(self.write.slot * self.depth + self.write.index),
+            wr.addr.eq(self._slot_base(self.write.slot) + self.write.index),
             wr.data.eq(self.write.data),
             wr.en.eq(self.write.valid),
         ]
@@ -102,10 +128,15 @@ class OperandBuffer(wiring.Component):
         ram_valid, ram_last = out_valid, out_last     # what the RAM's read register holds
         if self.output_register:
             ram_valid, ram_last = Signal(), Signal()
-            out_data = Signal(self.width, reset_less=True)   # data: out_valid says when
             with m.If(advance):
-                local += [out_valid.eq(ram_valid), out_last.eq(ram_last),
-                             out_data.eq(rd.data)]
+                local += [out_valid.eq(ram_valid), out_last.eq(ram_last)]
+            if isinstance(rd, _OutregReadPort):
+                m.d.comb += rd.oe.eq(advance)        # the RAM's own output register
+                out_data = rd.data
+            else:
+                out_data = Signal(self.width, reset_less=True)   # data: out_valid says when
+                with m.If(advance):
+                    local += out_data.eq(rd.data)
         else:
             out_data = rd.data
         m.d.comb += [
@@ -121,7 +152,16 @@ class OperandBuffer(wiring.Component):
                     local += active.eq(0)
         with m.If(self.read.valid & self.read.ready):
             local += [
-                base.eq(self.read.payload.slot * self.depth), index.eq(0),
+                base.eq(self._slot_base(self.read.payload.slot)), index.eq(0),
                 last_index.eq(self.read.payload.count - 1),
                 active.eq(self.read.payload.count != 0),
             ]
+
+
+class _OutregReadPort:
+    """An :class:`~hw.ecp5_block_ram.Ecp5OutregRam`'s read side as :meth:`OperandBuffer.
+    _read_path` uses a memory read port (``addr``, ``en``, ``data``), plus ``oe``, the
+    output register's enable; ``data`` is that register."""
+
+    def __init__(self, ram):
+        self.addr, self.en, self.oe, self.data = ram.r_addr, ram.r_en, ram.r_oe, ram.r_data

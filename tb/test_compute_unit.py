@@ -11,11 +11,15 @@ def lanes_word(values, bits):
     return sum((int(v) & ((1 << bits) - 1)) << (bits * n) for n, v in enumerate(values))
 
 
-def run(unit, a_slots, b_slots, commands, lane_bits, array_period=None, beats=None):
+def run(unit, a_slots, b_slots, commands, lane_bits, array_period=None, beats=None,
+        lockstep=None):
     """Load the slots, issue ``commands`` back to back, return every result slot's rows.
 
     ``array_period``: the compute domain's clock period in ``sync`` periods (units built with
-    ``domain="array"``); ``beats``: a list that receives the total of ``unit.beats``."""
+    ``domain="array"``); ``beats``: a list that receives the total of ``unit.beats``;
+    ``lockstep``: a list that receives the number of compute-domain cycles in which the A
+    and B buffers offered a word, after checking in every cycle that both offer one or
+    neither (each buffer's ``ready`` is the register slice's alone, so they must)."""
     got = {}
 
     async def bench(ctx):
@@ -63,6 +67,17 @@ def run(unit, a_slots, b_slots, commands, lane_bits, array_period=None, beats=No
             async for _, _, value in ctx.tick().sample(unit.beats):
                 beats[0] += value
         sim.add_process(count_beats)
+    if lockstep is not None:
+        lockstep.append(0)
+        domain = "sync" if array_period is None else "array"
+
+        async def check_lockstep(ctx):
+            a, b = unit.a_buffer.words, unit.b_buffer.words
+            async for _, _, a_valid, b_valid, a_ready, b_ready in ctx.tick(domain).sample(
+                    a.valid, b.valid, a.ready, b.ready):
+                assert (a_valid, a_ready) == (b_valid, b_ready)
+                lockstep[0] += a_valid
+        sim.add_process(check_lockstep)
     sim.add_testbench(bench)
     sim.run()
     return got
@@ -84,7 +99,10 @@ def test_int8_tiles_overwrite_and_accumulate(rng, rows, cols, lut, stages, regis
         {"a_slot": 0, "b_slot": 1, "k": k2, "acc_slot": 1, "accumulate": 0},
         {"a_slot": 1, "b_slot": 0, "k": k2, "acc_slot": 1, "accumulate": 1},
     ]
-    got = run(unit, {s: a[s].T for s in range(2)}, {s: b[s] for s in range(2)}, commands, 8)
+    lockstep = []
+    got = run(unit, {s: a[s].T for s in range(2)}, {s: b[s] for s in range(2)}, commands, 8,
+              lockstep=lockstep)
+    assert lockstep[0] >= k0 + k1 + 2 * k2
     slot0 = wrap_int32(int8_gemm(a[0][:, :k0], b[0][:k0]).astype(np.int64)
                        + int8_gemm(a[1][:, :k1], b[1][:k1]))
     slot1 = wrap_int32(int8_gemm(a[0][:, :k2], b[1][:k2]).astype(np.int64)
@@ -111,9 +129,10 @@ def test_compute_domain_with_its_own_clock(rng, array_period):
         {"a_slot": 1, "b_slot": 1, "k": 1, "acc_slot": 1, "accumulate": 0, "fp16": 1},
         {"a_slot": 1, "b_slot": 1, "k": depth, "acc_slot": 1, "accumulate": 1, "fp16": 1},
     ]
-    beats = []
+    beats, lockstep = [], []
     got = run(unit, {0: (a8 & 0xFF).T, 1: a16.T}, {0: b8 & 0xFF, 1: b16}, commands, 16,
-              array_period=array_period, beats=beats)
+              array_period=array_period, beats=beats, lockstep=lockstep)
+    assert lockstep[0] >= sum(c["k"] for c in commands)
     np.testing.assert_array_equal(got[0], wrap_int32(
         int8_gemm(a8, b8).astype(np.int64) + int8_gemm(a8[:, :5], b8[:5])))
     expected = fp16_gemm(np.hstack([a16[:, :1], a16]), np.vstack([b16[:1], b16]),

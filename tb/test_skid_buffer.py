@@ -15,8 +15,11 @@ def run(skid, bench):
 
 @pytest.mark.parametrize("valid_rate,ready_rate", [(1.0, 1.0), (0.7, 0.4), (0.3, 0.9),
                                                    (1.0, 0.5)])
-def test_delivers_every_payload_in_order_under_random_stalls(rng, valid_rate, ready_rate):
-    skid = SkidBuffer(16)
+@pytest.mark.parametrize("copies", [0, 3])
+def test_delivers_every_payload_in_order_under_random_stalls(rng, valid_rate, ready_rate,
+                                                             copies):
+    """(and with ``ready_copies``, every copy equals ``i.ready`` in every cycle)"""
+    skid = SkidBuffer(16, ready_copies=copies)
     sent = [int(v) for v in rng.integers(0, 2**16, 300)]
     got = []
 
@@ -30,6 +33,8 @@ def test_delivers_every_payload_in_order_under_random_stalls(rng, valid_rate, re
             ctx.set(skid.i.payload, pending[0] if offer else 0xdead)
             ctx.set(skid.o.ready, rng.random() < ready_rate)
             taken = offer and ctx.get(skid.i.ready)
+            if copies:
+                assert ctx.get(skid.ready_copy) == (0b111 if ctx.get(skid.i.ready) else 0)
             if ctx.get(skid.o.valid) and ctx.get(skid.o.ready):
                 got.append(ctx.get(skid.o.payload))
             await ctx.tick()
@@ -90,3 +95,21 @@ def test_one_payload_a_cycle_one_cycle_late():
 def test_rejects_a_bad_shape():
     with pytest.raises(TypeError):
         SkidBuffer("wide")
+
+
+@pytest.mark.parametrize("copies", [-1, 1.0, True])
+def test_rejects_a_bad_copy_count(copies):
+    with pytest.raises(ValueError, match="ready_copies"):
+        SkidBuffer(8, ready_copies=copies)
+
+
+def test_ready_copies_stay_apart_on_ecp5():
+    """Each copy of ``i.ready`` is a flip-flop of its own after synthesis (yosys merges
+    identical plain registers): 4 copies, 3 flip-flops more than 1."""
+    from amaranth_boards.ulx3s import ULX3S_85F_Platform
+
+    from fpga.synth_stats import cell_counts
+    platform = ULX3S_85F_Platform()
+    one, four = (cell_counts(SkidBuffer(4, ready_copies=n), f"skid_copies_{n}", "ecp5",
+                             platform=platform) for n in (1, 4))
+    assert four["TRELLIS_FF"] - one["TRELLIS_FF"] == 3, (one, four)
