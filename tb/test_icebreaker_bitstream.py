@@ -14,7 +14,7 @@ from sim.toolchain import BUILD_DIR
 UP5K_BITSTREAM_BYTES = 104_090
 
 
-# placement and routing of a 93 %-full part: ~10 min on one core next to the other tests
+# placement and routing of an 89 %-full part: ~10 min on one core next to the other tests
 @pytest.mark.first
 @pytest.mark.timeout(2700)
 def test_the_icebreaker_bitstream_builds_and_meets_its_clock_with_margin():
