@@ -19,12 +19,13 @@ class HostRam(wiring.Component):
     ``bus`` (AXI4, ``data_width`` bits, INCR bursts of full-width beats that stay inside
     their 4 KiB page as AXI requires; ``size``/``burst`` are not looked at) serves one burst
     at a time, one beat per cycle: a read's first beat comes two cycles after AR, a write's
-    response one cycle after the last W. Each burst or ``lite`` access is taken (its ready
-    raised) the cycle after the port is chosen for it, from a state register. ``lite``
-    (AXI4-Lite, 32-bit) takes a read, or a write once both AW and W are valid, one at a
-    time. Between bursts the two ports (and
-    reads and writes of ``bus``) take turns, so neither starves. Beats outside
-    ``[base, base + size)`` answer DECERR and change nothing.
+    response one cycle after the last W. ``lite`` (AXI4-Lite, 32-bit) takes a read, or a
+    write once both AW and W are valid, one at a time. Between bursts the two ports (and
+    reads and writes of ``bus``) take turns, so neither starves. An access is chosen from
+    the valids as registered a cycle before and taken (its ready raised) in the cycle after
+    the choice: two cycles from a valid to its handshake at the earliest, with no valid on
+    the path of a ready (see ``elaborate``). Beats outside ``[base, base + size)`` answer
+    DECERR and change nothing.
 
     Storage: ``primitive="memory"`` infers block RAM (``amaranth.lib.memory``: EBR on
     ECP5 and iCE40); ``"spram"`` instances iCE40UP5K SB_SPRAM256KA blocks (16 K x 16 each,
@@ -163,14 +164,13 @@ class HostRam(wiring.Component):
         lane_bits = shift - 2
         lite_data = read_data.word_select(lane, 32) if lane_bits > 0 else read_data
 
-        # IDLE picks the next access and the state after it takes it: the readies come from
-        # the state register, so the masters' valids (and what decides them) stay off the
-        # paths of what a handshake loads, and the other way round (the UP5K's clock). A
-        # valid stays high until its handshake (AXI), so nothing is lost; an access takes a
-        # cycle more. (A master that withdrew its request anyway, e.g. the host bridge after
-        # its bus timeout, is not waited for.)
-        # IDLE chooses from the requests as they were a cycle before (registers): a valid that
-        # was high is still high unless its master withdrew it, which the TAKE states see.
+        # IDLE chooses the next access from the requests as registered a cycle before, and
+        # the TAKE state after it raises its ready: the masters' valids (and what decides
+        # them) stay off the paths of what a choice or a handshake loads, and the other way
+        # round (the UP5K's clock). A valid stays high until its handshake (AXI), so nothing
+        # is lost; an access takes two cycles more. (A master that withdrew its request
+        # anyway, e.g. the host bridge after its bus timeout, is seen by the TAKE state and
+        # not waited for.)
         lite_write, lite_read = Signal(), Signal()
         bus_write, bus_read = Signal(), Signal()
         m.d.sync += [lite_write.eq(lite.awvalid & lite.wvalid), lite_read.eq(lite.arvalid),
