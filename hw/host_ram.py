@@ -31,8 +31,11 @@ class HostRam(wiring.Component):
     ECP5 and iCE40); ``"spram"`` instances iCE40UP5K SB_SPRAM256KA blocks (16 K x 16 each,
     ``data_width / 16`` side by side, ``size`` / (that many x 32 KiB) deep), not simulable
     (a testbench may stand a model in for :meth:`_spram`).
-    Either holds its read data until the next access, and nothing touches the storage while
-    a read beat waits for ``rready``: read data comes straight from it, unregistered.
+    Either holds its read data until the next access. A read beat comes straight from the
+    storage's output or, when the reader held ``rready`` low while the next beat was read
+    (and was holding it low is not known when that read starts), from one register that
+    keeps the older beat: the storage's read enable depends on registers alone, never on
+    ``rready`` (the UP5K's clock; see ``elaborate``).
 
     Parameters
     ----------
@@ -155,10 +158,34 @@ class HostRam(wiring.Component):
         prefer_read = Signal()                    # turn-taking between bursts
         prefer_lite = Signal()
 
-        # The storage's output holds a read beat until it is taken (nothing else reads)
-        m.d.comb += [bus.rdata.eq(read_data), bus.rid.eq(ident)]
-        with m.If(bus.rvalid & bus.rready):
-            m.d.sync += bus.rvalid.eq(0)
+        # Read beats wait in two places: the storage's output (`out_*`: it holds a beat until
+        # the next access) and, older, one register (`held_*`). A beat is read whenever the
+        # register is empty, whether or not the beat on the output is taken in that cycle:
+        # if it is not, it moves into the register. So a read's enable (on the UP5K an
+        # SPRAM's chip select, behind the bank and address logic) never waits for `rready`,
+        # which the reader decides late in the cycle (from its FIFO's level), and the beats
+        # still come one a cycle.
+        # `rvalid`, `rlast` and `rresp` are registers too, loaded with what the beat on the
+        # bus will be (the reader's handshake logic starts from flip-flops).
+        out_valid, out_last, out_resp = Signal(), Signal(), Signal(2)
+        held_valid, held_last, held_resp = Signal(), Signal(), Signal(2)
+        held_data = Signal(self.data_width)
+        # next values: kept unless the READ state says otherwise
+        out_valid_next, out_last_next, out_resp_next = Signal(), Signal(), Signal(2)
+        held_valid_next, move_to_held = Signal(), Signal()
+        m.d.comb += [out_valid_next.eq(out_valid), out_last_next.eq(out_last),
+                     out_resp_next.eq(out_resp), held_valid_next.eq(held_valid)]
+        held_last_next = Mux(move_to_held, out_last, held_last)
+        held_resp_next = Mux(move_to_held, out_resp, held_resp)
+        m.d.sync += [out_valid.eq(out_valid_next), out_last.eq(out_last_next),
+                     out_resp.eq(out_resp_next), held_valid.eq(held_valid_next),
+                     held_last.eq(held_last_next), held_resp.eq(held_resp_next),
+                     bus.rvalid.eq(held_valid_next | out_valid_next),
+                     bus.rlast.eq(Mux(held_valid_next, held_last_next, out_last_next)),
+                     bus.rresp.eq(Mux(held_valid_next, held_resp_next, out_resp_next))]
+        with m.If(move_to_held):
+            m.d.sync += held_data.eq(read_data)
+        m.d.comb += [bus.rid.eq(ident), bus.rdata.eq(Mux(held_valid, held_data, read_data))]
 
         lane = Signal(range(max(2, self.beat_bytes // 4)))
         lane_bits = shift - 2
@@ -233,12 +260,20 @@ class HostRam(wiring.Component):
                 with m.If(lite.bready):
                     m.next = "IDLE"
             with m.State("READ"):
-                issue = issuing & (~bus.rvalid | bus.rready)
+                issue = issuing & ~held_valid
+                with m.If(held_valid):
+                    with m.If(bus.rready):
+                        m.d.comb += held_valid_next.eq(0)
+                with m.Elif(out_valid & ~bus.rready & issue):
+                    m.d.comb += [held_valid_next.eq(1), move_to_held.eq(1)]
                 with m.If(issue):
-                    m.d.comb += [line.eq(addr[shift:]), enable.eq(burst_in_range(addr))]
-                    m.d.sync += [bus.rvalid.eq(1), bus.rlast.eq(beats == 1),
-                                 bus.rresp.eq(Mux(burst_in_range(addr), RESP_OKAY, RESP_DECERR)),
-                                 next_beat, beats.eq(beats - 1), issuing.eq(beats != 1)]
+                    m.d.comb += [line.eq(addr[shift:]), enable.eq(burst_in_range(addr)),
+                                 out_valid_next.eq(1), out_last_next.eq(beats == 1),
+                                 out_resp_next.eq(Mux(burst_in_range(addr), RESP_OKAY,
+                                                      RESP_DECERR))]
+                    m.d.sync += [next_beat, beats.eq(beats - 1), issuing.eq(beats != 1)]
+                with m.Elif(~held_valid & bus.rready):
+                    m.d.comb += out_valid_next.eq(0)
                 with m.If(bus.rvalid & bus.rready & bus.rlast):
                     m.next = "IDLE"
             with m.State("WRITE"):
