@@ -27,7 +27,7 @@ class SerialRequantizer(wiring.Component):
     Method
     ------
     * **Take** (the cycle ``valid_in & ready``): ``x = acc + bias`` (wraps), the other inputs
-      are latched.
+      are latched (they are in every cycle the unit is idle; the take keeps them).
     * **Multiply** (32 cycles): radix-2 shift-and-add, least significant multiplier bit first;
       the last step subtracts (two's-complement weight ``-2**31``). The high register starts
       at ``2**30``, so the 64-bit result is ``x * multiplier + 2**30``. Its bits 31 and up,
@@ -85,15 +85,18 @@ class SerialRequantizer(wiring.Component):
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += self.ready.eq(1)
+                # The inputs are latched in every idle cycle, the take only moves on: the
+                # ~100 registers' enables depend on the state alone, not on ``valid_in``,
+                # which its source decides late in the cycle (the UP5K's clock).
+                wrapped = Signal(signed(32))
+                m.d.comb += wrapped.eq(self.acc + self.bias)
+                m.d.sync += [
+                    x.eq(wrapped), high.eq(1 << 30), low.eq(self.multiplier),
+                    step.eq(0),
+                    shift.eq(self.shift), zero_point.eq(self.zero_point),
+                    relu.eq(self.relu), half.eq(0), sticky.eq(0),
+                ]
                 with m.If(self.valid_in):
-                    wrapped = Signal(signed(32))
-                    m.d.comb += wrapped.eq(self.acc + self.bias)
-                    m.d.sync += [
-                        x.eq(wrapped), high.eq(1 << 30), low.eq(self.multiplier),
-                        step.eq(0),
-                        shift.eq(self.shift), zero_point.eq(self.zero_point),
-                        relu.eq(self.relu), half.eq(0), sticky.eq(0),
-                    ]
                     m.next = "MULTIPLY"
             with m.State("MULTIPLY"):
                 m.d.sync += [step.eq(step + 1), last.eq(step == 30)]
