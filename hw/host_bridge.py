@@ -174,6 +174,9 @@ class HostBridge(wiring.Component):
         self._crc_init, self._crc_update = Signal(), Signal()
         self._set_status, self._status_code = Signal(), Signal(3)
         self._drop_count = Signal()       # the reply carries no data
+        # the reply decided (``_answer``), for the ANSWER state to act on
+        self._answer_status = Signal(3, name="answer_status")
+        self._answer_data = Signal(name="answer_data")
         self._step = Signal()             # `_addr` += 4: shift the next byte of the sum in
         self._poll = Signal()             # start a poll (a CSR read of `status_offset`)
         self._polling = Signal(name="polling")   # the READ under way is a poll
@@ -314,11 +317,9 @@ class HostBridge(wiring.Component):
 
     def _answer(self, m, status, data=False):
         """Reply with ``status``; with ``count`` words of data if ``data`` (bool or 1-bit
-        value), else none."""
-        m.d.comb += [self._set_status.eq(1), self._status_code.eq(status),
-                     self._drop_count.eq(~Const(data) if isinstance(data, bool) else ~data),
-                     self._restart.eq(1)]
-        m.next = "REPLY_HEADER"
+        value), else none: from the ANSWER state, in the next cycle."""
+        m.d.sync += [self._answer_status.eq(status), self._answer_data.eq(data)]
+        m.next = "ANSWER"
 
     # -- receiving ---------------------------------------------------------------------------
 
@@ -517,6 +518,13 @@ class HostBridge(wiring.Component):
                          self._advance.eq(self.tx.ready)]
             return self.tx.ready
 
+        with m.State("ANSWER"):
+            # a cycle after the decision to answer: what it decides are two registers and
+            # the next state, and the status, count and counters it sets are loaded from
+            # registers here (the UP5K's clock)
+            m.d.comb += [self._set_status.eq(1), self._status_code.eq(self._answer_status),
+                         self._drop_count.eq(~self._answer_data), self._restart.eq(1)]
+            m.next = "REPLY_HEADER"
         with m.State("REPLY_HEADER"):     # sync, status, tag, count
             header = Cat(Const(SYNC_REPLY, 8), self._status, Const(0, 5), self._tag,
                          self._count)
