@@ -18,8 +18,11 @@ class CsrBank(wiring.Component):
     bits pulse for one cycle when the host writes 1 to them.
 
     Bus behaviour: a write is taken when both its address and data are valid (AXI allows a
-    subordinate to wait for both), then answered on B; a read is answered on R one cycle after
-    its address is taken. One transaction per channel is outstanding at a time. Unmapped
+    subordinate to wait for both), then answered on B; a read's address is registered when
+    it is taken and the word chosen from that register in the next cycle (its value then),
+    answered on R two cycles after the address is taken (the choice among ~40 registers
+    stays off the address's source: the bridge's address counter on the boards). One
+    transaction per channel is outstanding at a time. Unmapped
     offsets and writes to ``ro`` registers answer ``SLVERR`` and change nothing. Reading the
     low word of a 64-bit ``ro`` register latches its high word, which the next read of the
     high word returns, so a 64-bit counter reads consistently in two accesses.
@@ -138,18 +141,23 @@ class CsrBank(wiring.Component):
         rresp = Signal(2)
         rdata = Signal(32)
         take = Signal()
+        pending = Signal()              # an address taken, its word chosen this cycle
+        addr = Signal.like(bus.araddr[2:], name="read_addr")
         m.d.comb += [
-            take.eq(bus.arvalid & ~rvalid),
+            take.eq(bus.arvalid & ~rvalid & ~pending),
             bus.arready.eq(take),
             bus.rvalid.eq(rvalid), bus.rresp.eq(rresp), bus.rdata.eq(rdata),
         ]
+        m.d.sync += pending.eq(take)
+        with m.If(take):
+            m.d.sync += addr.eq(bus.araddr[2:])
         with m.If(rvalid & bus.rready):
             m.d.sync += rvalid.eq(0)
         # The word is chosen combinationally and registered once (case-by-case registered
         # assignments cost ~2x the LUTs on the iCE40).
         selected, mapped = Signal(32), Signal()
         snapshots = []
-        with m.Switch(bus.araddr[2:]):
+        with m.Switch(addr):
             for reg in self.registers:
                 port = self.port(reg)
                 snapshot = None
@@ -165,9 +173,9 @@ class CsrBank(wiring.Component):
                             m.d.comb += selected.eq(snapshot)
                         else:
                             m.d.comb += selected.eq(port[32 * word:32 * word + 32])
-        with m.If(take):
+        with m.If(pending):
             m.d.sync += [rvalid.eq(1), rresp.eq(Mux(mapped, RESP_OKAY, RESP_SLVERR)),
                          rdata.eq(selected)]
             for reg, snapshot, port in snapshots:
-                with m.If(bus.araddr[2:] == reg.offset // 4):
+                with m.If(addr == reg.offset // 4):
                     m.d.sync += snapshot.eq(port[32:])
