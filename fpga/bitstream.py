@@ -171,8 +171,12 @@ def build(board_name, measure=False, seed=1, clock_mhz=None, overrides=None, tag
     if measure:
         nextpnr += " --timing-allow-fail"
     platform = board.platform()
+    # no source locations in the RTLIL: they are absolute paths, so a netlist made in one
+    # checkout would differ from another's and place differently; without them a clone
+    # builds the bitstream measured here, bit for bit
     plan = platform.build(BoardTop(config, board.leds), name="loom", do_build=False,
-                          synth_opts=board.synth_opts, nextpnr_opts=nextpnr)
+                          synth_opts=board.synth_opts, nextpnr_opts=nextpnr,
+                          emit_src=False)
     # the block RAMs' read-during-write don't-care, which yosys's RTLIL reader drops
     plan.files["loom.il"] = apply_no_rw_check(plan.files["loom.il"])
     plan.execute_local(str(out))
