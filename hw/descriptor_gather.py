@@ -26,9 +26,15 @@ class DescriptorGather(wiring.Component):
     the descriptor's fields, pitch and address in ``addr_width`` bits, that is ~75
     flip-flops instead of 256 (on the iCE40 each loaded straight from the bus takes a
     logic cell of its own).
+
+    With ``ready_registered``, ``i.ready`` is ``not o.valid`` alone, a register: no beat is
+    taken in the cycle ``o`` is taken either, so a descriptor's first beat comes a cycle
+    later, and nothing of what decides ``o.ready`` reaches ``i.ready`` (for the sequencer
+    on a 32-bit bus: its dispatch decision stays off the descriptor queue's read enable,
+    the UP5K's clock).
     """
 
-    def __init__(self, beat_width, kept):
+    def __init__(self, beat_width, kept, *, ready_registered=False):
         width = 8 * DESCRIPTOR_BYTES
         if beat_width not in (8, 16, 32, 64, 128, 256):
             raise ValueError(f"beat_width must be a power of two from 8 to 256, not "
@@ -41,6 +47,7 @@ class DescriptorGather(wiring.Component):
                                  f"leaves the descriptor or keeps no bits")
             used |= bits
         self.beat_width, self.kept = beat_width, tuple(kept)
+        self.ready_registered = bool(ready_registered)
         super().__init__({
             "i": In(stream.Signature(data.StructLayout({"data": beat_width}))),
             "o": Out(stream.Signature(data.StructLayout({"data": width}))),
@@ -53,7 +60,8 @@ class DescriptorGather(wiring.Component):
         out = self.o.payload.data
         count = Signal(range(beats))
         full = Signal()
-        m.d.comb += [self.i.ready.eq(~full | self.o.ready), self.o.valid.eq(full)]
+        m.d.comb += [self.i.ready.eq(~full if self.ready_registered else ~full | self.o.ready),
+                     self.o.valid.eq(full)]
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += full.eq(0)
         with m.If(self.i.valid & self.i.ready):

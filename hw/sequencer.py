@@ -141,8 +141,10 @@ class Sequencer(wiring.Component):
                                                         depth=_QUEUE_DEPTH * beats + 1)
         if beats >= 8:
             # one descriptor checked at a time in the gather's register (_check_stages):
-            # only the bits the check and the unit queues read
-            gather = DescriptorGather(8 * self.beat_bytes, self._kept_fields())
+            # only the bits the check and the unit queues read; the next one's first beat
+            # a cycle after dispatch takes it (the queue's read enable, a register)
+            gather = DescriptorGather(8 * self.beat_bytes, self._kept_fields(),
+                                      ready_registered=True)
         else:
             gather = BeatsToWords(8 * self.beat_bytes, beats)
         m.submodules.gather = gather
@@ -161,18 +163,34 @@ class Sequencer(wiring.Component):
         # (``_table_code``), so its count fits addr_width - 4 bits
         to_fetch = Signal(self.addr_width - 4)
         in_flight = Signal(range(_QUEUE_DEPTH + 1))   # fetched or being fetched, not popped
-        batch = Mux(at_least(to_fetch, _FETCH_BATCH), _FETCH_BATCH, to_fetch)
+        # min(to_fetch, batch size), a register loaded a cycle after ``to_fetch`` (no fetch
+        # is asked for in that cycle: ``just_fetched``): its compare and multiplexer are off
+        # the paths of ``to_fetch``'s subtract, the next address and the fetch command
+        batch = Signal(range(_FETCH_BATCH + 1))
+        m.d.sync += batch.eq(Mux(at_least(to_fetch, _FETCH_BATCH), _FETCH_BATCH, to_fetch))
+        just_fetched = Signal()
         fetch_more = Signal()       # to_fetch != 0, a register: off the reader's start path
         fetch = self.fetch_cmd
+        m.d.sync += just_fetched.eq(fetch.valid & fetch.ready)
         m.d.comb += [
-            fetch.valid.eq(running & fetch_more &
+            fetch.valid.eq(running & fetch_more & ~just_fetched &
                            ~at_least(in_flight, _QUEUE_DEPTH - _FETCH_BATCH + 1)),
             fetch.payload.addr.eq(next_addr), fetch.payload.pitch.eq(DESCRIPTOR_BYTES),
             fetch.payload.rows.eq(batch),
             fetch.payload.row_beats.eq(DESCRIPTOR_BYTES // self.beat_bytes),
         ]
-        popped = Signal(2)       # descriptors leaving the check stages (dispatched or dropped)
-        m.d.sync += in_flight.eq(in_flight + Mux(fetch.valid & fetch.ready, batch, 0) - popped)
+        # A fetch's handshake adds its batch; descriptors leave the check stages when
+        # dispatch takes one (``consume``) or a restart drops what they hold (never in a
+        # cycle with either of the others). The handshake and ``consume`` are decided late
+        # in the cycle: they pick among sums made without them.
+        consume = Signal()       # dispatch takes the checked descriptor
+        dropped = Signal(2)
+        fetched_now = fetch.valid & fetch.ready
+        with_batch = Signal.like(in_flight)
+        m.d.comb += with_batch.eq(in_flight + batch)
+        m.d.sync += in_flight.eq(Mux(fetched_now,
+                                     Mux(consume, with_batch - 1, with_batch),
+                                     Mux(consume, in_flight - 1, in_flight - dropped)))
         with m.If(fetch.valid & fetch.ready):
             m.d.sync += [to_fetch.eq(to_fetch - batch),
                          fetch_more.eq(at_least(to_fetch, _FETCH_BATCH + 1)),
@@ -211,12 +229,12 @@ class Sequencer(wiring.Component):
         all_idle = Cat(*idle_units).all()
 
         # --- check (three register stages), then dispatch ------------------------------------
-        consume = Signal()       # dispatch takes the checked descriptor
         base_inverted, limit_inverted = self._clamped_window(m)
-        d, head_valid, check_code, check_bad, kind, dropped = self._check_stages(
+        d, head_valid, check_code, check_bad, kind, stages_dropped = self._check_stages(
             m, gather.o, consume, restart, base_inverted, limit_inverted)
         table_code = self._table_code(m, base_inverted, limit_inverted)
-        m.d.comb += popped.eq(consume + dropped)
+        table_code_q = Signal.like(table_code, name="table_code_q")
+        m.d.comb += dropped.eq(stages_dropped)
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
@@ -230,9 +248,15 @@ class Sequencer(wiring.Component):
                     with m.Else():
                         m.next = "TABLE"
             with m.State("TABLE"):
+                # the table's check registered, decided on in the next cycle (its adder and
+                # window compares are off the paths of what the decision loads)
                 m.d.comb += checking.eq(1)
-                with m.If(table_code != 0):
-                    m.d.sync += [self.error.eq(1), self.error_code.eq(table_code)]
+                m.d.sync += table_code_q.eq(table_code)
+                m.next = "TABLE_CHECK"
+            with m.State("TABLE_CHECK"):
+                m.d.comb += checking.eq(1)
+                with m.If(table_code_q != 0):
+                    m.d.sync += [self.error.eq(1), self.error_code.eq(table_code_q)]
                     m.next = "IDLE"
                 with m.Else():
                     m.d.sync += running.eq(1)
@@ -358,7 +382,8 @@ class Sequencer(wiring.Component):
         cycles at best) one descriptor is checked at a time: stage 0 takes the next only
         when all three are empty, and no stage keeps a copy of the descriptor: the gather's
         word is the checked descriptor, popped when dispatch takes it (or a restart drops
-        it), so the gather collects the next one only then (-3 x ~256 flip-flops on the
+        it), so the gather collects the next one only then, from the cycle after
+        (``DescriptorGather(ready_registered)``; -3 x ~256 flip-flops on the
         iCE40UP5K build, where flip-flops loaded from other flip-flops each take a logic
         cell of their own). The gather keeps only the bits the check and the unit queues
         read (:meth:`_kept_fields`: ~75 of 256). Stage 2 then takes two cycles (``_check``'s

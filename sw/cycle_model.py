@@ -9,7 +9,7 @@ commands, not gates, with the hardware's structure:
   after the last beat of the current one; when both want it, fetch wins
   (``hw/accelerator.py: _share_reader``). The room is a registered count: a descriptor
   dispatched in cycle ``t`` leaves it in ``t + 1``.
-* **Dispatch** is in order, one descriptor a cycle (one every 12 on a 32-bit bus, whose
+* **Dispatch** is in order, one descriptor a cycle (one every 13 on a 32-bit bus, whose
   sequencer checks one descriptor at a time, in the register that gathers its 8 beats;
   ``check_steps - 1`` more with a serial span multiply), into per-unit queues of 8; the
   model's dispatch cycle is the sequencer's (it takes the checked descriptor), the command
@@ -111,7 +111,8 @@ class Timing:
     the RTL with single-command programs (``end`` alone, LOADs of 1/8/64 words, COMPUTEs of
     k = 1/8/64, STOREs per mode, and chains of two or three with tokens) and then fitted on
     whole GEMM programs: ``start``: the first counted cycle (PERF_TOTAL_CYCLES counts from
-    the cycle that checks the descriptor table) to the first fetch request (1: that check);
+    the cycle that checks the descriptor table) to the first fetch request (2: that check,
+    registered, then decided on);
     ``dispatch``: a descriptor's last fetched beat to its entry in its unit's queue (8:
     three of them are the Sequencer's register stages of the descriptor check, added to
     clock the ECP5 build higher; 5 before; one more on a 32-bit bus, whose sequencer checks
@@ -150,7 +151,7 @@ class Timing:
     """
     read_latency: int = 0
     write_latency: int = 5
-    start: int = 1
+    start: int = 2
     dispatch: int = 8
     load_issue: int = 1
     dma_setup: int = 2
@@ -276,8 +277,8 @@ class _Config:
                              and self.cols >= self.beat)
         #: cycles from one dispatch to the next: on a bus that takes 8 beats a descriptor the
         #: sequencer checks one descriptor at a time in the register that gathers it (the
-        #: next one's 8 beats enter it from the dispatch on, then the check stages: four,
-        #: its last one in two cycles, ``split_check``). A serial span multiply
+        #: next one's 8 beats enter it from the cycle after the dispatch, then the check
+        #: stages: four, its last one in two cycles, ``split_check``). A serial span multiply
         #: (BUS_CONFIG.check_steps) takes its steps but one more in every descriptor's
         #: check: in the gap between dispatches and in each descriptor's arrival alike (the
         #: model once counted them only in the gap and was up to 3.5 % high on the board
@@ -285,7 +286,7 @@ class _Config:
         beats = DESCRIPTOR_BYTES // self.beat
         steps = getattr(config, "check_steps", 0)
         self.split_check = int(beats >= 8) + (max(steps - 1, 0) if beats >= 8 else 0)
-        self.dispatch_gap = beats + 3 + self.split_check if beats >= 8 else 1
+        self.dispatch_gap = beats + 4 + self.split_check if beats >= 8 else 1
         self.fp16_only = bool(getattr(config, "fp16", False)) and not getattr(config, "int8",
                                                                               True)
         #: cycles per fp16 beat; pipelined adders also delay every tile's results (fp16:

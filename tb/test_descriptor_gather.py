@@ -73,6 +73,43 @@ def test_gathers_the_kept_bits_with_beats_to_words_timing(rng, beat_width, in_ra
     assert got == [kept_model(d, KEPT) for d in descriptors]
 
 
+@pytest.mark.parametrize("in_rate,out_rate", [(0.9, 0.3), (1, 1)])
+def test_a_registered_ready_takes_no_beat_while_full(rng, in_rate, out_rate):
+    """``ready_registered``: ``i.ready`` is ``not o.valid`` in every cycle, ``o.valid`` rises
+    the cycle after a descriptor's final beat, and the descriptors are the same."""
+    gather = DescriptorGather(32, KEPT, ready_registered=True)
+    descriptors = [int(rng.integers(1 << 62)) << int(rng.integers(0, 190))
+                   for _ in range(60)]
+    got = []
+
+    async def bench(ctx):
+        n, final_taken = 0, False
+        while len(got) < len(descriptors):
+            valid = n < 8 * len(descriptors) and rng.random() < in_rate
+            ready = rng.random() < out_rate
+            ctx.set(gather.i.valid, valid)
+            ctx.set(gather.i.payload.data,
+                    (descriptors[min(n // 8, len(descriptors) - 1)] >> (32 * (n % 8)))
+                    & 0xFFFF_FFFF)
+            ctx.set(gather.o.ready, ready)
+            full = ctx.get(gather.o.valid)
+            assert ctx.get(gather.i.ready) == (not full), f"i.ready wrong after {n} beats"
+            if final_taken:
+                assert full, f"no descriptor the cycle after beat {n}"
+            if full and ready:
+                got.append(ctx.get(gather.o.payload.data))
+            final_taken = valid and not full and n % 8 == 7
+            if valid and not full:
+                n += 1
+            await ctx.tick()
+
+    sim = Simulator(gather)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert got == [kept_model(d, KEPT) for d in descriptors]
+
+
 @pytest.mark.parametrize("kept, message", [
     (((0, 32, 32), (16, 8, 8)), "overlaps"),
     (((250, 16, 8),), "leaves the descriptor"),
