@@ -180,9 +180,9 @@ def build(board_name, measure=False, seed=None, clock_mhz=None, overrides=None, 
     if measure:
         nextpnr += " --timing-allow-fail"
     platform = board.platform()
-    # no source locations in the RTLIL: they are absolute paths, so a netlist made in one
-    # checkout would differ from another's and place differently; without them a clone
-    # builds the bitstream measured here, bit for bit
+    # no source locations in the RTLIL: they are absolute paths, so the netlist file would
+    # differ from one checkout to another (nextpnr's placement did not depend on them: the
+    # same seed gave the same Fmax with and without them); without them it is one file
     plan = platform.build(BoardTop(config, board.leds), name="loom", do_build=False,
                           synth_opts=board.synth_opts, nextpnr_opts=nextpnr,
                           emit_src=False)

@@ -22,6 +22,13 @@ def kept_model(descriptor, kept):
     return out
 
 
+def simulate(dut, bench):
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+
+
 class _Pair(Elaboratable):
     def __init__(self, beat_width):
         self.ours = DescriptorGather(beat_width, KEPT)
@@ -66,10 +73,7 @@ def test_gathers_the_kept_bits_with_beats_to_words_timing(rng, beat_width, in_ra
                 n += 1
             await ctx.tick()
 
-    sim = Simulator(pair)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(pair, bench)
     assert got == [kept_model(d, KEPT) for d in descriptors]
 
 
@@ -103,10 +107,7 @@ def test_a_registered_ready_takes_no_beat_while_full(rng, in_rate, out_rate):
                 n += 1
             await ctx.tick()
 
-    sim = Simulator(gather)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(gather, bench)
     assert got == [kept_model(d, KEPT) for d in descriptors]
 
 
