@@ -204,7 +204,7 @@ def test_sequencer_check_codes_match_the_golden_rules(build):
     ({"span_multiplier": "mac"}, "span_multiplier must be one of"),
     ({"span_multiplier": "serial"}, "needs a bus of 4 bytes"),
     ({"paired_multipliers": True, "datapaths": ("int8", "fp16")}, "paired multipliers"),
-    ({"product_stages": 3}, "product_stages must be 1 or 2"),
+    ({"product_stages": 4}, "product_stages must be 1, 2 or 3"),
     ({"product_stages": 2, "datapaths": ("int8", "fp16")}, "int8-only"),
     ({"product_stages": 2, "paired_multipliers": True}, "external"),
     ({"dma_outstanding": 0}, "dma_outstanding must be an integer from 1 to 16"),
