@@ -24,12 +24,16 @@ BUILDS = {
     "int8_p2": (("int8",), 64, ("identifies_itself", "one_tile_int8_gemm_matches_golden",
                                 "tiled_int8_gemms_in_every_store_mode"),
                 {"lut_multipliers": 16, "product_stages": 2}),
+    # the same over three registers (the 16x16 ECP5 build's)
+    "int8_p3": (("int8",), 64, ("identifies_itself", "one_tile_int8_gemm_matches_golden",
+                                "tiled_int8_gemms_in_every_store_mode"),
+                {"lut_multipliers": 16, "product_stages": 3}),
 }
 
 
-#: builds only `make test-full` runs (the regular suite covers product_stages=2 in the
+#: builds only `make test-full` runs (the regular suite covers product_stages=2 and 3 in the
 #: array's Verilator regression, the compute unit's tests and the cycle model's RTL sweep)
-SLOW_BUILDS = ("int8_p2",)
+SLOW_BUILDS = ("int8_p2", "int8_p3")
 
 
 @pytest.mark.parametrize("build", [pytest.param(b, marks=pytest.mark.slow)
