@@ -239,9 +239,7 @@ class ProcessingElement(wiring.Component):
         ``input_registers``), no fabric flip-flops; with 3 that product is registered once
         more, in the fabric: the DSPs sit in a few rows of the die, and the route from one
         to its PE's accumulator (89 tiles in a 16x16 ECP5-85F build, 8.3 ns) gets a cycle
-        without the carry chain behind it. With 2 or 3 the accumulator is cleared the cycle
-        before a tile's first beat reaches the adder (the qualifiers show it a stage
-        earlier) instead of the adder's operand being gated: no multiplexer in the loop.
+        without the carry chain behind it.
     separate_control : bool
         The registered ``ctl`` (also ``ctl_out``) as hand-instanced flip-flops when
         elaborated for an ECP5 (:func:`~hw.register_copies.register_copies`), so synthesis
@@ -434,20 +432,6 @@ class ProcessingElement(wiring.Component):
             with m.If(int_ctl.valid | clear):
                 m.d.sync += acc.eq(Mux(clear, 0, int_next))
             m.d.comb += int_done.eq(captured)
-        elif has_int8 and self.product_stages > 1:
-            # The beat before its product shows a tile's first beat a cycle ahead
-            # (``int_ctl_before``): ``acc`` is cleared then, by its flip-flops' synchronous
-            # reset, so the adder adds ``acc`` as it is, without a multiplexer in front of each
-            # bit (the accumulation loop of a 16x16 ECP5 build, 9.6 ns, went through it). The
-            # beat in ``int_ctl`` at that time can only be the previous tile's last one (or
-            # none), whose sum ``result`` takes from ``int_next``, not from ``acc``.
-            early.append(ends_tile(int_ctl_before, fp16=False))
-            m.d.comb += int_next.eq(int_product + acc)
-            with m.If(int_ctl_before.valid & int_ctl_before.first):
-                m.d.sync += acc.eq(0)
-            with m.Elif(int_ctl.valid):
-                m.d.sync += acc.eq(int_next)
-            m.d.comb += int_done.eq(ends_tile(int_ctl, fp16=False))
         elif has_int8:
             early.append(ends_tile(int_ctl_before, fp16=False))
             m.d.comb += int_next.eq(int_product + Mux(int_ctl.first, 0, acc))
