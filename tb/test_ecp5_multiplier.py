@@ -116,22 +116,19 @@ def test_a_dsp_pe_for_ecp5_keeps_its_product_register_in_the_mult18x18d():
 
 def test_a_two_stage_dsp_pe_for_ecp5_registers_its_operands_in_the_mult18x18d():
     """``product_stages=2``: the extra product stage is the DSP's input registers; the
-    fabric only gains the beat qualifiers' second register (valid and last: the
-    accumulator is cleared from the first register's ``first``, so the second's is not
-    kept)."""
+    fabric only gains the beat qualifiers' second register (valid, first, last)."""
     platform = ULX3S_85F_Platform()
     one = cell_counts(ProcessingElement(), "pe_ecp5_dsp_product", "ecp5", platform=platform)
     two = cell_counts(ProcessingElement(product_stages=2), "pe_ecp5_dsp_product_2", "ecp5",
                       platform=platform)
     assert one["MULT18X18D"] == two["MULT18X18D"] == 1, (one, two)
-    assert two["TRELLIS_FF"] == one["TRELLIS_FF"] + 2, (one, two)
+    assert two["TRELLIS_FF"] == one["TRELLIS_FF"] + 3, (one, two)
 
 
 def test_a_three_stage_dsp_pe_for_ecp5_registers_the_dsps_product_in_the_fabric():
     """``product_stages=3``: the MULT18X18D's input and output registers, then the 16-bit
     product once more in fabric flip-flops (for the route to the accumulator), and the beat
-    qualifiers' third register (valid and last) and the second's ``first`` (which clears the
-    accumulator now)."""
+    qualifiers' third register."""
     platform = ULX3S_85F_Platform()
     two = cell_counts(ProcessingElement(product_stages=2), "pe_ecp5_dsp_product_2", "ecp5",
                       platform=platform)
