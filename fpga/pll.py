@@ -7,8 +7,17 @@ until the PLL locks.
 """
 from dataclasses import dataclass
 
-from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Instance, Module, Signal
-from amaranth.lib.cdc import ResetSynchronizer
+from amaranth.hdl import (
+    ClockDomain,
+    ClockSignal,
+    Const,
+    Elaboratable,
+    Instance,
+    Module,
+    ResetSignal,
+    Signal,
+)
+from amaranth.lib.cdc import AsyncFFSynchronizer, ResetSynchronizer
 
 __all__ = ["PllConfig", "ice40_pll", "ecp5_pll", "Pll"]
 
@@ -87,7 +96,7 @@ class Pll(Elaboratable):
     """Drives the ``sync`` domain at ``config.f_out`` from the board clock; ``sync`` stays in
     reset until the PLL reports lock (and for two cycles after). An ECP5 configuration with
     a second output (``ecp5_pll(..., f_secondary=...)``) drives the ``array`` domain from
-    CLKOS as well, reset the same way.
+    CLKOS as well, reset the same way, its reset on a global network (a ``DCCA``).
 
     On ECP5 ``clk_in`` is the input clock signal; on iCE40 it is the clock pin's raw ``io``
     port (``platform.request(..., dir="-").io``): the UP5K's PLL sits at the clock pad
@@ -139,7 +148,18 @@ class Pll(Elaboratable):
                 o_CLKOP=clk_out, o_LOCK=self.locked)
         m.submodules.reset = ResetSynchronizer(~self.locked, domain="sync")
         if "f_secondary" in p:
-            m.submodules.array_reset = ResetSynchronizer(~self.locked, domain="array")
+            # The array domain's reset reaches ~3,200 synchronous resets spread over the die
+            # (every PE's beat qualifiers and drain flags): in fabric routing one net from a
+            # flip-flop to a PE 80 tiles away was 10.4 ns, the array clock's critical path
+            # of a 16x16 ECP5-85F build. Through a DCCA it takes a global network instead
+            # (as the clocks do), which reaches the slices' LSR inputs without fabric routing.
+            # nextpnr times the global as 0 ns, so the real path is longer by the network's
+            # insertion delay.
+            array_reset = Signal()
+            m.submodules.array_reset = AsyncFFSynchronizer(~self.locked, array_reset,
+                                                           o_domain="array")
+            m.submodules.array_reset_buffer = Instance(
+                "DCCA", i_CLKI=array_reset, i_CE=Const(1, 1), o_CLKO=ResetSignal("array"))
         if platform is not None:
             platform.add_clock_constraint(clk_out, self.config.f_out)
             if "f_secondary" in p:

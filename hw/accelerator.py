@@ -84,10 +84,11 @@ class Accelerator(wiring.Component):
         or in three register stages (one fp16 beat every 3 cycles, the clock of the int8
         builds); ``ARRAY_CONFIG.fp16_beat_cycles`` tells. Same results.
     product_stages : int
-        1 or 2 (int8-only builds without ``paired_multipliers``): registers of each PE's
-        int8 product (see :class:`~hw.systolic_array.SystolicArray`); 2 splits the
-        multiply's path for the array clock and lands every COMPUTE's results one array
-        cycle later. ``ARRAY_CONFIG.product_stages`` tells. Same results.
+        1, 2 or 3 (int8-only builds without ``paired_multipliers``): registers of each PE's
+        int8 product (see :class:`~hw.systolic_array.SystolicArray`); 2 or 3 split the
+        multiply's path for the array clock and land every COMPUTE's results
+        ``product_stages - 1`` array cycles later. ``ARRAY_CONFIG.product_stages`` tells.
+        Same results.
     operand_registers : bool
         ``False``: the operand buffers' block RAM data goes straight into the array, without
         their output registers and the register slice the ECP5 clock needs

@@ -74,9 +74,10 @@ class ComputeUnit(wiring.Component):
     and results land later (:class:`~hw.systolic_array.SystolicArray`,
     :class:`~hw.result_buffer.ResultBuffer`). Same results.
 
-    ``product_stages=2`` (int8-only builds without paired multipliers): each PE's product
-    over two registers (:class:`~hw.systolic_array.SystolicArray`), for the clock; every
-    tile's results land one cycle later (``busy`` follows them). Same results.
+    ``product_stages=2`` or 3 (int8-only builds without paired multipliers): each PE's
+    product over two or three registers (:class:`~hw.systolic_array.SystolicArray`), for
+    the clock; every tile's results land ``product_stages - 1`` cycles later (``busy``
+    follows them). Same results.
     """
 
     def _widened(self, m, lanes):

@@ -120,8 +120,8 @@ REGISTERS = (
               Field("array_clock", 22, 1, "the array runs on a clock of its own (commonly "
                     "faster); PERF_* cycle counts are system clock cycles (since 0.5.0)"),
               Field("product_stages", 23, 2, "registers of each PE's int8 product: 1, or 2 "
-                    "(pipelined for the clock; every tile's results one array cycle later, "
-                    "same results); 0 (before 0.6.0) means 1"),
+                    "or 3 (pipelined for the clock; every tile's results one or two array "
+                    "cycles later, same results); 0 (before 0.6.0) means 1"),
               Field("direct_operands", 25, 1, "the operand buffers feed the array without "
                     "their output registers and register slice: a COMPUTE takes 2 cycles "
                     "fewer (since 0.6.0)"),

@@ -12,7 +12,8 @@ from .register_copies import register_copies
 
 __all__ = ["ProcessingElement", "check_acc_width", "check_clear_after_last",
            "check_fp32_adder_stages", "check_product_stages", "fp16_delay", "MULTIPLIERS",
-           "PRODUCT_STAGES", "lut_product", "booth_digits", "booth_sum"]
+           "PRODUCT_STAGES", "lut_product", "booth_digits", "booth_sum",
+           "booth_halves", "booth_join"]
 
 #: How a PE's int8 multiply is built: ``"dsp"`` writes ``a * b`` and lets synthesis map it to
 #: a hard multiplier (one SB_MAC16 on iCE40; elaborated for an ECP5 platform, a hand-instanced
@@ -25,8 +26,10 @@ __all__ = ["ProcessingElement", "check_acc_width", "check_clear_after_last",
 MULTIPLIERS = ("dsp", "lut", "external")
 
 #: Registers an int8 product goes through (``product_stages``): 1, or 2 to split the
-#: multiply's path (a LUT PE's Booth product was the 16x16 ECP5 array clock's critical path).
-PRODUCT_STAGES = (1, 2)
+#: multiply's path (a LUT PE's Booth product was the 16x16 ECP5 array clock's critical path),
+#: or 3 to give the route from a DSP PE's MULT18X18D to its accumulator a cycle of its own (a
+#: DSP placed 89 tiles from its PE's fabric was the next one).
+PRODUCT_STAGES = (1, 2, 3)
 
 
 def lut_product(a, b, m=None):
@@ -46,7 +49,8 @@ def lut_product(a, b, m=None):
     pairs (``tb/test_dsp_mapping.py``).
 
     The digit muxes are :func:`booth_digits`, the adds :func:`booth_sum`: a PE with
-    ``product_stages=2`` registers the partial products between the two."""
+    ``product_stages=2`` registers the partial products between the two; with 3 it also
+    registers the two halves of the sum (:func:`booth_halves`, :func:`booth_join`)."""
     return booth_sum(*booth_digits(a, b, m), m)
 
 
@@ -70,13 +74,25 @@ def booth_digits(a, b, m=None):
 def booth_sum(parts, negs, m=None):
     """The 16-bit signed product from :func:`booth_digits`' ``parts`` and ``negs``: three
     adds and an increment on carry chains."""
-    # d0 + 4 d1 and d2 + 4 d3 (12 bits each), then low + 16 high; arithmetic modulo 2**16
-    # is exact since every product fits 16 signed bits.
+    low, high = booth_halves(parts, negs, m)
+    return booth_join(low, high, negs[1], negs[3], m)
+
+
+def booth_halves(parts, negs, m=None):
+    """``d0 + 4 d1`` and ``d2 + 4 d3`` (signed 12 bits each, the ``neg`` bits of digits 0 and
+    2 added in): the two independent adds of :func:`booth_sum`."""
     low = _named(m, "booth_low", parts[0] + Cat(negs[0], Const(0, 1), parts[1]).as_signed())
     high = _named(m, "booth_high", parts[2] + Cat(negs[2], Const(0, 1), parts[3]).as_signed())
+    return low, high
+
+
+def booth_join(low, high, neg1, neg3, m=None):
+    """The 16-bit signed product from :func:`booth_halves` and the ``neg`` bits of digits 1
+    and 3: ``low + 16 high`` and the increment."""
+    # arithmetic modulo 2**16 is exact since every product fits 16 signed bits
     total = _named(m, "booth_total",
-                   (low + Cat(Const(0, 2), negs[1], Const(0, 1), high).as_signed())[:16])
-    return (total + Cat(Const(0, 6), negs[3]))[:16].as_signed()
+                   (low + Cat(Const(0, 2), neg1, Const(0, 1), high).as_signed())[:16])
+    return (total + Cat(Const(0, 6), neg3))[:16].as_signed()
 
 
 def _named(m, name, value):
@@ -105,18 +121,18 @@ def check_fp32_adder_stages(stages, datapaths):
 
 
 def check_product_stages(stages, datapaths=("int8",), multiplier="dsp"):
-    """Raise unless ``stages`` is 1 or 2, and 2 only for an int8-only datapath whose
-    multiplier is the PE's own (``"dsp"`` or ``"lut"``, not ``"external"``)."""
+    """Raise unless ``stages`` is 1, 2 or 3, and more than 1 only for an int8-only datapath
+    whose multiplier is the PE's own (``"dsp"`` or ``"lut"``, not ``"external"``)."""
     if not isinstance(stages, int) or isinstance(stages, bool):
-        raise TypeError(f"product_stages must be an integer, 1 or 2, not {stages!r}")
+        raise TypeError(f"product_stages must be an integer, 1, 2 or 3, not {stages!r}")
     if stages not in PRODUCT_STAGES:
-        raise ValueError(f"product_stages must be 1 or 2, not {stages}")
-    if stages == 2 and tuple(datapaths) != ("int8",):
-        raise ValueError(f"product_stages=2 pipelines the int8 product: int8-only datapaths, "
-                         f"not {tuple(datapaths)}")
-    if stages == 2 and multiplier == "external":
-        raise ValueError("product_stages=2 needs the PE's own multiplier ('dsp' or 'lut'), "
-                         "not an external one registered outside (paired multipliers)")
+        raise ValueError(f"product_stages must be 1, 2 or 3, not {stages}")
+    if stages > 1 and tuple(datapaths) != ("int8",):
+        raise ValueError(f"product_stages={stages} pipelines the int8 product: int8-only "
+                         f"datapaths, not {tuple(datapaths)}")
+    if stages > 1 and multiplier == "external":
+        raise ValueError(f"product_stages={stages} needs the PE's own multiplier ('dsp' or "
+                         "'lut'), not an external one registered outside (paired multipliers)")
 
 
 def check_clear_after_last(clear, datapaths=("int8",)):
@@ -155,7 +171,7 @@ class ProcessingElement(wiring.Component):
     ---------------------------------------------------------------
     * +1: ``a_out``, ``b_out``, ``ctl_out`` carry the beat on; the product is registered
       (int8: a 16-bit product; fp16: the exact binary32 product of :class:`Fp16Multiplier`).
-      With ``product_stages=2`` (int8 only) the product takes a second register: +2.
+      With ``product_stages=2`` or 3 (int8 only) the product takes more registers: +2, +3.
     * +``product_stages`` (combinational ``done``): for a valid beat, ``acc`` takes
       ``acc_next`` at the end of the next cycle; on a ``last`` beat the finished sum loads
       ``result_out`` instead of waiting in ``acc``, so the next tile starts accumulating on
@@ -209,17 +225,21 @@ class ProcessingElement(wiring.Component):
         1 (default) or 3: register stages of the fp16 accumulation's adder (see
         "Arithmetic"); only with the fp16 datapath.
     product_stages : int
-        1 (default) or 2: registers the int8 product goes through (int8-only PEs with a
-        ``"dsp"`` or ``"lut"`` multiplier). With 2 the beat qualifiers that gate the
-        accumulation are registered once more, so ``done`` and ``done_early`` come one cycle
-        later, with the same first/last/valid meaning and the same results; ``ctl_out``,
-        ``a_out`` and ``b_out`` do not move. ``"lut"``: the four Booth partial products and
-        their ``neg`` bits (:func:`booth_digits`) are registered, the adds
-        (:func:`booth_sum`) feed the product register. ``"dsp"``: the product of the
-        registered operands (``a_out``, ``b_out``), registered; elaborated for an ECP5, the
-        MULT18X18D's own input and output registers
-        (:class:`~hw.ecp5_multiplier.Ecp5Multiplier` ``input_registers``), no fabric
-        flip-flops.
+        1 (default), 2 or 3: registers the int8 product goes through (int8-only PEs with a
+        ``"dsp"`` or ``"lut"`` multiplier). With 2 (3) the beat qualifiers that gate the
+        accumulation are registered once (twice) more, so ``done`` and ``done_early`` come
+        one (two) cycles later, with the same first/last/valid meaning and the same results;
+        ``ctl_out``, ``a_out`` and ``b_out`` do not move. ``"lut"``: the four Booth partial
+        products and their ``neg`` bits (:func:`booth_digits`) are registered, the adds
+        (:func:`booth_sum`) feed the product register; with 3 the two halves of the sum
+        (:func:`booth_halves`) are registered too, the last add (:func:`booth_join`) feeds
+        the product register. ``"dsp"``: the product of the registered operands
+        (``a_out``, ``b_out``), registered; elaborated for an ECP5, the MULT18X18D's own
+        input and output registers (:class:`~hw.ecp5_multiplier.Ecp5Multiplier`
+        ``input_registers``), no fabric flip-flops; with 3 that product is registered once
+        more, in the fabric: the DSPs sit in a few rows of the die, and the route from one
+        to its PE's accumulator (89 tiles in a 16x16 ECP5-85F build, 8.3 ns) gets a cycle
+        without the carry chain behind it.
     separate_control : bool
         The registered ``ctl`` (also ``ctl_out``) as hand-instanced flip-flops when
         elaborated for an ECP5 (:func:`~hw.register_copies.register_copies`), so synthesis
@@ -324,8 +344,9 @@ class ProcessingElement(wiring.Component):
         # the qualifiers of the beat whose int8 product is in ``int_product`` (and the ones
         # a cycle before them, for ``done_early``)
         int_ctl, int_ctl_before = ctl, self.ctl_in
-        if self.product_stages == 2:
-            int_ctl, int_ctl_before = qualifiers(ctl, "ctl_product"), ctl
+        for stage in range(2, self.product_stages + 1):
+            name = "ctl_product" if stage == 2 else f"ctl_product_{stage}"
+            int_ctl, int_ctl_before = qualifiers(int_ctl, name), int_ctl
         if has_int8:
             int_product = Signal(signed(16), reset_less=True)
             a, b = self.a_in[:8].as_signed(), self.b_in[:8].as_signed()
@@ -333,12 +354,18 @@ class ProcessingElement(wiring.Component):
                 m.d.comb += int_product.eq(self.product_in)     # registered outside
             elif self.multiplier == "dsp" and is_ecp5(platform):
                 # the product register inside the MULT18X18D (yosys leaves it in the fabric),
-                # with two stages its input registers too
+                # with two stages its input registers too; with three a fabric register
+                # after it, which the placer can put next to the accumulator
                 m.submodules.int_multiplier = dsp = Ecp5Multiplier(
-                    primitive="mult18x18d", input_registers=self.product_stages == 2)
-                m.d.comb += [dsp.a.eq(a), dsp.b.eq(b), int_product.eq(dsp.p)]
-            elif self.product_stages == 2 and self.multiplier == "lut":
-                # stage 1: the digit muxes into registers; stage 2: the adds
+                    primitive="mult18x18d", input_registers=self.product_stages > 1)
+                m.d.comb += [dsp.a.eq(a), dsp.b.eq(b)]
+                if self.product_stages == 3:
+                    m.d.sync += int_product.eq(dsp.p)
+                else:
+                    m.d.comb += int_product.eq(dsp.p)
+            elif self.product_stages > 1 and self.multiplier == "lut":
+                # stage 1: the digit muxes into registers; stage 2: the adds (with three
+                # stages the two halves, then stage 3 the last add)
                 parts, negs = booth_digits(a, b, m)
                 held_parts = [Signal.like(part, name=f"booth_{k}_reg", reset_less=True)
                               for k, part in enumerate(parts)]
@@ -346,11 +373,28 @@ class ProcessingElement(wiring.Component):
                 m.d.sync += [held.eq(part) for held, part in zip(held_parts, parts,
                                                                  strict=True)]
                 m.d.sync += held_negs.eq(Cat(*negs))
-                m.d.sync += int_product.eq(booth_sum(held_parts, list(held_negs), m))
-            elif self.product_stages == 2:
-                # the operands are registered already (a_out, b_out)
-                m.d.sync += int_product.eq(self._multiply(m, a_reg[:8].as_signed(),
-                                                          b_reg[:8].as_signed()))
+                if self.product_stages == 2:
+                    m.d.sync += int_product.eq(booth_sum(held_parts, list(held_negs), m))
+                else:
+                    halves = booth_halves(held_parts, list(held_negs), m)
+                    held_halves = [Signal.like(half, name=f"{name}_reg", reset_less=True)
+                                   for half, name in zip(halves, ("booth_low", "booth_high"),
+                                                         strict=True)]
+                    late_negs = Signal(2, name="booth_late_negs_reg", reset_less=True)
+                    m.d.sync += [held.eq(half) for held, half in zip(held_halves, halves,
+                                                                     strict=True)]
+                    m.d.sync += late_negs.eq(Cat(held_negs[1], held_negs[3]))
+                    m.d.sync += int_product.eq(booth_join(*held_halves, late_negs[0],
+                                                          late_negs[1], m))
+            elif self.product_stages > 1:
+                # the operands are registered already (a_out, b_out); a third stage
+                # registers the product once more
+                product = self._multiply(m, a_reg[:8].as_signed(), b_reg[:8].as_signed())
+                if self.product_stages == 3:
+                    early_product = Signal(signed(16), name="early_product", reset_less=True)
+                    m.d.sync += early_product.eq(product)
+                    product = early_product
+                m.d.sync += int_product.eq(product)
             else:
                 m.d.sync += int_product.eq(self._multiply(m, a, b))
         if has_fp16:

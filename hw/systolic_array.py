@@ -92,9 +92,10 @@ class SystolicArray(wiring.Component):
         Their reset is the domain's own, which a ``ResetInserter`` above does not reach:
         for arrays in a clock domain without a soft reset (the compute unit's own).
     product_stages : int
-        1 (default) or 2 (int8-only arrays without ``paired_multipliers``): registers each
-        PE's product goes through (:class:`ProcessingElement`; 2 splits the multiply's
-        path, for the clock). Every PE has the same latency; results come
+        1 (default), 2 or 3 (int8-only arrays without ``paired_multipliers``): registers
+        each PE's product goes through (:class:`ProcessingElement`; 2 splits the multiply's
+        path, 3 also gives a DSP's product a cycle to reach its accumulator, for the
+        clock). Every PE has the same latency; results come
         ``product_stages - 1`` cycles later (:attr:`latency`), the tile spacing and the
         results are the same.
     clear_after_last : bool

@@ -70,6 +70,7 @@ REGRESSION = [
     ArrayConfig(4, 4, ("int8", "fp16")),
     ArrayConfig(8, 8, ("int8", "fp16")),
     ArrayConfig(3, 5, ("fp16",)),
-    # each PE's product over two registers, LUT and DSP PEs mixed
+    # each PE's product over two (three) registers, LUT and DSP PEs mixed
     ArrayConfig(4, 4, lut_multipliers=6, product_stages=2),
+    ArrayConfig(4, 4, lut_multipliers=6, product_stages=3),
 ]

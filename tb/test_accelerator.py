@@ -24,12 +24,16 @@ BUILDS = {
     "int8_p2": (("int8",), 64, ("identifies_itself", "one_tile_int8_gemm_matches_golden",
                                 "tiled_int8_gemms_in_every_store_mode"),
                 {"lut_multipliers": 16, "product_stages": 2}),
+    # the same over three registers (the 16x16 ECP5 build's)
+    "int8_p3": (("int8",), 64, ("identifies_itself", "one_tile_int8_gemm_matches_golden",
+                                "tiled_int8_gemms_in_every_store_mode"),
+                {"lut_multipliers": 16, "product_stages": 3}),
 }
 
 
-#: builds only `make test-full` runs (the regular suite covers product_stages=2 in the
+#: builds only `make test-full` runs (the regular suite covers product_stages=2 and 3 in the
 #: array's Verilator regression, the compute unit's tests and the cycle model's RTL sweep)
-SLOW_BUILDS = ("int8_p2",)
+SLOW_BUILDS = ("int8_p2", "int8_p3")
 
 
 @pytest.mark.parametrize("build", [pytest.param(b, marks=pytest.mark.slow)
@@ -204,7 +208,7 @@ def test_sequencer_check_codes_match_the_golden_rules(build):
     ({"span_multiplier": "mac"}, "span_multiplier must be one of"),
     ({"span_multiplier": "serial"}, "needs a bus of 4 bytes"),
     ({"paired_multipliers": True, "datapaths": ("int8", "fp16")}, "paired multipliers"),
-    ({"product_stages": 3}, "product_stages must be 1 or 2"),
+    ({"product_stages": 4}, "product_stages must be 1, 2 or 3"),
     ({"product_stages": 2, "datapaths": ("int8", "fp16")}, "int8-only"),
     ({"product_stages": 2, "paired_multipliers": True}, "external"),
     ({"dma_outstanding": 0}, "dma_outstanding must be an integer from 1 to 16"),

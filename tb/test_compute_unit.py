@@ -84,9 +84,10 @@ def run(unit, a_slots, b_slots, commands, lane_bits, array_period=None, beats=No
 
 
 @pytest.mark.parametrize("rows, cols, lut, stages, registers", [
-    (2, 3, 0, 1, True), (3, 2, 0, 1, True), (3, 2, 4, 2, True), (3, 2, 0, 1, False)])
+    (2, 3, 0, 1, True), (3, 2, 0, 1, True), (3, 2, 4, 2, True), (3, 2, 3, 3, True),
+    (3, 2, 0, 1, False)])
 def test_int8_tiles_overwrite_and_accumulate(rng, rows, cols, lut, stages, registers):
-    """(and with each PE's product over two registers, LUT and DSP PEs mixed; and with the
+    """(and with each PE's product over two or three registers, LUT and DSP PEs mixed; and with the
     operand buffers straight into the array)"""
     unit = ComputeUnit(rows, cols, depth=24, slots=2, lut_multipliers=lut,
                        product_stages=stages, operand_registers=registers)
@@ -197,6 +198,7 @@ def test_direct_operands_take_two_cycles_fewer():
 
 
 @pytest.mark.parametrize("option, cycles", [({"product_stages": 2}, 1),
+                                            ({"product_stages": 3}, 2),
                                             ({"clear_after_last": True}, 1),
                                             ({"broadcast_operands": True}, -3)])
 def test_the_unit_is_busy_for_the_arrays_latency(option, cycles):

@@ -149,24 +149,27 @@ def test_sweep_on_the_board_build_within_two_percent(rng):
         dev.close()
 
 
-#: each PE's product over two registers (ARRAY_CONFIG.product_stages), LUT and DSP PEs mixed
+#: each PE's product over two registers (ARRAY_CONFIG.product_stages; three in the second
+#: test), LUT and DSP PEs mixed
 PIPELINED_BUILD = dict(rows=4, cols=4, depth=64, data_width=64, lut_multipliers=5,
                        product_stages=2)
 PIPELINED_SWEEP = [(4, 4, 4, "int32"), (13, 37, 11, "int32"), (1, 64, 16, "int32"),
                    (16, 64, 16, "int8")]
 
 
-def test_two_product_stages_are_predicted_to_the_cycle(rng):
-    """The device reports ``product_stages`` and the model counts the extra cycle of every
-    COMPUTE: exact on int32 outputs, where the model without it is not. INT8 stores on this
-    4x4 64-bit build are predicted 2 cycles short with one product stage as with two (the
-    STORE write side's fit, see the module doc of ``sw/cycle_model.py``)."""
+@pytest.mark.parametrize("stages", [2, 3])
+def test_pipelined_products_are_predicted_to_the_cycle(rng, stages):
+    """The device reports ``product_stages`` (2 or 3) and the model counts the extra cycles
+    of every COMPUTE: exact on int32 outputs, where the model without them is not. INT8
+    stores on this 4x4 64-bit build are predicted 2 cycles short with one product stage as
+    with more (the STORE write side's fit, see the module doc of ``sw/cycle_model.py``)."""
     from dataclasses import replace
 
     seed = int(__import__("os").environ["LOOM_SEED"])
-    dev = open_device("rtl", seed=seed, progress=False, **PIPELINED_BUILD)
+    build = PIPELINED_BUILD | {"product_stages": stages}
+    dev = open_device("rtl", seed=seed, progress=False, **build)
     try:
-        assert dev.config.product_stages == 2
+        assert dev.config.product_stages == stages
         one_stage = replace(dev.config, product_stages=1)
         misses = 0
         for m, k, n, out in PIPELINED_SWEEP:
@@ -179,8 +182,8 @@ def test_two_product_stages_are_predicted_to_the_cycle(rng):
         assert misses == len(PIPELINED_SWEEP)
     finally:
         dev.close()
-    gold = open_device("golden", **PIPELINED_BUILD)
-    assert gold.config.product_stages == 2
+    gold = open_device("golden", **build)
+    assert gold.config.product_stages == stages
 
 
 def test_golden_backend_reports_the_prediction(rng):

@@ -125,6 +125,19 @@ def test_a_two_stage_dsp_pe_for_ecp5_registers_its_operands_in_the_mult18x18d():
     assert two["TRELLIS_FF"] == one["TRELLIS_FF"] + 3, (one, two)
 
 
+def test_a_three_stage_dsp_pe_for_ecp5_registers_the_dsps_product_in_the_fabric():
+    """``product_stages=3``: the MULT18X18D's input and output registers, then the 16-bit
+    product once more in fabric flip-flops (for the route to the accumulator), and the beat
+    qualifiers' third register."""
+    platform = ULX3S_85F_Platform()
+    two = cell_counts(ProcessingElement(product_stages=2), "pe_ecp5_dsp_product_2", "ecp5",
+                      platform=platform)
+    three = cell_counts(ProcessingElement(product_stages=3), "pe_ecp5_dsp_product_3", "ecp5",
+                        platform=platform)
+    assert two["MULT18X18D"] == three["MULT18X18D"] == 1, (two, three)
+    assert three["TRELLIS_FF"] == two["TRELLIS_FF"] + 16 + 3, (two, three)
+
+
 @pytest.mark.parametrize("primitive,error", [(3, TypeError), ("dsp", ValueError)])
 def test_rejects_a_bad_primitive(primitive, error):
     with pytest.raises(error, match="primitive"):

@@ -60,7 +60,7 @@ def captured_results(trace):
 
 
 @pytest.mark.parametrize("multiplier, product_stages", [("dsp", 1), ("lut", 1), ("dsp", 2),
-                                                        ("lut", 2)])
+                                                        ("lut", 2), ("dsp", 3), ("lut", 3)])
 @pytest.mark.parametrize("acc_width", [32, 16])
 def test_accumulates_tiles_with_bubbles(rng, acc_width, multiplier, product_stages):
     stimulus, operands = random_tiles(rng, tiles=12, max_k=40, bubble_rate=0.3)
@@ -84,7 +84,7 @@ def test_wraps_at_accumulator_width():
     assert captured_results(simulate(ProcessingElement(acc_width=16), stimulus)) == [0, -16384]
 
 
-@pytest.mark.parametrize("product_stages", [1, 2])
+@pytest.mark.parametrize("product_stages", [1, 2, 3])
 def test_forwards_operands_after_one_cycle(rng, product_stages):
     values = rng.integers(-128, 128, size=(10, 2))
     stimulus = [{"a_in": int(a), "b_in": int(b), "ctl_in": {"valid": 1, "first": 1, "last": 0}}
@@ -114,7 +114,7 @@ def test_drain_window_and_capture_priority():
 
 
 @pytest.mark.parametrize("multiplier", ["dsp", "lut"])
-@pytest.mark.parametrize("product_stages", [1, 2])
+@pytest.mark.parametrize("product_stages", [1, 2, 3])
 def test_done_comes_product_stages_cycles_after_the_last_beat(multiplier, product_stages):
     """A tile's ``done`` (the capture) is ``product_stages`` cycles after its ``last`` beat
     is on ``ctl_in``, ``done_early`` one cycle before it; a tile of K = 1 right behind
@@ -132,13 +132,15 @@ def test_done_comes_product_stages_cycles_after_the_last_beat(multiplier, produc
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
-    ({"product_stages": 3}, ValueError, "product_stages must be 1 or 2"),
-    ({"product_stages": 0}, ValueError, "product_stages must be 1 or 2"),
+    ({"product_stages": 4}, ValueError, "product_stages must be 1, 2 or 3"),
+    ({"product_stages": 0}, ValueError, "product_stages must be 1, 2 or 3"),
     ({"product_stages": "2"}, TypeError, "product_stages must be an integer"),
     ({"product_stages": True}, TypeError, "product_stages must be an integer"),
     ({"product_stages": 2, "multiplier": "external"}, ValueError, "external"),
     ({"product_stages": 2, "datapaths": ("fp16",)}, ValueError, "int8-only"),
     ({"product_stages": 2, "datapaths": ("int8", "fp16")}, ValueError, "int8-only"),
+    ({"product_stages": 3, "multiplier": "external"}, ValueError, "external"),
+    ({"product_stages": 3, "datapaths": ("fp16",)}, ValueError, "int8-only"),
 ])
 def test_rejects_bad_product_stages(kwargs, error, message):
     with pytest.raises(error, match=message):

@@ -149,6 +149,20 @@ def test_two_product_stages_give_the_same_rows_one_cycle_later(rng, rows, cols, 
     assert array.ideal_cycles(ks) == SystolicArray(rows, cols).ideal_cycles(ks) + 1
 
 
+@pytest.mark.parametrize("rows, cols, lut", [(3, 2, 3), (1, 1, 1)])
+def test_three_product_stages_give_the_same_rows_two_cycles_later(rng, rows, cols, lut):
+    """``product_stages=3``, LUT and DSP PEs mixed, with ``separate_control``: tiles with
+    bubbles bit-exact, back-to-back tiles at the ideal cycle count, two cycles more than
+    with one stage."""
+    array = SystolicArray(rows, cols, lut_multipliers=lut, product_stages=3,
+                          separate_control=True)
+    assert array.latency == SystolicArray(rows, cols).latency + 2 == rows + cols + 2
+    check_bubbled_tiles(array, rng, 3 * rows + 4)
+    ks = [int(k) for k in rng.integers(1, 3 * rows, size=8)]
+    check_back_to_back_tiles(array, rng, ks)
+    assert array.ideal_cycles(ks) == SystolicArray(rows, cols).ideal_cycles(ks) + 2
+
+
 @pytest.mark.parametrize("bubble_rate", [0.0, 0.3])
 @pytest.mark.parametrize("rows, cols, datapaths", [
     (1, 1, ("fp16",)), (2, 3, ("fp16",)), (1, 2, ("int8", "fp16")), (3, 2, ("int8", "fp16"))])
@@ -195,7 +209,8 @@ def test_three_stage_fp16_adders_meet_the_ideal_cycle_count(rng, datapaths, dtyp
     ({"rows": 2, "cols": 2, "fp32_adder_stages": 3}, ValueError, "needs the fp16 datapath"),
     ({"rows": 2, "cols": 2, "datapaths": ("fp16",), "fp32_adder_stages": 2}, ValueError,
      "fp32_adder_stages must be 1 or 3"),
-    ({"rows": 2, "cols": 2, "product_stages": 3}, ValueError, "product_stages must be 1 or 2"),
+    ({"rows": 2, "cols": 2, "product_stages": 4}, ValueError,
+     "product_stages must be 1, 2 or 3"),
     ({"rows": 2, "cols": 2, "product_stages": 2.0}, TypeError,
      "product_stages must be an integer"),
     ({"rows": 2, "cols": 2, "product_stages": 2, "datapaths": ("int8", "fp16")}, ValueError,

@@ -46,7 +46,8 @@ class GoldenTransport(Transport):
     ``span_multiplier`` (timing only: the descriptor check's steps), ``operand_registers``
     (timing only: 2 cycles per COMPUTE),
     ``array_clock_ratio`` (as the ``rtl`` backend's: timing only), ``lut_multipliers`` (no
-    effect), ``product_stages`` (timing only: every COMPUTE's results a cycle later with 2),
+    effect), ``product_stages`` (timing only: every COMPUTE's results ``product_stages - 1``
+    cycles later),
     ``clear_after_last`` (timing only: every COMPUTE's results a cycle later),
     ``broadcast_operands`` (timing only: every COMPUTE's results ``rows + cols - 2`` cycles
     sooner);
