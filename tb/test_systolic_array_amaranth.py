@@ -133,34 +133,22 @@ def test_aligned_drain_gives_the_same_rows_without_deskew(rng, rows, cols, separ
         array, rng, [1, *(int(k) for k in rng.integers(1, 3 * (rows + cols), size=6)), 1, 2])
 
 
-@pytest.mark.parametrize("rows, cols, lut, separate", [(2, 3, 3, False), (5, 2, 4, True),
-                                                     (1, 1, 1, False)])
-def test_two_product_stages_give_the_same_rows_one_cycle_later(rng, rows, cols, lut,
-                                                               separate):
-    """``product_stages=2``, LUT and DSP PEs mixed (with ``separate_control``: two drain
-    groups): tiles with bubbles bit-exact, back-to-back tiles at the ideal cycle count,
-    which is one cycle more than with one stage."""
-    array = SystolicArray(rows, cols, lut_multipliers=lut, product_stages=2,
+@pytest.mark.parametrize("stages, rows, cols, lut, separate", [
+    (2, 2, 3, 3, False), (2, 5, 2, 4, True), (2, 1, 1, 1, False),
+    (3, 3, 2, 3, True), (3, 1, 1, 1, True)])
+def test_more_product_stages_give_the_same_rows_later(rng, stages, rows, cols, lut,
+                                                      separate):
+    """``product_stages`` 2 or 3, LUT and DSP PEs mixed (with ``separate_control``: two
+    drain groups): tiles with bubbles bit-exact, back-to-back tiles at the ideal cycle
+    count, which is ``stages - 1`` cycles more than with one stage."""
+    array = SystolicArray(rows, cols, lut_multipliers=lut, product_stages=stages,
                           separate_control=separate)
-    assert array.latency == SystolicArray(rows, cols).latency + 1 == rows + cols + 1
+    one_stage = SystolicArray(rows, cols)
+    assert array.latency == one_stage.latency + stages - 1 == rows + cols + stages - 1
     check_bubbled_tiles(array, rng, 3 * rows + 4)
     ks = [int(k) for k in rng.integers(1, 3 * rows, size=8)]
     check_back_to_back_tiles(array, rng, ks)
-    assert array.ideal_cycles(ks) == SystolicArray(rows, cols).ideal_cycles(ks) + 1
-
-
-@pytest.mark.parametrize("rows, cols, lut", [(3, 2, 3), (1, 1, 1)])
-def test_three_product_stages_give_the_same_rows_two_cycles_later(rng, rows, cols, lut):
-    """``product_stages=3``, LUT and DSP PEs mixed, with ``separate_control``: tiles with
-    bubbles bit-exact, back-to-back tiles at the ideal cycle count, two cycles more than
-    with one stage."""
-    array = SystolicArray(rows, cols, lut_multipliers=lut, product_stages=3,
-                          separate_control=True)
-    assert array.latency == SystolicArray(rows, cols).latency + 2 == rows + cols + 2
-    check_bubbled_tiles(array, rng, 3 * rows + 4)
-    ks = [int(k) for k in rng.integers(1, 3 * rows, size=8)]
-    check_back_to_back_tiles(array, rng, ks)
-    assert array.ideal_cycles(ks) == SystolicArray(rows, cols).ideal_cycles(ks) + 2
+    assert array.ideal_cycles(ks) == one_stage.ideal_cycles(ks) + stages - 1
 
 
 @pytest.mark.parametrize("bubble_rate", [0.0, 0.3])
