@@ -32,10 +32,10 @@ class HostRam(wiring.Component):
     ``data_width / 16`` side by side, ``size`` / (that many x 32 KiB) deep), not simulable
     (a testbench may stand a model in for :meth:`_spram`).
     Either holds its read data until the next access. A read beat comes straight from the
-    storage's output or, when the reader held ``rready`` low while the next beat was read
-    (and was holding it low is not known when that read starts), from one register that
-    keeps the older beat: the storage's read enable depends on registers alone, never on
-    ``rready`` (the UP5K's clock; see ``elaborate``).
+    storage's output, or from one register that keeps it when the reader left it untaken
+    while the next beat was read: a read starts whenever that register is empty, so the
+    storage's read enable depends on registers alone, never on ``rready`` (the UP5K's
+    clock; see ``elaborate``), and bursts still move a beat a cycle.
 
     Parameters
     ----------
