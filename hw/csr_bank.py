@@ -22,8 +22,8 @@ class CsrBank(wiring.Component):
     it is taken and the word chosen from that register in the next cycle (its value then),
     answered on R two cycles after the address is taken (the choice among ~40 registers
     stays off the address's source: the bridge's address counter on the boards). One
-    transaction per channel is outstanding at a time. Unmapped
-    offsets and writes to ``ro`` registers answer ``SLVERR`` and change nothing. Reading the
+    transaction per channel is outstanding at a time. Unmapped offsets and writes to
+    ``ro`` registers answer ``SLVERR`` and change nothing. Reading the
     low word of a 64-bit ``ro`` register latches its high word, which the next read of the
     high word returns, so a 64-bit counter reads consistently in two accesses.
 
