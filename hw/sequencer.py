@@ -171,7 +171,6 @@ class Sequencer(wiring.Component):
         just_fetched = Signal()
         fetch_more = Signal()       # to_fetch != 0, a register: off the reader's start path
         fetch = self.fetch_cmd
-        m.d.sync += just_fetched.eq(fetch.valid & fetch.ready)
         m.d.comb += [
             fetch.valid.eq(running & fetch_more & ~just_fetched &
                            ~at_least(in_flight, _QUEUE_DEPTH - _FETCH_BATCH + 1)),
@@ -186,12 +185,13 @@ class Sequencer(wiring.Component):
         consume = Signal()       # dispatch takes the checked descriptor
         dropped = Signal(2)
         fetched_now = fetch.valid & fetch.ready
+        m.d.sync += just_fetched.eq(fetched_now)
         with_batch = Signal.like(in_flight)
         m.d.comb += with_batch.eq(in_flight + batch)
         m.d.sync += in_flight.eq(Mux(fetched_now,
                                      Mux(consume, with_batch - 1, with_batch),
                                      Mux(consume, in_flight - 1, in_flight - dropped)))
-        with m.If(fetch.valid & fetch.ready):
+        with m.If(fetched_now):
             m.d.sync += [to_fetch.eq(to_fetch - batch),
                          fetch_more.eq(at_least(to_fetch, _FETCH_BATCH + 1)),
                          next_addr.eq(next_addr + batch * DESCRIPTOR_BYTES)]
