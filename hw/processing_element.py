@@ -6,6 +6,7 @@ from amaranth.lib.wiring import In, Out
 from .ecp5_multiplier import Ecp5Multiplier
 from .fp16_multiplier import Fp16Multiplier
 from .fp32_adder import Fp32Adder
+from .gated_adder import GatedAdder
 from .layouts import BeatControl, check_datapaths, operand_shape
 from .platforms import is_ecp5
 from .register_copies import register_copies
@@ -434,7 +435,14 @@ class ProcessingElement(wiring.Component):
             m.d.comb += int_done.eq(captured)
         elif has_int8:
             early.append(ends_tile(int_ctl_before, fp16=False))
-            m.d.comb += int_next.eq(int_product + Mux(int_ctl.first, 0, acc))
+            if is_ecp5(platform):
+                # the ``first`` gate inside the adder's carry cells, not a LUT per bit in
+                # another slice (``GatedAdder``): the loop stays in the accumulator's slices
+                m.submodules.accumulate = accumulate = GatedAdder(self.acc_width)
+                m.d.comb += [accumulate.a.eq(int_product), accumulate.b.eq(acc),
+                             accumulate.keep.eq(~int_ctl.first), int_next.eq(accumulate.sum)]
+            else:
+                m.d.comb += int_next.eq(int_product + Mux(int_ctl.first, 0, acc))
             with m.If(int_ctl.valid & ~is_fp16(int_ctl)):
                 m.d.sync += acc.eq(int_next)
             m.d.comb += int_done.eq(ends_tile(int_ctl, fp16=False))
