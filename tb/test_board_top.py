@@ -65,6 +65,35 @@ def test_a_design_too_large_for_the_part_is_named_from_nextpnrs_log():
     assert overfull("Info: Program finished normally.") == []
 
 
+def test_margin_constraints_ask_nextpnr_for_every_clock_over_ninety_percent():
+    """``constrain_margin``: the board oscillator's constraint (from which nextpnr derives
+    the PLL outputs) and any net's are divided by 0.9, in an ECP5 .lpf (Hz) and an iCE40
+    .pcf (MHz); other files are left alone; nothing to scale is an error."""
+    from fpga.bitstream import MARGIN, scale_clock_constraints
+    files = {"loom.lpf": 'BLOCK ASYNCPATHS;\nFREQUENCY PORT "clk25_0__io" 25000000.0 HZ;\n'
+                         'FREQUENCY NET "pll.clkos" 100000000.0 HZ;\n',
+             "loom.pcf": "set_io clk12_0__io 35\nset_frequency clk12_0__io 12.0\n",
+             "loom.il": "FREQUENCY PORT 1.0"}
+    scale_clock_constraints(files, 1 / MARGIN)
+    lpf = [float(line.split()[3]) for line in files["loom.lpf"].splitlines()[1:]]
+    assert lpf == pytest.approx([25e6 / 0.9, 100e6 / 0.9])
+    assert files["loom.lpf"].startswith("BLOCK ASYNCPATHS;\n")
+    assert float(files["loom.pcf"].split()[-1]) == pytest.approx(12 / 0.9)
+    assert files["loom.il"] == "FREQUENCY PORT 1.0"
+    with pytest.raises(ValueError, match="no clock constraint"):
+        scale_clock_constraints({"loom.il": ""}, 2)
+
+
+def test_a_margin_build_plan_constrains_the_board_clock_over_ninety_percent():
+    from fpga.bitstream import BOARDS, build_plan
+    board = BOARDS["icebreaker"]
+    plain, scaled = (build_plan(board, margin=margin).files["loom.pcf"]
+                     for margin in (False, True))
+    frequency = {text: float(text.split("set_frequency clk12_0__io ")[1].split()[0])
+                 for text in (plain, scaled)}
+    assert frequency[plain] == 12.0 and frequency[scaled] == pytest.approx(12 / 0.9)
+
+
 @pytest.mark.parametrize("f_out, f_array", [(55e6, 110e6), (50e6, 125e6), (50e6, 100e6),
                                              (40e6, 133e6)])
 def test_ecp5_pll_second_output_shares_the_vco(f_out, f_array):
