@@ -50,6 +50,8 @@ class Board:
     constrain_margin: bool = False
     #: nextpnr's router, when not its default (``router1``)
     router: str | None = None
+    #: more nextpnr options (placer weights and such), appended to the command line
+    nextpnr_opts: str = ""
 
 
 BOARDS = {
@@ -194,13 +196,14 @@ def parse_overrides(pairs):
 
 
 def build(board_name, measure=False, seed=None, clock_mhz=None, overrides=None, tag=None,
-          router=None, margin=None):
+          router=None, margin=None, nextpnr_opts=None):
     """Build ``board_name``; return (report text, worst achieved Fmax in MHz). ``seed``:
     nextpnr's placement seed (default: the board's, :attr:`Board.seed`). ``router``:
     nextpnr's router (default: the board's; ``router2`` finished a 16x16 ECP5 system in 5
     min where ``router1`` had not in 31, but does not converge on the 92 %-full UP5K).
     ``margin``: constrain every clock at its frequency / :data:`MARGIN` (default: the
-    board's :attr:`Board.constrain_margin`)."""
+    board's :attr:`Board.constrain_margin`). ``nextpnr_opts``: more nextpnr options
+    (default: the board's)."""
     board = BOARDS[board_name]
     seed = board.seed if seed is None else seed
     router = board.router if router is None else router
@@ -217,6 +220,9 @@ def build(board_name, measure=False, seed=None, clock_mhz=None, overrides=None, 
         nextpnr += f" --router {router}"
     if measure:
         nextpnr += " --timing-allow-fail"
+    extra = board.nextpnr_opts if nextpnr_opts is None else nextpnr_opts
+    if extra:
+        nextpnr += f" {extra}"
     plan = build_plan(board, nextpnr, margin)
     plan.execute_local(str(out))
     return _report(board_name, board, config.clock_hz, out, seed, margin)
@@ -256,6 +262,8 @@ def main(argv=None):
                         help="nextpnr's router (default: the board's, or nextpnr's router1)")
     parser.add_argument("--margin", action=argparse.BooleanOptionalAction,
                         help=f"ask nextpnr for every clock / {MARGIN} (default: the board's)")
+    parser.add_argument("--nextpnr-opts", metavar="OPTIONS",
+                        help="more nextpnr options, e.g. '--tmg-ripup' (default: the board's)")
     args = parser.parse_args(argv)
     try:
         overrides = parse_overrides(args.set)
@@ -263,7 +271,7 @@ def main(argv=None):
         parser.error(str(exc))
     try:
         text, _ = build(args.board, args.measure, args.seed, args.clock_mhz, overrides,
-                        args.tag, args.router, args.margin)
+                        args.tag, args.router, args.margin, args.nextpnr_opts)
     except Exception as exc:  # the build's own error names the failing tool and its log
         traceback.print_exc()
         out = f"build/fpga/{args.board}" + (f"-{args.tag}" if args.tag else "")
