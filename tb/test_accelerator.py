@@ -32,8 +32,10 @@ BUILDS = {
 
 
 #: builds only `make test-full` runs (the regular suite covers product_stages=2 and 3 in the
-#: array's Verilator regression, the compute unit's tests and the cycle model's RTL sweep)
-SLOW_BUILDS = ("int8_p2", "int8_p3")
+#: array's Verilator regression, the compute unit's tests and the cycle model's RTL sweep;
+#: "dual"'s tests are a subset of "dual_256"'s, and the dual 64-bit bus runs GEMMs in the
+#: cycle model's RTL sweep and tb/test_layers.py)
+SLOW_BUILDS = ("dual", "int8_p2", "int8_p3")
 
 
 @pytest.mark.parametrize("build", [pytest.param(b, marks=pytest.mark.slow)
