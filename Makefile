@@ -73,11 +73,11 @@ pe-cost: $(STAMP) ## yosys + nextpnr cost of one int8 / fp16 / dual PE on ECP5-8
 
 .PHONY: bitstream fpga-all
 BOARD ?= icebreaker
-bitstream: $(STAMP) ## FPGA bitstream + resource/Fmax report under build/fpga/BOARD/ (BOARD=icebreaker|ulx3s-85f|ulx3s-85f-fp16; fails on missed timing)
+bitstream: $(STAMP) ## FPGA bitstream + resource/Fmax report under build/fpga/BOARD/ (BOARD=icebreaker|ulx3s-85f|ulx3s-85f-16x16|ulx3s-85f-fp16; fails on missed timing)
 	$(PY) -m fpga.bitstream $(BOARD) $(BITSTREAM_ARGS)
 
 fpga-all: $(STAMP) ## every board's bitstream, one after the other (nextpnr is single-threaded; slow)
-	set -e; for board in icebreaker ulx3s-85f ulx3s-85f-fp16; do $(PY) -m fpga.bitstream $$board; done
+	set -e; for board in icebreaker ulx3s-85f ulx3s-85f-16x16 ulx3s-85f-fp16; do $(PY) -m fpga.bitstream $$board; done
 
 clean: ## remove build/ (generated Verilog, simulator builds, waveforms, reports)
 	rm -rf build

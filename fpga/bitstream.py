@@ -89,6 +89,24 @@ BOARDS = {
         resources={"TRELLIS_COMB": "LUT4", "TRELLIS_FF": "FF", "DP16KD": "EBR (18 kbit)",
                    "MULT18X18D": "MULT18X18D", "EHXPLLL": "PLL"},
     ),
+    # 16x16 int8 on the ULX3S-85F, issue 6's target: the array on a clock of its own at
+    # 100 MHz, the rest at 50 MHz. 154 PE products in MULT18X18D, 102 in LUTs (the 156th and
+    # 155th DSPs idle), bit-serial requantisers (their DSPs to the array), each product over
+    # three registers. Every clock constrained at / 0.9 (111.1 and 55.6 MHz): the build at
+    # seed 2 with these placer and router options achieved 112.89 and 66.85 MHz
+    # (docs/fpga.md, "The 16x16 compute path").
+    "ulx3s-85f-16x16": Board(
+        ULX3S_85F_Platform,
+        SystemConfig(rows=16, cols=16, datapaths=("int8",), data_width=128, depth=512,
+                     ram_size=64 * 1024, ram_primitive="memory", clock_hz=50_000_000,
+                     baud=115_200, requantizer="serial", lut_multipliers=102,
+                     span_multiplier="lut", array_clock_hz=100_000_000, product_stages=3),
+        leds=(("led", 0), ("led", 1), ("led", 2)),
+        resources={"TRELLIS_COMB": "LUT4", "TRELLIS_FF": "FF", "DP16KD": "EBR (18 kbit)",
+                   "MULT18X18D": "MULT18X18D", "EHXPLLL": "PLL"},
+        seed=2, router="router2", constrain_margin=True,
+        nextpnr_opts="--placer-heap-timingweight 25 --tmg-ripup",
+    ),
     # fp16 on the ULX3S: a dual 4x4 (an fp16 PE is ~1,200 LUT4) whose binary32 adders and
     # fp16 multipliers are pipelined for the board clock (fp16 beats one every 3 cycles).
     # 50 MHz (25 MHz x 2): the build at 55 MHz achieved 56.5 MHz, so 50 is 88.5 % of it
