@@ -90,8 +90,8 @@ BOARDS = {
                    "MULT18X18D": "MULT18X18D", "EHXPLLL": "PLL"},
     ),
     # 16x16 int8 on the ULX3S-85F, issue 6's target: the array on a clock of its own at
-    # 100 MHz, the rest at 50 MHz. 154 PE products in MULT18X18D, 102 in LUTs (the 156th and
-    # 155th DSPs idle), bit-serial requantisers (their DSPs to the array), each product over
+    # 100 MHz, the rest at 50 MHz. 154 PE products in MULT18X18D, 102 in LUTs (two of the
+    # 156 DSPs idle), bit-serial requantisers (their DSPs to the array), each product over
     # three registers. Every clock constrained at / 0.9 (111.1 and 55.6 MHz): the build at
     # seed 2 with these placer and router options achieved 112.89 and 66.85 MHz
     # (docs/fpga.md, "The 16x16 compute path").
