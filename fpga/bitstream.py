@@ -54,6 +54,13 @@ class Board:
     nextpnr_opts: str = ""
 
 
+#: What an ECP5 part has, for the report (nextpnr's names -> ours).
+ECP5_RESOURCES = {"TRELLIS_COMB": "LUT4", "TRELLIS_FF": "FF", "DP16KD": "EBR (18 kbit)",
+                  "MULT18X18D": "MULT18X18D", "EHXPLLL": "PLL"}
+#: The ULX3S LEDs for (idle, busy, error).
+ULX3S_LEDS = (("led", 0), ("led", 1), ("led", 2))
+
+
 BOARDS = {
     "icebreaker": Board(
         ICEBreakerPlatform,
@@ -82,13 +89,12 @@ BOARDS = {
         SystemConfig(rows=8, cols=8, datapaths=("int8",), data_width=64, depth=512,
                      ram_size=64 * 1024, ram_primitive="memory", clock_hz=55_000_000,
                      baud=115_200),
-        leds=(("led", 0), ("led", 1), ("led", 2)),
+        leds=ULX3S_LEDS,
         # 55 MHz (25 MHz x 11 / 5): the build at 55 MHz achieved 64.84 MHz (hardware of
         # 2026-11-30 evening, the PEs' first gate in the carry cells; 66.4 and 62.1 before),
         # so the clock is 84.8 % of it (docs/fpga.md)
         measured_fmax_mhz=64.84,
-        resources={"TRELLIS_COMB": "LUT4", "TRELLIS_FF": "FF", "DP16KD": "EBR (18 kbit)",
-                   "MULT18X18D": "MULT18X18D", "EHXPLLL": "PLL"},
+        resources=ECP5_RESOURCES,
     ),
     # 16x16 int8 on the ULX3S-85F, issue 6's target: the array on a clock of its own at
     # 100 MHz, the rest at 50 MHz. 154 PE products in MULT18X18D, 102 in LUTs (two of the
@@ -102,9 +108,8 @@ BOARDS = {
                      ram_size=64 * 1024, ram_primitive="memory", clock_hz=50_000_000,
                      baud=115_200, requantizer="serial", lut_multipliers=102,
                      span_multiplier="lut", array_clock_hz=100_000_000, product_stages=3),
-        leds=(("led", 0), ("led", 1), ("led", 2)),
-        resources={"TRELLIS_COMB": "LUT4", "TRELLIS_FF": "FF", "DP16KD": "EBR (18 kbit)",
-                   "MULT18X18D": "MULT18X18D", "EHXPLLL": "PLL"},
+        leds=ULX3S_LEDS,
+        resources=ECP5_RESOURCES,
         seed=2, router="router2", constrain_margin=True,
         nextpnr_opts="--placer-heap-timingweight 25 --tmg-ripup",
     ),
@@ -117,10 +122,9 @@ BOARDS = {
         SystemConfig(rows=4, cols=4, datapaths=("int8", "fp16"), data_width=64, depth=512,
                      ram_size=64 * 1024, ram_primitive="memory", clock_hz=50_000_000,
                      baud=115_200, fp32_adder_stages=3),
-        leds=(("led", 0), ("led", 1), ("led", 2)),
+        leds=ULX3S_LEDS,
         measured_fmax_mhz=57.68,
-        resources={"TRELLIS_COMB": "LUT4", "TRELLIS_FF": "FF", "DP16KD": "EBR (18 kbit)",
-                   "MULT18X18D": "MULT18X18D", "EHXPLLL": "PLL"},
+        resources=ECP5_RESOURCES,
     ),
 }
 
